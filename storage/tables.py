@@ -1,0 +1,310 @@
+"""SQLAlchemy 2.x typed models. Every schema change also gets a numbered Alembic migration."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC, returns timezone-aware UTC on every database (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Zone(Base):
+    """A police zone: its numbers, default language and quiet hours (local time, minutes)."""
+
+    __tablename__ = "zones"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    urgent_number: Mapped[str] = mapped_column(String(32), default="101")
+    emergency_number: Mapped[str] = mapped_column(String(32), default="112")
+    non_urgent_number: Mapped[str | None] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(2), default="nl")
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Brussels")
+    quiet_start: Mapped[int] = mapped_column(Integer, default=22 * 60)
+    quiet_end: Mapped[int] = mapped_column(Integer, default=7 * 60)
+    reminder_days: Mapped[int] = mapped_column(Integer, default=7)
+    created_at: Mapped[datetime]
+
+
+class Bin(Base):
+    """A neighbourhood information network; `intake` None means the default question."""
+
+    __tablename__ = "bins"
+    __table_args__ = (UniqueConstraint("zone_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    zone_id: Mapped[int] = mapped_column(ForeignKey("zones.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    area: Mapped[str | None] = mapped_column(Text)
+    intake: Mapped[list[Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+
+class Person(Base):
+    """A human, reachable through one or more platform identities."""
+
+    __tablename__ = "persons"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pseudonym: Mapped[str] = mapped_column(String(32), unique=True)
+    language: Mapped[str | None] = mapped_column(String(2))
+    failed_redeems: Mapped[int] = mapped_column(Integer, default=0)
+    redeem_blocked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class Identity(Base):
+    """One platform account of a person; `dm_chat_id` is the private chat where known."""
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("platform", "user_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(255), default="")
+    dm_chat_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+
+
+class RoleGrant(Base):
+    """A role held by a person, scoped to a zone (police, prevention) or a BIN (coordinator)."""
+
+    __tablename__ = "role_grants"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    zone_id: Mapped[int | None] = mapped_column(ForeignKey("zones.id"))
+    bin_id: Mapped[int | None] = mapped_column(ForeignKey("bins.id"))
+    invite_id: Mapped[int | None] = mapped_column(ForeignKey("invites.id"))
+    granted_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class Invite(Base):
+    """A single-use role invite; only a hash of the code is kept."""
+
+    __tablename__ = "invites"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    zone_id: Mapped[int | None] = mapped_column(ForeignKey("zones.id"))
+    bin_id: Mapped[int | None] = mapped_column(ForeignKey("bins.id"))
+    created_by: Mapped[str] = mapped_column(String(64), default="admin")
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    revoked_at: Mapped[datetime | None]
+
+
+class Group(Base):
+    """A platform group/room linked to a BIN. `active` turns false on unlink or removal."""
+
+    __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("platform", "chat_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bin_id: Mapped[int] = mapped_column(ForeignKey("bins.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(255), default="")
+    language: Mapped[str | None] = mapped_column(String(2))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    linked_by: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    linked_at: Mapped[datetime]
+    unlinked_at: Mapped[datetime | None]
+    inactive_reason: Mapped[str | None] = mapped_column(String(64))
+    rules_message_id: Mapped[str | None] = mapped_column(String(255))
+    invite_link: Mapped[str | None] = mapped_column(Text)
+    last_nudge_at: Mapped[datetime | None]
+
+
+class JoinRequest(Base):
+    """A request to join a BIN; `answers` (intake) are erased once decided."""
+
+    __tablename__ = "join_requests"
+    __table_args__ = (Index("ix_join_requests_bin_status", "bin_id", "status"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bin_id: Mapped[int] = mapped_column(ForeignKey("bins.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id"))
+    platform: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    answers: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Membership(Base):
+    """A person's membership of a BIN: active, left or removed."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("bin_id", "person_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bin_id: Mapped[int] = mapped_column(ForeignKey("bins.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    joined_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class Alert(Base):
+    """An official BIN message. `release_at` holds non-urgent messages past quiet hours."""
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(16), unique=True)
+    zone_id: Mapped[int] = mapped_column(ForeignKey("zones.id"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    author_role: Mapped[str] = mapped_column(String(16))
+    urgency: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime]
+    release_at: Mapped[datetime]
+    valid_until: Mapped[datetime]
+    receipt_platform: Mapped[str | None] = mapped_column(String(16))
+    receipt_chat_id: Mapped[str | None] = mapped_column(String(255))
+    receipt_message_id: Mapped[str | None] = mapped_column(String(255))
+    followup_reminded_at: Mapped[datetime | None]
+
+
+class AlertTarget(Base):
+    """A BIN an official message was addressed to."""
+
+    __tablename__ = "alert_targets"
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), primary_key=True)
+    bin_id: Mapped[int] = mapped_column(ForeignKey("bins.id"), primary_key=True)
+
+
+class FollowUp(Base):
+    """An update, all-clear (resolve) or withdrawal of an official message."""
+
+    __tablename__ = "followups"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str | None] = mapped_column(Text)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+
+
+class Delivery(Base):
+    """One official message (or follow-up) to one chat: the outbox row.
+
+    status: pending -> sending -> sent | failed. `sending` marks the one crash window.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "followup_id", "group_id", name="uq_deliveries_target"),
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    followup_id: Mapped[int | None] = mapped_column(ForeignKey("followups.id"))
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None]
+    platform_message_id: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class Seen(Base):
+    """One "Seen" per person per official message; the author sees only the count."""
+
+    __tablename__ = "seen"
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True
+    )
+    at: Mapped[datetime]
+
+
+class Reminder(Base):
+    """A periodic 101 reminder posted in a group for one period; exists at most once."""
+
+    __tablename__ = "reminders"
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"), primary_key=True)
+    period: Mapped[str] = mapped_column(String(32), primary_key=True)
+    posted_at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """The append-only audit log; `actor` is a pseudonym or "admin", never a name."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16), default="ok")
+    zone_id: Mapped[int | None] = mapped_column(Integer)
+    bin_id: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class KeyValue(Base):
+    """Small durable state of adapters (e.g. the Matrix sync token)."""
+
+    __tablename__ = "kv"
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
