@@ -1,0 +1,1 @@
+"""The Telegram adapter: python-telegram-bot updates in, Bot API calls out."""

@@ -1,0 +1,3 @@
+"""Handlers, one module per audience. Importing this package registers them all."""
+
+from bot.handlers import common  # noqa: F401

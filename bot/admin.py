@@ -1,0 +1,239 @@
+"""The admin's shell commands (`binbot zone|bin|invite|revoke|role|audit|apply`).
+
+Each runs in one transaction, so a refused command writes nothing. Shared by the `binbot`
+command and by `$ ...` lines in `binbot console`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bot.model import Role
+from bot.ports import Clock
+from bot.services import directory, invites
+from storage.db import Database
+from storage.repo import Repo
+
+Out = Callable[[str], None]
+_DURATION = re.compile(r"^(\d+)\s*([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+class AdminError(Exception):
+    """A refused admin command; the message says what is wrong."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """`30m`, `48h`, `7d`, `2w`."""
+    m = _DURATION.match(text.strip().lower())
+    if not m or int(m.group(1)) == 0:
+        raise AdminError(f"bad duration {text!r}: use a number and m, h, d or w (e.g. 48h)")
+    return timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """A duration back from now (`24h`) or an ISO date/time."""
+    try:
+        return now - parse_duration(text)
+    except AdminError:
+        pass
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise AdminError(f"bad --since {text!r}: use e.g. 24h or 2026-01-31") from None
+    return when if when.tzinfo else when.replace(tzinfo=now.tzinfo)
+
+
+def add_admin_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Declare the admin subcommands on a parser."""
+    zone = sub.add_parser("zone", help="police zones").add_subparsers(dest="action", required=True)
+    za = zone.add_parser("add", help="add a zone")
+    za.add_argument("name")
+    za.add_argument("--urgent", default="101")
+    za.add_argument("--emergency", default="112")
+    za.add_argument("--non-urgent", dest="non_urgent")
+    za.add_argument("--language", default="nl", choices=["nl", "fr", "de", "en"])
+    za.add_argument("--quiet", help="quiet hours, e.g. 22:00-07:00")
+    za.add_argument("--reminder-days", type=int, default=7)
+    zone.add_parser("list", help="list zones")
+
+    bins = sub.add_parser("bin", help="neighbourhood information networks")
+    bsub = bins.add_subparsers(dest="action", required=True)
+    ba = bsub.add_parser("add", help="add a BIN")
+    ba.add_argument("name")
+    ba.add_argument("--zone", required=True)
+    ba.add_argument("--code")
+    ba.add_argument("--area")
+    ba.add_argument("--intake", action="append", help="an intake question (repeatable)")
+    ba.add_argument("--no-intake", action="store_true", help="ask no intake questions")
+    bl = bsub.add_parser("list", help="list BINs")
+    bl.add_argument("--zone")
+
+    inv = sub.add_parser("invite", help="issue or list role invites")
+    inv.add_argument("role", choices=["police", "prevention", "coordinator", "list"])
+    inv.add_argument("--zone")
+    inv.add_argument("--bin")
+    inv.add_argument("--expires", default="7d", help="validity, e.g. 48h (default 7d)")
+
+    rev = sub.add_parser("revoke", help="revoke an invite or a role")
+    rev.add_argument("what", choices=["invite", "role"])
+    rev.add_argument("id", type=int)
+
+    role = sub.add_parser("role", help="roles held").add_subparsers(dest="action", required=True)
+    rl = role.add_parser("list", help="list role grants")
+    rl.add_argument("--zone")
+    rl.add_argument("--bin")
+
+    aud = sub.add_parser("audit", help="read the audit log")
+    aud.add_argument("--since")
+    aud.add_argument("--json", action="store_true")
+    aud.add_argument("--limit", type=int)
+
+    app = sub.add_parser("apply", help="create/update zones and BINs from a TOML file")
+    app.add_argument("file", type=Path)
+
+
+ADMIN_COMMANDS = {"zone", "bin", "invite", "revoke", "role", "audit", "apply"}
+
+
+async def run_admin(
+    args: argparse.Namespace, db: Database, out: Out, clock: Clock, rng: random.Random
+) -> int:
+    """Run one parsed admin command; AdminError/DirectoryError become a message and exit 1."""
+    now = clock.now()
+    try:
+        async with db.session() as session:
+            repo = Repo(session)
+            await _dispatch(args, repo, out, now, rng)
+    except (AdminError, directory.DirectoryError, LookupError, ValueError) as exc:
+        out(f"error: {exc}")
+        return 1
+    return 0
+
+
+async def _dispatch(
+    args: argparse.Namespace, repo: Repo, out: Out, now: datetime, rng: random.Random
+) -> None:
+    cmd = args.command
+    if cmd == "zone" and args.action == "add":
+        quiet = None
+        if args.quiet:
+            start, sep, end = args.quiet.partition("-")
+            if not sep:
+                raise AdminError("--quiet takes START-END, e.g. 22:00-07:00")
+            quiet = (start, end)
+        z = await directory.add_zone(
+            repo, now, args.name, urgent=args.urgent, emergency=args.emergency,
+            non_urgent=args.non_urgent, language=args.language, quiet=quiet,
+            reminder_days=args.reminder_days,
+        )
+        out(f"zone {z.name} added (urgent {z.urgent_number}, language {z.language})")
+    elif cmd == "zone":
+        for z in await repo.zones():
+            non_urgent = z.non_urgent_number or "-"
+            out(f"{z.name}\turgent {z.urgent_number}\tnon-urgent {non_urgent}\t"
+                f"language {z.language}\tquiet {_hhmm(z.quiet_start)}-{_hhmm(z.quiet_end)}")
+    elif cmd == "bin" and args.action == "add":
+        intake = [] if args.no_intake else args.intake
+        b = await directory.add_bin(repo, now, args.name, args.zone, code=args.code,
+                                    area=args.area, intake=intake)
+        out(f"BIN {b.name} added to zone {args.zone} with code {b.code}")
+    elif cmd == "bin":
+        zone_id = await _zone_id(repo, args.zone) if args.zone else None
+        zones = {z.id: z.name for z in await repo.zones()}
+        for b in await repo.bins(zone_id):
+            out(f"{b.code}\t{b.name}\tzone {zones.get(b.zone_id, '?')}\t{b.area or ''}".rstrip())
+    elif cmd == "invite":
+        await _invite(args, repo, out, now, rng)
+    elif cmd == "revoke":
+        if args.what == "invite":
+            await invites.revoke_invite(repo, args.id, now)
+            out(f"invite {args.id} revoked")
+        else:
+            g = await invites.revoke_grant(repo, args.id, now)
+            out(f"role {g.role} (grant {g.id}) revoked")
+    elif cmd == "role":
+        await _roles(args, repo, out)
+    elif cmd == "audit":
+        since = parse_since(args.since, now) if args.since else None
+        for e in await repo.audit_entries(since, args.limit):
+            row = {"id": e.id, "at": e.at.isoformat(timespec="seconds"), "actor": e.actor,
+                   "action": e.action, "outcome": e.outcome, "zone": e.zone_id,
+                   "bin": e.bin_id, **(e.detail or {})}
+            if args.json:
+                out(json.dumps(row, ensure_ascii=False, sort_keys=True))
+            else:
+                extra = " ".join(f"{k}={v}" for k, v in (e.detail or {}).items())
+                scope = (f" zone={e.zone_id}" if e.zone_id else "") + (
+                    f" bin={e.bin_id}" if e.bin_id else "")
+                out(f"{row['at']} {e.actor} {e.action} {e.outcome}{scope} {extra}".rstrip())
+    elif cmd == "apply":
+        report = await directory.apply_file(repo, now, args.file)
+        for what in report.created:
+            out(f"created {what}")
+        for what in report.updated:
+            out(f"updated {what}")
+        out(f"{len(report.created)} created, {len(report.updated)} updated, "
+            f"{len(report.unchanged)} unchanged")
+    else:  # pragma: no cover - argparse guarantees one of the above
+        raise AdminError(f"unknown command {cmd}")
+
+
+async def _zone_id(repo: Repo, name: str) -> int:
+    zone = await repo.zone_by_name(name)
+    if zone is None:
+        raise AdminError(f"unknown zone {name!r} (see `binbot zone list`)")
+    return zone.id
+
+
+async def _bin_id(repo: Repo, word: str) -> int:
+    b = await repo.find_bin(word)
+    if b is None:
+        raise AdminError(f"unknown BIN {word!r} (see `binbot bin list`)")
+    return b.id
+
+
+async def _invite(
+    args: argparse.Namespace, repo: Repo, out: Out, now: datetime, rng: random.Random
+) -> None:
+    if args.role == "list":
+        for i in await repo.invites():
+            state = ("revoked" if i.revoked_at else "used" if i.used_at
+                     else "expired" if i.expires_at <= now else "open")
+            out(f"{i.id}\t{i.role}\t{state}\texpires {i.expires_at.isoformat(timespec='minutes')}")
+        return
+    role = Role(args.role)
+    valid_for = parse_duration(args.expires)
+    if role == Role.COORDINATOR:
+        if not args.bin or args.zone:
+            raise AdminError("a coordinator invite takes --bin BIN (and no --zone)")
+        zone_id, bin_id = None, await _bin_id(repo, args.bin)
+    else:
+        if not args.zone or args.bin:
+            raise AdminError(f"a {role.value} invite takes --zone ZONE (and no --bin)")
+        zone_id, bin_id = await _zone_id(repo, args.zone), None
+    issued = await invites.issue(repo, rng, now, role, zone_id=zone_id, bin_id=bin_id,
+                                 valid_for=valid_for)
+    expires = issued.invite.expires_at.isoformat(timespec="minutes")
+    out(f"invite {issued.invite.id} for {role.value}, single use, expires {expires}")
+    out("redeem in a private chat with the bot: /redeem CODE (Matrix: !redeem CODE)")
+    out(issued.code)
+
+
+async def _roles(args: argparse.Namespace, repo: Repo, out: Out) -> None:
+    zone_id = await _zone_id(repo, args.zone) if args.zone else None
+    bin_id = await _bin_id(repo, args.bin) if args.bin else None
+    for g in await repo.grants(zone_id=zone_id, bin_id=bin_id):
+        names = [i.display_name or i.user_id for i in await repo.identities_of(g.person_id)]
+        scope = f"zone {g.zone_id}" if g.zone_id else f"bin {g.bin_id}"
+        out(f"{g.id}\t{g.role}\t{scope}\t{', '.join(names)}")
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"

@@ -1,0 +1,186 @@
+"""The composition root: settings -> storage -> adapters -> core. Only here (and in cli.py)
+does the core meet concrete platforms."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TextIO
+
+from bot.dispatch import Core, CoreConfig
+from bot.model import Platform
+from bot.ports import Clock, KeyValueStore, PlatformPort
+from bot.scheduler import build_scheduler
+from config.settings import Settings
+from storage.db import Database, open_database
+
+log = logging.getLogger(__name__)
+
+# Extension points for what runs beside the adapters (the delivery worker registers here).
+# Each factory gets the core and returns an object with async start() and stop().
+SERVICE_FACTORIES: list[Callable[[Core, Settings], Any]] = []
+
+
+class DbKeyValue(KeyValueStore):
+    """Adapter state kept in the database (`kv` table)."""
+
+    def __init__(self, db: Database, prefix: str) -> None:
+        self.db = db
+        self.prefix = prefix
+
+    async def get(self, key: str) -> str | None:
+        from storage.repo import Repo
+
+        async with self.db.session() as s:
+            return await Repo(s).kv_get(self.prefix + key)
+
+    async def put(self, key: str, value: str) -> None:
+        from storage.repo import Repo
+
+        async with self.db.session() as s:
+            await Repo(s).kv_put(self.prefix + key, value)
+
+
+def core_config(settings: Settings) -> CoreConfig:
+    return CoreConfig(
+        default_language=settings.default_language,
+        join_request_days=settings.join_request_days,
+        nudge_cooldown_minutes=settings.nudge_cooldown_minutes,
+        conversation_timeout_minutes=settings.conversation_timeout_minutes,
+    )
+
+
+def build_platforms(settings: Settings, db: Database) -> dict[Platform, PlatformPort]:
+    """The adapters the settings enable."""
+    platforms: dict[Platform, PlatformPort] = {}
+    if settings.telegram.enabled:
+        from adapters.telegram.platform import TelegramPlatform
+
+        platforms[Platform.TELEGRAM] = TelegramPlatform(settings.telegram)
+    if settings.matrix.enabled:
+        from adapters.matrix.platform import MatrixPlatform
+
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        platforms[Platform.MATRIX] = MatrixPlatform(
+            settings.matrix, DbKeyValue(db, "matrix:"), settings.data_dir / "matrix"
+        )
+    return platforms
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """`binbot run`: every configured platform on one event loop until stopped."""
+    db = await open_database(settings.database_url)
+    core = Core(db, build_platforms(settings, db), config=core_config(settings))
+    services = [factory(core, settings) for factory in SERVICE_FACTORIES]
+    scheduler = build_scheduler(core) if settings.run_scheduler else None
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    started: list[Any] = []
+    try:
+        for platform in core.platforms.values():
+            await platform.start(core.handle)
+            started.append(platform)
+            log.info("platform %s started", platform.platform.value)
+        await publish_commands(core)
+        for service in services:
+            await service.start()
+            started.append(service)
+        if scheduler is not None:
+            scheduler.start()
+        log.info("binbot running")
+        await stop.wait()
+    finally:
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=False)
+        for part in reversed(started):
+            try:
+                await part.stop()
+            except Exception:
+                log.exception("stopping %s failed", type(part).__name__)
+        await db.dispose()
+        log.info("binbot stopped")
+
+
+async def publish_commands(core: Core) -> None:
+    """Give each platform the command menu, per language, from the registry."""
+    from bot import texts
+    from bot.model import LANGUAGES
+
+    menu = {
+        lang: [(c.name, texts.text(c.help_key, lang, p="/")) for c in core.registry.visible_to(
+            frozenset())]
+        for lang in LANGUAGES
+    }
+    for platform in core.platforms.values():
+        try:
+            await platform.set_commands(menu)
+        except Exception as exc:  # a menu is a nicety; never fail start-up over it
+            log.warning("publishing commands on %s failed: %s", platform.platform.value, exc)
+
+
+async def console(
+    settings: Settings,
+    stream: TextIO = sys.stdin,
+    out: Callable[[str], None] | None = None,
+    *,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    prompt: bool | None = None,
+) -> int:
+    """`binbot console`: the same core in a terminal, with simulated people and chats."""
+    from adapters.console.platform import ConsolePlatform
+    from adapters.console.runner import ConsoleSession, read_lines
+    from bot.admin import run_admin
+    from bot.cli import admin_parser
+
+    is_tty = stream.isatty() if prompt is None else prompt
+    write = out or (lambda line: print(line, flush=True))
+    db = await open_database(settings.database_url)
+    session: ConsoleSession | None = None
+
+    def emit(line: str) -> None:
+        write(line)
+        if session is not None:
+            session.seen(line)
+
+    platform = ConsolePlatform(emit)
+    core = Core(db, {Platform.CONSOLE: platform}, clock=clock, config=core_config(settings),
+                rng=rng)
+    services = [factory(core, settings) for factory in SERVICE_FACTORIES]
+    parser = admin_parser()
+
+    async def admin(argv: list[str]) -> int:
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit:
+            emit("error: unknown admin command (try $ zone list, $ invite police --zone Z)")
+            return 2
+        return await run_admin(args, db, emit, core.clock, core.rng)
+
+    session = ConsoleSession(platform, core.handle, admin, core.idle, emit, echo=not is_tty)
+    await platform.start(core.handle)
+    for service in services:
+        await service.start()
+    if is_tty:
+        write("binbot console — type NAME@dm: /help, or NAME@GROUP: text; Ctrl-D to quit")
+    try:
+        await read_lines(stream, session.feed, prompt=is_tty)
+        await core.idle()
+    finally:
+        for service in reversed(services):
+            await service.stop()
+        await platform.stop()
+        await db.dispose()
+    return 0
+
+
+def run_sync(coro: Awaitable[Any]) -> Any:
+    return asyncio.run(coro)  # type: ignore[arg-type]

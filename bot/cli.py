@@ -1,0 +1,127 @@
+"""The `binbot` command: run, console, db, and the admin's commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import random
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from bot.admin import ADMIN_COMMANDS, add_admin_parsers, run_admin
+from config.settings import Settings, SettingsError, load_settings
+
+NO_PLATFORM = (
+    "no platform is configured: set BINBOT_TELEGRAM__TOKEN for Telegram, or "
+    "BINBOT_MATRIX__HOMESERVER, BINBOT_MATRIX__USER_ID and BINBOT_MATRIX__PASSWORD "
+    "(or BINBOT_MATRIX__ACCESS_TOKEN) for Matrix; `binbot console` needs none"
+)
+
+
+def admin_parser() -> argparse.ArgumentParser:
+    """A parser for admin lines alone (used by `$ ...` lines in the console)."""
+    parser = argparse.ArgumentParser(prog="$", add_help=False, exit_on_error=False)
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_admin_parsers(sub)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="binbot",
+        description="Official police and prevention messages for neighbourhood groups.",
+    )
+    parser.add_argument("--config", help="a TOML settings file (or set BINBOT_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", help="run the bot on every configured platform")
+    con = sub.add_parser("console", help="run the bot in this terminal, no account needed")
+    con.add_argument("--seed", type=int, help="repeatable codes and references (demos, tests)")
+    db = sub.add_parser("db", help="the database").add_subparsers(dest="action", required=True)
+    db.add_parser("upgrade", help="migrate the schema to the newest version")
+    db.add_parser("status", help="show the schema version")
+    add_admin_parsers(sub)
+    return parser
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; messages carry ids and reasons, never personal data."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        row: dict[str, Any] = {
+            "at": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        if record.exc_info:
+            row["error"] = self.formatException(record.exc_info)
+        return json.dumps(row, ensure_ascii=False)
+
+
+def setup_logging(settings: Settings, *, quiet: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.log_json:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    level = logging.WARNING if quiet else getattr(logging, settings.log_level)
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    for noisy in ("httpx", "apscheduler", "aiosqlite", "alembic", "nio"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `binbot` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except SettingsError as exc:
+        print(f"binbot: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings, quiet=args.command != "run")
+    try:
+        return asyncio.run(_main(args, settings))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _main(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import app
+    from storage.db import Database, head_revision
+
+    if args.command == "run":
+        if not settings.platforms_enabled:
+            print(f"binbot: {NO_PLATFORM}", file=sys.stderr)
+            return 2
+        await app.serve(settings)
+        return 0
+    if args.command == "console":
+        rng = random.Random(args.seed) if args.seed is not None else None
+        return await app.console(settings, rng=rng)
+    db = Database(settings.database_url)
+    try:
+        if args.command == "db":
+            if args.action == "upgrade":
+                await db.upgrade()
+            current = await db.current_revision()
+            print(f"schema at {current or 'nothing'} (newest {head_revision()})")
+            return 0
+        if args.command in ADMIN_COMMANDS:
+            await db.upgrade()
+            from bot.ports import SystemClock
+
+            return await run_admin(args, db, print, SystemClock(), random.SystemRandom())
+    except OSError as exc:
+        print(f"binbot: cannot reach the database (BINBOT_DATABASE_URL): {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await db.dispose()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

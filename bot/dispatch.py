@@ -1,0 +1,269 @@
+"""The core: routes each event to one handler, after resolving the person and their roles.
+
+Permission is checked here, once, from the command registry. Refused privileged attempts get
+a clear answer in the person's language and an audit entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from bot import texts
+from bot.commands import REGISTRY, Command, Registry, Where
+from bot.context import Ctx, Grant, Roles
+from bot.conversation import Conversations
+from bot.events import ButtonPressed, CommandIssued, Event, MessagePosted, ReactionAdded
+from bot.model import LANGUAGES, Button, ChatRef, MessageRef, Outgoing, Platform, Rich, Role, UserRef
+from bot.ports import Clock, PlatformError, PlatformPort, SystemClock
+from storage.db import Database
+from storage.repo import Repo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    """Behaviour the deployment may tune (built from Settings in bot/app.py)."""
+
+    default_language: str = "nl"
+    join_request_days: float = 7.0
+    nudge_cooldown_minutes: float = 30.0
+    conversation_timeout_minutes: float = 15.0
+    redeem_max_failures: int = 5
+    redeem_lockout_minutes: float = 15.0
+
+
+class Core:
+    """The platform-neutral bot: storage, the platforms it can talk to, and the handlers."""
+
+    def __init__(
+        self,
+        db: Database,
+        platforms: dict[Platform, PlatformPort] | None = None,
+        *,
+        clock: Clock | None = None,
+        config: CoreConfig | None = None,
+        registry: Registry = REGISTRY,
+        rng: random.Random | None = None,
+    ) -> None:
+        import bot.handlers  # noqa: F401  (registers every handler)
+
+        self.db = db
+        self.platforms: dict[Platform, PlatformPort] = dict(platforms or {})
+        self.clock: Clock = clock or SystemClock()
+        self.config = config or CoreConfig()
+        self.registry = registry
+        self.rng: random.Random = rng or secrets.SystemRandom()
+        self.conversations = Conversations(self)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.idle_hooks: list[Callable[[], Awaitable[None]]] = []
+        self.services: dict[str, Any] = {}
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def platform(self, platform: Platform | str) -> PlatformPort:
+        """The adapter for a platform; a clear error when it is not running."""
+        try:
+            return self.platforms[Platform(platform)]
+        except KeyError:
+            raise PlatformError(f"platform_not_running:{platform}") from None
+
+    @asynccontextmanager
+    async def tx(self) -> AsyncIterator[Repo]:
+        """One transaction."""
+        async with self.db.session() as session:
+            yield Repo(session)
+
+    async def audit(
+        self, actor: str, action: str, *, outcome: str = "ok", **detail: Any
+    ) -> None:
+        """Append to the audit log in its own transaction."""
+        async with self.tx() as repo:
+            await repo.audit(self.clock.now(), actor, action, outcome=outcome, **detail)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run work in the background; `idle()` waits for it."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    async def idle(self) -> None:
+        """Return once no background work and no due outbound work is left."""
+        while True:
+            if self._tasks:
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+                continue
+            for hook in self.idle_hooks:
+                await hook()
+            if not self._tasks:
+                return
+
+    # -- people ----------------------------------------------------------------------------
+
+    async def context(
+        self, chat: ChatRef, sender: UserRef, message_id: str | None = None
+    ) -> Ctx:
+        """Resolve the person behind `sender`, their roles and their language."""
+        from storage.groups import GroupRepo
+
+        async with self.tx() as repo:
+            person, identity = await repo.ensure_identity(
+                sender.platform, sender.user_id, sender.display_name, self.clock.now()
+            )
+            roles = await self._roles(repo, person.id)
+            group = None
+            group_lang = None
+            if not chat.is_private:
+                group = await GroupRepo(repo.session).group_by_chat(chat.platform, chat.chat_id)
+                if group is not None:
+                    group_lang = group.language or await self._bin_language(repo, group.bin_id)
+            if chat.is_private and identity.dm_chat_id != chat.chat_id:
+                identity.dm_chat_id = chat.chat_id
+            lang = (
+                group_lang
+                if group_lang
+                else person.language
+                or sender.language_hint
+                or await self._person_zone_language(repo, roles)
+                or self.config.default_language
+            )
+        if lang not in LANGUAGES:
+            lang = self.config.default_language
+        return Ctx(self, chat, sender, person, identity, roles, lang, group, message_id)
+
+    async def _roles(self, repo: Repo, person_id: int) -> Roles:
+        from storage.groups import GroupRepo
+
+        grants = [Grant(Role(g.role), g.zone_id, g.bin_id) for g in await repo.grants_of(person_id)]
+        for m in await GroupRepo(repo.session).memberships_of(person_id):
+            grants.append(Grant(Role.MEMBER, None, m.bin_id))
+        return Roles(tuple(grants))
+
+    async def _bin_language(self, repo: Repo, bin_id: int) -> str | None:
+        b = await repo.bin(bin_id)
+        zone = await repo.zone(b.zone_id) if b else None
+        return zone.language if zone else None
+
+    async def _person_zone_language(self, repo: Repo, roles: Roles) -> str | None:
+        for g in roles.grants:
+            if g.zone_id is not None:
+                zone = await repo.zone(g.zone_id)
+                return zone.language if zone else None
+            if g.bin_id is not None:
+                return await self._bin_language(repo, g.bin_id)
+        return None
+
+    async def person_language(self, repo: Repo, person_id: int) -> str:
+        """The language to write to a person in private."""
+        person = await repo.person(person_id)
+        if person is not None and person.language:
+            return person.language
+        return (
+            await self._person_zone_language(repo, await self._roles(repo, person_id))
+            or self.config.default_language
+        )
+
+    async def notify_person(
+        self,
+        person_id: int,
+        key: str | Callable[[str], Rich],
+        /,
+        *,
+        buttons: Sequence[Sequence[Button]] = (),
+        **values: object,
+    ) -> MessageRef | None:
+        """Write to a person privately, on the first of their platforms that works.
+
+        `key` is a catalogue key, or a function from a language to rich text.
+        """
+        async with self.tx() as repo:
+            lang = await self.person_language(repo, person_id)
+            idents = [i for i in await repo.identities_of(person_id) if i.platform in self.platforms]
+        for ident in idents:
+            platform = Platform(ident.platform)
+            prefix = "!" if platform == Platform.MATRIX else "/"
+            body = key(lang) if callable(key) else texts.rich(key, lang, p=prefix, **values)
+            msg = Outgoing(body, tuple(tuple(r) for r in buttons))
+            try:
+                return await self.platform(platform).send_direct(ident.user_id, msg)
+            except PlatformError as exc:
+                log.warning("private message to person %s failed: %s", person_id, exc.reason)
+        return None
+
+    # -- routing ---------------------------------------------------------------------------
+
+    async def handle(self, event: Event) -> None:
+        """Handle one event from an adapter. Never raises: a failure is logged and answered."""
+        try:
+            await self._route(event)
+        except Exception:
+            log.exception("handling %s failed", type(event).__name__)
+
+    async def _route(self, event: Event) -> None:
+        if isinstance(event, CommandIssued | MessagePosted | ButtonPressed | ReactionAdded):
+            if event.sender.is_bot:
+                return
+        if isinstance(event, CommandIssued):
+            await self._command(event)
+        elif isinstance(event, ButtonPressed):
+            await self._button(event)
+        elif isinstance(event, MessagePosted) and event.chat.is_private:
+            ctx = await self.context(event.chat, event.sender, event.message_id)
+            if not await self.conversations.text(ctx, event.text):
+                await ctx.reply("core.private_text_hint")
+        else:
+            for fn in self.registry.events.get(type(event), []):
+                await fn(self, event)
+
+    async def _command(self, event: CommandIssued) -> None:
+        cmd = self.registry.commands.get(event.name)
+        if cmd is None:
+            if event.chat.is_private:
+                ctx = await self.context(event.chat, event.sender, event.message_id)
+                await ctx.reply("core.unknown_command", command=event.name)
+            return  # in groups, commands of other bots are none of our business
+        ctx = await self.context(event.chat, event.sender, event.message_id)
+        if not await self._allowed(ctx, cmd):
+            return
+        await cmd.handler(ctx, event.args)
+
+    async def _allowed(self, ctx: Ctx, cmd: Command) -> bool:
+        if cmd.roles is not None and not (cmd.roles & ctx.roles.kinds):
+            await ctx.audit("command." + cmd.name, outcome="refused", reason="role")
+            names = ", ".join(sorted(texts.text("role." + r, ctx.lang) for r in cmd.roles))
+            await ctx.reply("core.refused_role", command=cmd.name, roles=names)
+            return False
+        if cmd.where == Where.PRIVATE and not ctx.chat.is_private:
+            await ctx.reply("core.use_private", command=cmd.name)
+            return False
+        if cmd.where == Where.GROUP and ctx.chat.is_private:
+            await ctx.reply("core.use_group", command=cmd.name)
+            return False
+        return True
+
+    async def _button(self, event: ButtonPressed) -> None:
+        ctx = await self.context(event.chat, event.sender, event.message_id)
+        kind, _, payload = event.data.partition(":")
+        if kind == "cv":
+            if not await self.conversations.button(ctx, payload):
+                await ctx.reply("core.button_expired")
+            return
+        handler = self.registry.buttons.get(kind)
+        if handler is None:
+            await ctx.audit("button", outcome="refused", reason="unknown")
+            await ctx.reply("core.button_expired")
+            return
+        await handler(ctx, payload)

@@ -1,0 +1,153 @@
+"""Commands for anyone: /start, /help, /redeem, /numbers, /language."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot import texts
+from bot.commands import Where, command
+from bot.context import Ctx
+from bot.model import LANGUAGES, Rich, Role
+from bot.services import invites
+from storage.groups import GroupRepo
+from storage.tables import Zone
+
+
+@command("start", help="help.start", args="[CODE]", order=1)
+async def start(ctx: Ctx, args: str) -> None:
+    """Greet; with a code (Telegram deep links carry one), redeem it."""
+    if args.strip():
+        if not ctx.chat.is_private:
+            await ctx.reply("core.use_private", command="start")
+            return
+        await redeem(ctx, args)
+        return
+    await ctx.reply("core.welcome")
+    await help_(ctx, "")
+
+
+@command("help", help="help.help", order=2)
+async def help_(ctx: Ctx, args: str) -> None:
+    """List what this person may do, generated from the registry."""
+    lines = [ctx.t("core.help_title")]
+    for cmd in ctx.core.registry.visible_to(ctx.roles.kinds):
+        usage = f"{ctx.prefix}{cmd.name}" + (f" {cmd.args}" if cmd.args else "")
+        lines.append(Rich.of("• ") + Rich.of(usage) + Rich.of(" — ") + ctx.t(cmd.help_key))
+    if ctx.roles.kinds:
+        names = ", ".join(sorted(texts.text("role." + r.value, ctx.lang) for r in ctx.roles.kinds))
+        lines.append(ctx.t("core.help_roles", roles=names))
+    lines.append(ctx.t("core.help_footer"))
+    await ctx.send_rich(Rich.join(lines))
+
+
+@command("redeem", help="help.redeem", args="CODE", where=Where.PRIVATE, order=3)
+async def redeem(ctx: Ctx, args: str) -> None:
+    """Redeem a role invite."""
+    code = args.strip()
+    if not code:
+        await ctx.reply("core.redeem_usage")
+        return
+    now = ctx.core.clock.now()
+    cfg = ctx.core.config
+    async with ctx.core.tx() as repo:
+        person = await repo.person(ctx.person.id)
+        assert person is not None
+        result = await invites.redeem(
+            repo, person, code, now, max_failures=cfg.redeem_max_failures,
+            lockout=timedelta(minutes=cfg.redeem_lockout_minutes),
+        )
+        scope = ""
+        if result.grant is not None:
+            if result.grant.zone_id is not None:
+                zone = await repo.zone(result.grant.zone_id)
+                scope = zone.name if zone else ""
+            if result.grant.bin_id is not None:
+                b = await repo.bin(result.grant.bin_id)
+                scope = b.name if b else ""
+    if result.outcome == invites.Redeemed.LOCKED:
+        assert result.retry_at is not None
+        minutes = max(1, int((result.retry_at - now).total_seconds() // 60) + 1)
+        await ctx.reply("core.redeem_locked", minutes=minutes)
+    elif result.outcome == invites.Redeemed.REFUSED:
+        await ctx.reply("core.redeem_refused")
+    else:
+        assert result.grant is not None
+        role = texts.text("role." + result.grant.role, ctx.lang)
+        key = "core.redeem_ok" if result.outcome == invites.Redeemed.OK else "core.redeem_already"
+        await ctx.reply(key, role=role, scope=scope)
+        if result.outcome == invites.Redeemed.OK:
+            fresh = await ctx.core.context(ctx.chat, ctx.sender, ctx.message_id)
+            await help_(fresh, "")
+
+
+async def zone_of(ctx: Ctx) -> Zone | None:
+    """The zone this conversation is about: the group's, else the person's (if only one)."""
+    async with ctx.core.tx() as repo:
+        bin_ids: set[int] = set()
+        if ctx.group is not None:
+            bin_ids = {ctx.group.bin_id}
+        zone_ids = ctx.roles.zones(Role.POLICE, Role.PREVENTION) if not bin_ids else set()
+        if not bin_ids and not zone_ids:
+            bin_ids = ctx.roles.bins(Role.COORDINATOR, Role.MEMBER)
+        for bin_id in bin_ids:
+            b = await repo.bin(bin_id)
+            if b is not None:
+                zone_ids.add(b.zone_id)
+        if len(zone_ids) != 1:
+            return None
+        return await repo.zone(zone_ids.pop())
+
+
+def numbers_text(ctx: Ctx, zone: Zone | None) -> Rich:
+    """The numbers to call and when, for a zone (or the national ones)."""
+    if zone is None:
+        return ctx.t("core.numbers_national")
+    parts = [ctx.t("core.numbers_zone", zone=zone.name, urgent=zone.urgent_number,
+                   emergency=zone.emergency_number)]
+    if zone.non_urgent_number:
+        parts.append(ctx.t("core.numbers_non_urgent", number=zone.non_urgent_number))
+    parts.append(ctx.t("core.numbers_not_a_service"))
+    return Rich.join(parts)
+
+
+@command("numbers", help="help.numbers", order=4)
+async def numbers(ctx: Ctx, args: str) -> None:
+    """101, 112, the zone's non-urgent number, and when to use which."""
+    await ctx.send_rich(numbers_text(ctx, await zone_of(ctx)))
+
+
+@command("language", help="help.language", args="nl|fr|de|en", order=90)
+async def language(ctx: Ctx, args: str) -> None:
+    """Choose your language (in a group, coordinators of its BIN choose the group's)."""
+    choice = args.strip().lower()
+    if choice not in LANGUAGES:
+        names = ", ".join(f"{k} ({v})" for k, v in texts.language_names().items())
+        await ctx.reply("core.language_usage", choices=names)
+        return
+    if ctx.group is not None and not ctx.chat.is_private:
+        if ctx.group.bin_id not in ctx.roles.bins(Role.COORDINATOR):
+            await ctx.audit("group.language", outcome="refused", reason="role")
+            await ctx.reply("core.language_group_refused")
+            return
+        async with ctx.core.tx() as repo:
+            group = await GroupRepo(repo.session).group_by_chat(ctx.chat.platform, ctx.chat.chat_id)
+            assert group is not None
+            group.language = choice
+            await repo.audit(ctx.core.clock.now(), ctx.actor, "group.language",
+                             bin_id=group.bin_id, group=group.id, language=choice)
+        ctx.lang = choice
+        await ctx.reply("core.language_group_set")
+        return
+    async with ctx.core.tx() as repo:
+        person = await repo.person(ctx.person.id)
+        assert person is not None
+        person.language = choice
+    ctx.lang = choice
+    await ctx.reply("core.language_set")
+
+
+@command("cancel", help="help.cancel", order=5)
+async def cancel(ctx: Ctx, args: str) -> None:
+    """End the conversation in progress (composing a message, a confirmation, ...)."""
+    if not await ctx.core.conversations.cancel(ctx):
+        await ctx.reply("core.nothing_to_cancel")

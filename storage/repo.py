@@ -1,0 +1,209 @@
+"""The queries the core uses: directory (zones, BINs), people, roles, invites, audit, state.
+
+Each `Repo` wraps one session, i.e. one transaction (see `Database.session`). Group,
+membership and official-message queries live in their own modules next to this one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.tables import AuditEntry, Bin, Identity, Invite, KeyValue, Person, RoleGrant, Zone
+
+
+class Repo:
+    """Queries over one session/transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # -- directory -------------------------------------------------------------------------
+
+    async def zone_by_name(self, name: str) -> Zone | None:
+        """A zone by name, case-insensitive."""
+        q = select(Zone).where(func.lower(Zone.name) == name.strip().lower())
+        return (await self.session.execute(q)).scalar_one_or_none()
+
+    async def zone(self, zone_id: int) -> Zone | None:
+        return await self.session.get(Zone, zone_id)
+
+    async def zones(self) -> Sequence[Zone]:
+        return (await self.session.execute(select(Zone).order_by(Zone.name))).scalars().all()
+
+    async def add(self, row: Any) -> Any:
+        """Insert a row and flush so its id is known."""
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def bin_by_code(self, code: str) -> Bin | None:
+        q = select(Bin).where(Bin.code == code.strip().lower())
+        return (await self.session.execute(q)).scalar_one_or_none()
+
+    async def bin(self, bin_id: int) -> Bin | None:
+        return await self.session.get(Bin, bin_id)
+
+    async def find_bin(self, word: str, zone_id: int | None = None) -> Bin | None:
+        """A BIN by code, or by name (case-insensitive), optionally within one zone."""
+        found = await self.bin_by_code(word)
+        if found is not None and (zone_id is None or found.zone_id == zone_id):
+            return found
+        q = select(Bin).where(func.lower(Bin.name) == word.strip().lower())
+        if zone_id is not None:
+            q = q.where(Bin.zone_id == zone_id)
+        rows = (await self.session.execute(q)).scalars().all()
+        return rows[0] if len(rows) == 1 else None
+
+    async def bins(self, zone_id: int | None = None) -> Sequence[Bin]:
+        q = select(Bin).order_by(Bin.zone_id, Bin.name)
+        if zone_id is not None:
+            q = q.where(Bin.zone_id == zone_id)
+        return (await self.session.execute(q)).scalars().all()
+
+    # -- people ----------------------------------------------------------------------------
+
+    async def identity(self, platform: str, user_id: str) -> Identity | None:
+        q = select(Identity).where(Identity.platform == platform, Identity.user_id == user_id)
+        return (await self.session.execute(q)).scalar_one_or_none()
+
+    async def person(self, person_id: int) -> Person | None:
+        return await self.session.get(Person, person_id)
+
+    async def person_by_pseudonym(self, pseudonym: str) -> Person | None:
+        q = select(Person).where(Person.pseudonym == pseudonym)
+        return (await self.session.execute(q)).scalar_one_or_none()
+
+    async def identities_of(self, person_id: int) -> Sequence[Identity]:
+        q = select(Identity).where(Identity.person_id == person_id).order_by(Identity.id)
+        return (await self.session.execute(q)).scalars().all()
+
+    async def ensure_identity(
+        self, platform: str, user_id: str, display_name: str, now: datetime
+    ) -> tuple[Person, Identity]:
+        """The person behind a platform account, created on first contact."""
+        ident = await self.identity(platform, user_id)
+        if ident is None:
+            person = await self.add(
+                Person(pseudonym="p-" + secrets.token_hex(6), created_at=now, failed_redeems=0)
+            )
+            ident = await self.add(
+                Identity(
+                    person_id=person.id,
+                    platform=platform,
+                    user_id=user_id,
+                    display_name=display_name,
+                    created_at=now,
+                )
+            )
+            return person, ident
+        if display_name and ident.display_name != display_name:
+            ident.display_name = display_name
+        person = await self.session.get(Person, ident.person_id)
+        assert person is not None
+        return person, ident
+
+    # -- roles -----------------------------------------------------------------------------
+
+    async def grants_of(self, person_id: int) -> Sequence[RoleGrant]:
+        """The person's roles that are not revoked."""
+        q = select(RoleGrant).where(
+            RoleGrant.person_id == person_id, RoleGrant.revoked_at.is_(None)
+        )
+        return (await self.session.execute(q)).scalars().all()
+
+    async def grants(
+        self, *, role: str | None = None, zone_id: int | None = None, bin_id: int | None = None
+    ) -> Sequence[RoleGrant]:
+        """Active grants, filtered."""
+        q = select(RoleGrant).where(RoleGrant.revoked_at.is_(None)).order_by(RoleGrant.id)
+        if role is not None:
+            q = q.where(RoleGrant.role == role)
+        if zone_id is not None:
+            q = q.where(RoleGrant.zone_id == zone_id)
+        if bin_id is not None:
+            q = q.where(RoleGrant.bin_id == bin_id)
+        return (await self.session.execute(q)).scalars().all()
+
+    async def grant(self, grant_id: int) -> RoleGrant | None:
+        return await self.session.get(RoleGrant, grant_id)
+
+    # -- invites ---------------------------------------------------------------------------
+
+    async def invite_by_hash(self, code_hash: str) -> Invite | None:
+        q = select(Invite).where(Invite.code_hash == code_hash)
+        return (await self.session.execute(q)).scalar_one_or_none()
+
+    async def claim_invite(self, invite_id: int, person_id: int, now: datetime) -> bool:
+        """Mark an invite used, atomically: only one redeemer wins a race."""
+        result = await self.session.execute(
+            update(Invite)
+            .where(
+                Invite.id == invite_id,
+                Invite.used_at.is_(None),
+                Invite.revoked_at.is_(None),
+                Invite.expires_at > now,
+            )
+            .values(used_at=now, used_by=person_id)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def invite(self, invite_id: int) -> Invite | None:
+        return await self.session.get(Invite, invite_id)
+
+    async def invites(self) -> Sequence[Invite]:
+        return (await self.session.execute(select(Invite).order_by(Invite.id))).scalars().all()
+
+    # -- audit -----------------------------------------------------------------------------
+
+    async def audit(
+        self,
+        now: datetime,
+        actor: str,
+        action: str,
+        *,
+        outcome: str = "ok",
+        zone_id: int | None = None,
+        bin_id: int | None = None,
+        **detail: Any,
+    ) -> None:
+        """Append one entry to the audit log. `detail` must hold no personal data."""
+        self.session.add(
+            AuditEntry(
+                at=now,
+                actor=actor,
+                action=action,
+                outcome=outcome,
+                zone_id=zone_id,
+                bin_id=bin_id,
+                detail=detail or None,
+            )
+        )
+
+    async def audit_entries(
+        self, since: datetime | None = None, limit: int | None = None
+    ) -> Sequence[AuditEntry]:
+        q = select(AuditEntry).order_by(AuditEntry.id)
+        if since is not None:
+            q = q.where(AuditEntry.at >= since)
+        if limit is not None:
+            q = q.limit(limit)
+        return (await self.session.execute(q)).scalars().all()
+
+    # -- adapter state ---------------------------------------------------------------------
+
+    async def kv_get(self, key: str) -> str | None:
+        row = await self.session.get(KeyValue, key)
+        return row.value if row else None
+
+    async def kv_put(self, key: str, value: str) -> None:
+        row = await self.session.get(KeyValue, key)
+        if row is None:
+            self.session.add(KeyValue(key=key, value=value))
+        else:
+            row.value = value
