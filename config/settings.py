@@ -63,11 +63,11 @@ class MatrixSettings(BaseModel):
     def _complete(self) -> MatrixSettings:
         if self.homeserver or self.user_id:
             if not self.homeserver:
-                raise ValueError("homeserver is required when user_id is set")
+                raise ValueError("set BINBOT_MATRIX__HOMESERVER too (BINBOT_MATRIX__USER_ID is set)")
             if not self.user_id:
-                raise ValueError("user_id is required when homeserver is set")
+                raise ValueError("set BINBOT_MATRIX__USER_ID too (BINBOT_MATRIX__HOMESERVER is set)")
             if self.password is None and self.access_token is None:
-                raise ValueError("password or access_token is required")
+                raise ValueError("set BINBOT_MATRIX__PASSWORD or BINBOT_MATRIX__ACCESS_TOKEN")
         return self
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 from bot import texts
@@ -66,7 +67,7 @@ async def redeem(ctx: Ctx, args: str) -> None:
                 scope = b.name if b else ""
     if result.outcome == invites.Redeemed.LOCKED:
         assert result.retry_at is not None
-        minutes = max(1, int((result.retry_at - now).total_seconds() // 60) + 1)
+        minutes = max(1, math.ceil((result.retry_at - now).total_seconds() / 60))
         await ctx.reply("core.redeem_locked", minutes=minutes)
     elif result.outcome == invites.Redeemed.REFUSED:
         await ctx.reply("core.redeem_refused")
