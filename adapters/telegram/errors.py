@@ -19,11 +19,11 @@ from telegram.error import (
     Forbidden,
     InvalidToken,
     NetworkError,
-    PTBDeprecationWarning,
     RetryAfter,
     TelegramError,
     TimedOut,
 )
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.ports import (
     BotRemoved,

@@ -151,7 +151,9 @@ class TelegramPlatform:
             raise
         log.info("telegram started as bot %s", self._me.user_id)
 
-    async def _start_webhook(self, app: Application[Any, Any, Any, Any, Any, Any], url: str) -> None:
+    async def _start_webhook(
+        self, app: Application[Any, Any, Any, Any, Any, Any], url: str
+    ) -> None:
         settings = self._settings
         assert settings.token is not None
         secret = (
@@ -325,7 +327,9 @@ class TelegramPlatform:
 
     async def check_rights(self, chat: ChatRef) -> BotRights:
         """The rights binbot needs in a group (invite, pin, restrict) that the bot lacks."""
-        member = await call(self.bot.get_chat_member(_chat_id(chat.chat_id), self.identity.user_id))
+        member = await call(
+            self.bot.get_chat_member(_chat_id(chat.chat_id), self.identity.user_id)
+        )
         status = member.status
         if status == ChatMemberStatus.OWNER:
             return BotRights()

@@ -71,7 +71,9 @@ class _Parser(HTMLParser):
         elif tag == "span" and attributes.get("class") == "tg-spoiler":
             entity = {"type": "spoiler"}
         elif tag == "span":
-            self._fail('Tag "span" must have class "tg-spoiler" at byte offset %d' % self._byte_offset())
+            self._fail(
+                f'Tag "span" must have class "tg-spoiler" at byte offset {self._byte_offset()}'
+            )
             return
         elif tag == "a":
             href = attributes.get("href") or ""
@@ -79,7 +81,7 @@ class _Parser(HTMLParser):
         elif tag == "tg-emoji":
             entity = {"type": "custom_emoji", "custom_emoji_id": attributes.get("emoji-id", "")}
         else:
-            self._fail('Unsupported start tag "%s" at byte offset %d' % (tag, self._byte_offset()))
+            self._fail(f'Unsupported start tag "{tag}" at byte offset {self._byte_offset()}')
             return
         if tag == "code" and self.stack and self.stack[-1][0] == "pre":
             language = (attributes.get("class") or "").removeprefix("language-")
@@ -89,17 +91,17 @@ class _Parser(HTMLParser):
         self.stack.append((tag, entity))
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._fail('Unsupported start tag "%s/" at byte offset %d' % (tag, self._byte_offset()))
+        self._fail(f'Unsupported start tag "{tag}/" at byte offset {self._byte_offset()}')
 
     def handle_endtag(self, tag: str) -> None:
         if not self.stack:
-            self._fail("Unexpected end tag at byte offset %d" % self._byte_offset())
+            self._fail(f"Unexpected end tag at byte offset {self._byte_offset()}")
             return
         open_tag, entity = self.stack.pop()
         if open_tag != tag:
             self._fail(
-                'Unmatched end tag at byte offset %d, expected "</%s>", found "</%s>"'
-                % (self._byte_offset(), open_tag, tag)
+                f"Unmatched end tag at byte offset {self._byte_offset()}, "
+                f'expected "</{open_tag}>", found "</{tag}>"'
             )
             return
         entity["length"] = self.length - entity["offset"]
@@ -111,7 +113,7 @@ class _Parser(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if "<" in data:  # escaped text arrives as entity references, so this is a stray tag
-            self._fail("Unclosed start tag at byte offset %d" % self._byte_offset())
+            self._fail(f"Unclosed start tag at byte offset {self._byte_offset()}")
         self._emit(data)
 
     def _emit(self, text: str) -> None:
@@ -120,26 +122,26 @@ class _Parser(HTMLParser):
 
     def handle_entityref(self, name: str) -> None:
         # Telegram knows these four named entities; anything else stays as typed.
-        self._emit(_NAMED.get(name, "&%s;" % name))
+        self._emit(_NAMED.get(name, f"&{name};"))
 
     def handle_charref(self, name: str) -> None:
         try:
             code = int(name[1:], 16) if name[:1] in ("x", "X") else int(name)
             self._emit(chr(code))
         except (ValueError, OverflowError):
-            self._emit("&#%s;" % name)
+            self._emit(f"&#{name};")
 
     def handle_comment(self, data: str) -> None:
-        self._fail('Unsupported start tag "!--" at byte offset %d' % self._byte_offset())
+        self._fail(f'Unsupported start tag "!--" at byte offset {self._byte_offset()}')
 
     def handle_decl(self, decl: str) -> None:
-        self._fail('Unsupported start tag "!" at byte offset %d' % self._byte_offset())
+        self._fail(f'Unsupported start tag "!" at byte offset {self._byte_offset()}')
 
     def handle_pi(self, data: str) -> None:
-        self._fail('Unsupported start tag "?" at byte offset %d' % self._byte_offset())
+        self._fail(f'Unsupported start tag "?" at byte offset {self._byte_offset()}')
 
     def unknown_decl(self, data: str) -> None:
-        self._fail('Unsupported start tag "!" at byte offset %d' % self._byte_offset())
+        self._fail(f'Unsupported start tag "!" at byte offset {self._byte_offset()}')
 
 
 def parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
@@ -148,8 +150,7 @@ def parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
     parser.feed(source)
     parser.close()
     if parser.stack:
-        raise EntityError(
-            'Can\'t find end tag corresponding to start tag "%s"' % parser.stack[-1][0]
-        )
+        tag = parser.stack[-1][0]
+        raise EntityError(f'Can\'t find end tag corresponding to start tag "{tag}"')
     entities = sorted(parser.entities, key=lambda e: (e["offset"], -e["length"]))
     return "".join(parser.parts), entities
