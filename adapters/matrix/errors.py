@@ -15,7 +15,6 @@ operator has to renew the bot's token.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
@@ -101,7 +100,10 @@ def check(resp: Any, *, action: str, right: str | None = None) -> None:
     if isinstance(resp, ErrorResponse):
         error = to_platform_error(resp, action=action, right=right)
         log.info(
-            "matrix %s failed: %s (%s)", action, error.reason, resp.status_code or http_status(resp)
+            "matrix %s failed: %s (%s)",
+            action,
+            error.reason,
+            resp.status_code or http_status(resp),
         )
         raise error
 
@@ -113,7 +115,7 @@ def transport_errors(action: str) -> Iterator[None]:
         yield
     except PlatformError:
         raise
-    except (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, OSError) as exc:
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         log.info("matrix %s failed: %s", action, type(exc).__name__)
         raise TransientError("connection_error") from exc
     except SendRetryError as exc:

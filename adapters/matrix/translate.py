@@ -114,9 +114,7 @@ def _is_edit(content: Mapping[str, Any]) -> bool:
     )
 
 
-def _text(
-    event: RoomMessageText, room: MatrixRoom, direct_rooms: Collection[str]
-) -> Event | None:
+def _text(event: RoomMessageText, room: MatrixRoom, direct_rooms: Collection[str]) -> Event | None:
     content = event.source.get("content", {})
     if _is_edit(content):
         # Acting on edits would run a command twice; the core sees the original only.

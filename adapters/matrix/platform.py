@@ -1,0 +1,382 @@
+"""`MatrixPlatform`: the core's PlatformPort on matrix-nio's AsyncClient, on the caller's loop.
+
+- Sends use the caller's `txn_id` as the Matrix transaction id: Synapse answers a repeated
+  `PUT /send/{txnId}` from the same device with the first event, so a retry never posts twice.
+- `msgtype` follows `Outgoing.silent` (see render.py): quiet notices are `m.notice`, urgent
+  official messages `m.text` so they notify.
+- Encrypted rooms just work: nio encrypts for every member's devices (unverified devices get
+  the keys too: residents do not verify the bot's devices), and keys stay under `data_dir`.
+- Matrix has no command menu, so `set_commands` does nothing; it has no buttons, so
+  `capabilities.buttons` is False and render.py lists button labels as a plain line.
+- `is_linked(room_id)`, when given, is asked `leave_unlinked_after` seconds after the bot joined
+  a group; the bot leaves when the answer is False. The timer does not survive a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    RoomCreateResponse,
+    RoomGetStateEventError,
+    RoomGetStateEventResponse,
+    RoomGetStateResponse,
+    RoomPreset,
+    RoomSendResponse,
+)
+
+from adapters.matrix import rights
+from adapters.matrix.direct import DirectRooms
+from adapters.matrix.errors import check, transport_errors
+from adapters.matrix.inbound import Inbound, IsLinked
+from adapters.matrix.render import edit_content, send_content
+from adapters.matrix.session import SyncLoop, authenticate, make_client
+from bot.model import BotRights, Capabilities, ChatRef, MessageRef, Outgoing, Platform
+from bot.ports import BotRemoved, EventSink, GroupSetup, KeyValueStore, PermanentError
+from config.settings import MatrixSettings
+
+log = logging.getLogger(__name__)
+
+# Synapse refuses events over 65,536 bytes. A message is sent twice (body and HTML, which
+# escaping can lengthen) and, in an encrypted room, base64-encoded (x4/3): 16,000 characters of
+# mostly-ASCII text stay well under the cap.
+MAX_TEXT_LENGTH = 16_000
+MAX_EVENT_BYTES = 60_000
+ROOM_WAIT = 15.0
+_SAFE_TXN = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")
+
+CAPABILITIES = Capabilities(
+    max_text_length=MAX_TEXT_LENGTH,
+    buttons=False,
+    edit=True,
+    delete=True,
+    pin=True,
+    join_requests=True,
+    reactions=True,
+)
+
+
+def transaction_id(txn_id: str | None) -> str | None:
+    """The core's idempotency key as a Matrix transaction id (hashed when not URL-safe)."""
+    if txn_id is None or _SAFE_TXN.match(txn_id):
+        return txn_id
+    return "h" + hashlib.sha256(txn_id.encode()).hexdigest()[:40]
+
+
+class MatrixPlatform:
+    """One Matrix bot account, as the core's Platform."""
+
+    platform = Platform.MATRIX
+    capabilities = CAPABILITIES
+
+    def __init__(
+        self,
+        settings: MatrixSettings,
+        store: KeyValueStore,
+        data_dir: Path,
+        *,
+        is_linked: IsLinked | None = None,
+        sync_timeout_ms: int = 30_000,
+    ) -> None:
+        if not settings.enabled:
+            raise ValueError("Matrix needs BINBOT_MATRIX__HOMESERVER and BINBOT_MATRIX__USER_ID")
+        self._settings = settings
+        self._store = store
+        self._data_dir = Path(data_dir)
+        self._is_linked = is_linked
+        self._sync_timeout_ms = sync_timeout_ms
+        self._client: AsyncClient | None = None
+        self._loop: SyncLoop | None = None
+        self._inbound: Inbound | None = None
+        self._direct: DirectRooms | None = None
+        self._limit = asyncio.Semaphore(settings.concurrency)
+        self._dm_locks: dict[str, asyncio.Lock] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def client(self) -> AsyncClient:
+        """The nio client (after `start`)."""
+        if self._client is None:
+            raise PermanentError("not_started")
+        return self._client
+
+    @property
+    def user_id(self) -> str:
+        """The bot's Matrix id."""
+        return str(self._settings.user_id)
+
+    @property
+    def device_id(self) -> str | None:
+        """The bot's device id, once logged in."""
+        return self._client.device_id if self._client else None
+
+    async def start(self, sink: EventSink) -> None:
+        """Log in (or restore the stored login), do the first sync and keep syncing."""
+        client = make_client(self._settings, self._data_dir)
+        try:
+            await authenticate(client, self._settings, self._store)
+            direct = DirectRooms(client)
+            await direct.load()
+            inbound = Inbound(
+                client,
+                sink,
+                direct,
+                leave=self.leave,
+                is_linked=self._is_linked,
+                leave_unlinked_after=self._settings.leave_unlinked_after,
+            )
+            loop = SyncLoop(
+                client,
+                self._settings,
+                self._store,
+                inbound.handle,
+                timeout_ms=self._sync_timeout_ms,
+            )
+            self._client, self._direct, self._inbound = client, direct, inbound
+            await loop.start()
+            self._loop = loop
+        except BaseException:
+            self._client = self._direct = self._inbound = None
+            await client.close()
+            raise
+        log.info("matrix: running as device %s", client.device_id)
+
+    async def stop(self) -> None:
+        """Stop syncing, finish handling what was received, and close the connection."""
+        if self._loop is not None:
+            await self._loop.stop()
+        if self._inbound is not None:
+            await self._inbound.close()
+        if self._client is not None:
+            await self._client.close()
+        self._client = self._loop = self._inbound = self._direct = None
+
+    async def wait_sync(self, within: float = ROOM_WAIT) -> bool:
+        """Wait for the next sync from the homeserver (tests and benchmarks use this)."""
+        return self._loop is not None and await self._loop.wait_sync(within)
+
+    # -- messages --------------------------------------------------------------------------
+
+    async def send(
+        self, chat: ChatRef, message: Outgoing, *, txn_id: str | None = None
+    ) -> MessageRef:
+        """Post a message; the same `txn_id` twice posts it once."""
+        event_id = await self._room_send(chat.chat_id, send_content(message), txn_id, "send")
+        return MessageRef(chat, event_id)
+
+    async def send_direct(self, user_id: str, message: Outgoing) -> MessageRef:
+        """Post in the direct room with `user_id`, creating it (and inviting them) once."""
+        room_id = await self._direct_room(user_id)
+        return await self.send(ChatRef(Platform.MATRIX, room_id, is_private=True), message)
+
+    async def edit(self, ref: MessageRef, message: Outgoing) -> None:
+        """Replace a message's text with an `m.replace` edit."""
+        await self._room_send(
+            ref.chat.chat_id, edit_content(ref.message_id, message), None, "edit"
+        )
+
+    async def delete(self, ref: MessageRef) -> None:
+        """Redact a message."""
+        async with self._limit:
+            with transport_errors("redact"):
+                resp = await self.client.room_redact(ref.chat.chat_id, ref.message_id)
+        check(resp, action="redact", right=rights.DELETE_MESSAGES)
+
+    async def pin(self, ref: MessageRef) -> None:
+        """Add a message to the room's pinned events (a state event: no notification)."""
+        room_id = ref.chat.chat_id
+        content = await self._state_content(room_id, "m.room.pinned_events", "pin")
+        pinned = [e for e in (content or {}).get("pinned", []) if isinstance(e, str)]
+        if ref.message_id in pinned:
+            return
+        await self._put_state(
+            room_id, "m.room.pinned_events", {"pinned": [*pinned, ref.message_id]}, rights.PIN
+        )
+
+    # -- members ---------------------------------------------------------------------------
+
+    async def approve_join(self, chat: ChatRef, user_id: str) -> None:
+        """Let a knocking person in: invite them."""
+        async with self._limit:
+            with transport_errors("invite"):
+                resp = await self.client.room_invite(chat.chat_id, user_id)
+        check(resp, action="invite", right=rights.INVITE)
+
+    async def decline_join(self, chat: ChatRef, user_id: str) -> None:
+        """Turn a knock down: kick the knocking membership."""
+        await self._kick(chat.chat_id, user_id, "decline")
+
+    async def remove_member(self, chat: ChatRef, user_id: str) -> None:
+        """Remove a member (kick, not ban: they may knock again)."""
+        await self._kick(chat.chat_id, user_id, "kick")
+
+    async def _kick(self, room_id: str, user_id: str, action: str) -> None:
+        async with self._limit:
+            with transport_errors(action):
+                resp = await self.client.room_kick(room_id, user_id)
+        check(resp, action=action, right=rights.REMOVE_MEMBERS)
+
+    # -- groups ----------------------------------------------------------------------------
+
+    async def check_rights(self, chat: ChatRef) -> BotRights:
+        """The rights the bot needs in the room (power levels) and lacks."""
+        state = await self._room_state(chat.chat_id)
+        return BotRights(self._missing(state))
+
+    async def secure_group(self, chat: ChatRef) -> GroupSetup:
+        """Make the room knock-only when the bot may change join rules; name what it lacks."""
+        room_id = chat.chat_id
+        state = await self._room_state(room_id)
+        missing = self._missing(state)
+        create = state.get(("m.room.create", ""), {})
+        version = str((create.get("content") or {}).get("room_version", "1"))
+        if rights.CHANGE_JOIN_RULES not in missing:
+            target = "knock" if rights.knock_supported(version) else "invite"
+            current = (state.get(("m.room.join_rules", ""), {}).get("content") or {}).get(
+                "join_rule"
+            )
+            if current not in (target, "knock_restricted"):
+                await self._put_state(
+                    room_id, "m.room.join_rules", {"join_rule": target}, rights.CHANGE_JOIN_RULES
+                )
+                log.info("matrix: join rule of %s set to %s", room_id, target)
+        alias = (state.get(("m.room.canonical_alias", ""), {}).get("content") or {}).get("alias")
+        server = self.user_id.split(":", 1)[-1]
+        link = (
+            f"https://matrix.to/#/{alias}"
+            if alias
+            else f"https://matrix.to/#/{room_id}?via={server}"
+        )
+        return GroupSetup(BotRights(missing), invite_link=link)
+
+    async def leave(self, chat: ChatRef) -> None:
+        """Leave a room (already gone is fine)."""
+        async with self._limit:
+            with transport_errors("leave"):
+                resp = await self.client.room_leave(chat.chat_id)
+        try:
+            check(resp, action="leave")
+        except BotRemoved:
+            pass
+        if self._direct is not None:
+            await self._direct.forget(chat.chat_id)
+
+    async def set_commands(self, commands: Mapping[str, Sequence[tuple[str, str]]]) -> None:
+        """Matrix has no command menu: nothing to publish (`!help` lists the commands)."""
+        return None
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _missing(self, state: Mapping[tuple[str, str], dict[str, Any]]) -> tuple[str, ...]:
+        levels = state.get(("m.room.power_levels", ""), {}).get("content")
+        creators = rights.room_creators(state.get(("m.room.create", ""), {}))
+        return rights.missing_rights(levels, self.user_id, creators)
+
+    async def _room_state(self, room_id: str) -> dict[tuple[str, str], dict[str, Any]]:
+        async with self._limit:
+            with transport_errors("state"):
+                resp = await self.client.room_get_state(room_id)
+        check(resp, action="state")
+        assert isinstance(resp, RoomGetStateResponse)
+        return {
+            (e.get("type", ""), e.get("state_key", "")): e
+            for e in resp.events
+            if isinstance(e, dict)
+        }
+
+    async def _state_content(
+        self, room_id: str, event_type: str, action: str
+    ) -> dict[str, Any] | None:
+        async with self._limit:
+            with transport_errors(action):
+                resp = await self.client.room_get_state_event(room_id, event_type)
+        if isinstance(resp, RoomGetStateEventError) and resp.status_code == "M_NOT_FOUND":
+            return None
+        check(resp, action=action)
+        assert isinstance(resp, RoomGetStateEventResponse)
+        return dict(resp.content)
+
+    async def _put_state(
+        self, room_id: str, event_type: str, content: dict[str, Any], right: str
+    ) -> None:
+        async with self._limit:
+            with transport_errors("put_state"):
+                resp = await self.client.room_put_state(room_id, event_type, content)
+        check(resp, action="put_state", right=right)
+
+    async def _known_room(self, room_id: str) -> None:
+        """Encrypting needs the room's members: wait until a fresh room has been synced."""
+        client = self.client
+        if client.olm is None or room_id in client.rooms:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ROOM_WAIT
+        while room_id not in client.rooms and self._loop is not None:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            await self._loop.wait_sync(remaining)
+        if room_id not in client.rooms:
+            raise BotRemoved("unknown_room")
+
+    async def _room_send(
+        self, room_id: str, content: dict[str, Any], txn_id: str | None, action: str
+    ) -> str:
+        if len(json.dumps(content).encode()) > MAX_EVENT_BYTES:
+            raise PermanentError("message_too_long")
+        await self._known_room(room_id)
+        async with self._limit:
+            with transport_errors(action):
+                resp = await self.client.room_send(
+                    room_id,
+                    "m.room.message",
+                    content,
+                    tx_id=transaction_id(txn_id),
+                    ignore_unverified_devices=True,
+                )
+        check(resp, action=action, right=rights.SEND_MESSAGES)
+        assert isinstance(resp, RoomSendResponse)
+        return str(resp.event_id)
+
+    async def _direct_room(self, user_id: str) -> str:
+        lock = self._dm_locks.setdefault(user_id, asyncio.Lock())
+        async with lock:
+            assert self._direct is not None
+            client = self.client
+            for room_id in reversed(self._direct.rooms_of(user_id)):
+                room = client.rooms.get(room_id)
+                if room is None or client.user_id not in room.users:
+                    continue
+                if user_id in room.users:
+                    return room_id
+            initial_state = []
+            if client.olm is not None:
+                initial_state.append(
+                    {
+                        "type": "m.room.encryption",
+                        "state_key": "",
+                        "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+                    }
+                )
+            async with self._limit:
+                with transport_errors("create_direct"):
+                    resp = await client.room_create(
+                        is_direct=True,
+                        invite=[user_id],
+                        preset=RoomPreset.trusted_private_chat,
+                        initial_state=initial_state,
+                    )
+            check(resp, action="create_direct", right=rights.INVITE)
+            assert isinstance(resp, RoomCreateResponse)
+            await self._direct.remember(user_id, resp.room_id)
+            log.info("matrix: created direct room %s", resp.room_id)
+            return str(resp.room_id)
