@@ -121,7 +121,11 @@ class Core:
 
         async with self.tx() as repo:
             person, identity = await repo.ensure_identity(
-                sender.platform, sender.user_id, sender.display_name, self.clock.now()
+                sender.platform,
+                sender.user_id,
+                sender.display_name,
+                self.clock.now(),
+                pseudonym=f"p-{self.rng.getrandbits(48):012x}",
             )
             roles = await self._roles(repo, person.id)
             group = None

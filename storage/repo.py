@@ -84,13 +84,25 @@ class Repo:
         return (await self.session.execute(q)).scalars().all()
 
     async def ensure_identity(
-        self, platform: str, user_id: str, display_name: str, now: datetime
+        self,
+        platform: str,
+        user_id: str,
+        display_name: str,
+        now: datetime,
+        pseudonym: str | None = None,
     ) -> tuple[Person, Identity]:
-        """The person behind a platform account, created on first contact."""
+        """The person behind a platform account, created on first contact.
+
+        `pseudonym` (random, unrelated to the account) is what the audit log will name them.
+        """
         ident = await self.identity(platform, user_id)
         if ident is None:
             person = await self.add(
-                Person(pseudonym="p-" + secrets.token_hex(6), created_at=now, failed_redeems=0)
+                Person(
+                    pseudonym=pseudonym or "p-" + secrets.token_hex(6),
+                    created_at=now,
+                    failed_redeems=0,
+                )
             )
             ident = await self.add(
                 Identity(

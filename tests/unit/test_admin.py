@@ -150,3 +150,12 @@ def test_durations() -> None:
     assert parse_duration("2w").days == 14
     with pytest.raises(AdminError):
         parse_duration("-1h")
+
+
+async def test_the_shipped_examples_apply_and_load(h: Harness) -> None:
+    root = Path(__file__).resolve().parents[2]
+    out = await h.admin(f"apply {root / 'examples' / 'zones.toml'}")
+    assert out[-1] == "5 created, 0 updated, 0 unchanged"
+    from config.settings import load_settings
+
+    assert load_settings(root / "config" / "example.toml").matrix.encryption is True
