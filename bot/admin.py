@@ -129,20 +129,29 @@ async def _dispatch(
                 raise AdminError("--quiet takes START-END, e.g. 22:00-07:00")
             quiet = (start, end)
         z = await directory.add_zone(
-            repo, now, args.name, urgent=args.urgent, emergency=args.emergency,
-            non_urgent=args.non_urgent, language=args.language, quiet=quiet,
+            repo,
+            now,
+            args.name,
+            urgent=args.urgent,
+            emergency=args.emergency,
+            non_urgent=args.non_urgent,
+            language=args.language,
+            quiet=quiet,
             reminder_days=args.reminder_days,
         )
         out(f"zone {z.name} added (urgent {z.urgent_number}, language {z.language})")
     elif cmd == "zone":
         for z in await repo.zones():
             non_urgent = z.non_urgent_number or "-"
-            out(f"{z.name}\turgent {z.urgent_number}\tnon-urgent {non_urgent}\t"
-                f"language {z.language}\tquiet {_hhmm(z.quiet_start)}-{_hhmm(z.quiet_end)}")
+            out(
+                f"{z.name}\turgent {z.urgent_number}\tnon-urgent {non_urgent}\t"
+                f"language {z.language}\tquiet {_hhmm(z.quiet_start)}-{_hhmm(z.quiet_end)}"
+            )
     elif cmd == "bin" and args.action == "add":
         intake = [] if args.no_intake else args.intake
-        b = await directory.add_bin(repo, now, args.name, args.zone, code=args.code,
-                                    area=args.area, intake=intake)
+        b = await directory.add_bin(
+            repo, now, args.name, args.zone, code=args.code, area=args.area, intake=intake
+        )
         out(f"BIN {b.name} added to zone {args.zone} with code {b.code}")
     elif cmd == "bin":
         zone_id = await _zone_id(repo, args.zone) if args.zone else None
@@ -163,15 +172,23 @@ async def _dispatch(
     elif cmd == "audit":
         since = parse_since(args.since, now) if args.since else None
         for e in await repo.audit_entries(since, args.limit):
-            row = {"id": e.id, "at": e.at.isoformat(timespec="seconds"), "actor": e.actor,
-                   "action": e.action, "outcome": e.outcome, "zone": e.zone_id,
-                   "bin": e.bin_id, **(e.detail or {})}
+            row = {
+                "id": e.id,
+                "at": e.at.isoformat(timespec="seconds"),
+                "actor": e.actor,
+                "action": e.action,
+                "outcome": e.outcome,
+                "zone": e.zone_id,
+                "bin": e.bin_id,
+                **(e.detail or {}),
+            }
             if args.json:
                 out(json.dumps(row, ensure_ascii=False, sort_keys=True))
             else:
                 extra = " ".join(f"{k}={v}" for k, v in (e.detail or {}).items())
                 scope = (f" zone={e.zone_id}" if e.zone_id else "") + (
-                    f" bin={e.bin_id}" if e.bin_id else "")
+                    f" bin={e.bin_id}" if e.bin_id else ""
+                )
                 out(f"{row['at']} {e.actor} {e.action} {e.outcome}{scope} {extra}".rstrip())
     elif cmd == "apply":
         report = await directory.apply_file(repo, now, args.file)
@@ -179,8 +196,10 @@ async def _dispatch(
             out(f"created {what}")
         for what in report.updated:
             out(f"updated {what}")
-        out(f"{len(report.created)} created, {len(report.updated)} updated, "
-            f"{len(report.unchanged)} unchanged")
+        out(
+            f"{len(report.created)} created, {len(report.updated)} updated, "
+            f"{len(report.unchanged)} unchanged"
+        )
     else:  # pragma: no cover - argparse guarantees one of the above
         raise AdminError(f"unknown command {cmd}")
 
@@ -204,8 +223,15 @@ async def _invite(
 ) -> None:
     if args.role == "list":
         for i in await repo.invites():
-            state = ("revoked" if i.revoked_at else "used" if i.used_at
-                     else "expired" if i.expires_at <= now else "open")
+            state = (
+                "revoked"
+                if i.revoked_at
+                else "used"
+                if i.used_at
+                else "expired"
+                if i.expires_at <= now
+                else "open"
+            )
             out(f"{i.id}\t{i.role}\t{state}\texpires {i.expires_at.isoformat(timespec='minutes')}")
         return
     role = Role(args.role)
@@ -218,8 +244,9 @@ async def _invite(
         if not args.zone or args.bin:
             raise AdminError(f"a {role.value} invite takes --zone ZONE (and no --bin)")
         zone_id, bin_id = await _zone_id(repo, args.zone), None
-    issued = await invites.issue(repo, rng, now, role, zone_id=zone_id, bin_id=bin_id,
-                                 valid_for=valid_for)
+    issued = await invites.issue(
+        repo, rng, now, role, zone_id=zone_id, bin_id=bin_id, valid_for=valid_for
+    )
     expires = issued.invite.expires_at.isoformat(timespec="minutes")
     out(f"invite {issued.invite.id} for {role.value}, single use, expires {expires}")
     out("redeem in a private chat with the bot: /redeem CODE (Matrix: !redeem CODE)")

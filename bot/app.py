@@ -115,8 +115,10 @@ async def publish_commands(core: Core) -> None:
     from bot.model import LANGUAGES
 
     menu = {
-        lang: [(c.name, texts.text(c.help_key, lang, p="/")) for c in core.registry.visible_to(
-            frozenset())]
+        lang: [
+            (c.name, texts.text(c.help_key, lang, p="/"))
+            for c in core.registry.visible_to(frozenset())
+        ]
         for lang in LANGUAGES
     }
     for platform in core.platforms.values():
@@ -152,8 +154,9 @@ async def console(
             session.seen(line)
 
     platform = ConsolePlatform(emit)
-    core = Core(db, {Platform.CONSOLE: platform}, clock=clock, config=core_config(settings),
-                rng=rng)
+    core = Core(
+        db, {Platform.CONSOLE: platform}, clock=clock, config=core_config(settings), rng=rng
+    )
     services = [factory(core, settings) for factory in SERVICE_FACTORIES]
     parser = admin_parser()
 

@@ -16,10 +16,11 @@ from bot.model import Role
 
 if TYPE_CHECKING:
     from bot.context import Ctx
+    from bot.dispatch import Core
 
 Handler = Callable[["Ctx", str], Awaitable[None]]
 ButtonHandler = Callable[["Ctx", str], Awaitable[None]]
-EventHandler = Callable[["Ctx", Any], Awaitable[None]]
+EventHandler = Callable[["Core", Any], Awaitable[None]]
 
 
 class Where(StrEnum):

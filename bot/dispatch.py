@@ -20,7 +20,17 @@ from bot.commands import REGISTRY, Command, Registry, Where
 from bot.context import Ctx, Grant, Roles
 from bot.conversation import Conversations
 from bot.events import ButtonPressed, CommandIssued, Event, MessagePosted, ReactionAdded
-from bot.model import LANGUAGES, Button, ChatRef, MessageRef, Outgoing, Platform, Rich, Role, UserRef
+from bot.model import (
+    LANGUAGES,
+    Button,
+    ChatRef,
+    MessageRef,
+    Outgoing,
+    Platform,
+    Rich,
+    Role,
+    UserRef,
+)
 from bot.ports import Clock, PlatformError, PlatformPort, SystemClock
 from storage.db import Database
 from storage.repo import Repo
@@ -81,9 +91,7 @@ class Core:
         async with self.db.session() as session:
             yield Repo(session)
 
-    async def audit(
-        self, actor: str, action: str, *, outcome: str = "ok", **detail: Any
-    ) -> None:
+    async def audit(self, actor: str, action: str, *, outcome: str = "ok", **detail: Any) -> None:
         """Append to the audit log in its own transaction."""
         async with self.tx() as repo:
             await repo.audit(self.clock.now(), actor, action, outcome=outcome, **detail)
@@ -113,9 +121,7 @@ class Core:
 
     # -- people ----------------------------------------------------------------------------
 
-    async def context(
-        self, chat: ChatRef, sender: UserRef, message_id: str | None = None
-    ) -> Ctx:
+    async def context(self, chat: ChatRef, sender: UserRef, message_id: str | None = None) -> Ctx:
         """Resolve the person behind `sender`, their roles and their language."""
         from storage.groups import GroupRepo
 
@@ -151,7 +157,9 @@ class Core:
     async def _roles(self, repo: Repo, person_id: int) -> Roles:
         from storage.groups import GroupRepo
 
-        grants = [Grant(Role(g.role), g.zone_id, g.bin_id) for g in await repo.grants_of(person_id)]
+        grants = [
+            Grant(Role(g.role), g.zone_id, g.bin_id) for g in await repo.grants_of(person_id)
+        ]
         for m in await GroupRepo(repo.session).memberships_of(person_id):
             grants.append(Grant(Role.MEMBER, None, m.bin_id))
         return Roles(tuple(grants))
@@ -195,7 +203,9 @@ class Core:
         """
         async with self.tx() as repo:
             lang = await self.person_language(repo, person_id)
-            idents = [i for i in await repo.identities_of(person_id) if i.platform in self.platforms]
+            idents = [
+                i for i in await repo.identities_of(person_id) if i.platform in self.platforms
+            ]
         for ident in idents:
             platform = Platform(ident.platform)
             prefix = "!" if platform == Platform.MATRIX else "/"

@@ -14,7 +14,7 @@ EventSink = Callable[[Event], Awaitable[None]]
 
 
 class PlatformError(Exception):
-    """An outbound action failed. `reason` is short, machine-readable and holds no personal data."""
+    """An outbound action failed; `reason` is short, machine-readable, free of personal data."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

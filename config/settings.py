@@ -38,7 +38,9 @@ class TelegramSettings(BaseModel):
     poll_timeout: float = Field(default=30.0, ge=0)
     rate_overall: float = Field(default=30.0, gt=0, description="messages per second overall")
     rate_per_chat: float = Field(default=1.0, gt=0, description="messages per second per chat")
-    rate_per_group_minute: int = Field(default=20, gt=0, description="messages per minute per group")
+    rate_per_group_minute: int = Field(
+        default=20, gt=0, description="messages per minute per group"
+    )
 
     @property
     def enabled(self) -> bool:
@@ -63,9 +65,13 @@ class MatrixSettings(BaseModel):
     def _complete(self) -> MatrixSettings:
         if self.homeserver or self.user_id:
             if not self.homeserver:
-                raise ValueError("set BINBOT_MATRIX__HOMESERVER too (BINBOT_MATRIX__USER_ID is set)")
+                raise ValueError(
+                    "set BINBOT_MATRIX__HOMESERVER too (BINBOT_MATRIX__USER_ID is set)"
+                )
             if not self.user_id:
-                raise ValueError("set BINBOT_MATRIX__USER_ID too (BINBOT_MATRIX__HOMESERVER is set)")
+                raise ValueError(
+                    "set BINBOT_MATRIX__USER_ID too (BINBOT_MATRIX__HOMESERVER is set)"
+                )
             if self.password is None and self.access_token is None:
                 raise ValueError("set BINBOT_MATRIX__PASSWORD or BINBOT_MATRIX__ACCESS_TOKEN")
         return self

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -53,7 +53,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
 
 
 class Zone(Base):
@@ -105,7 +109,9 @@ class Identity(Base):
     __tablename__ = "identities"
     __table_args__ = (UniqueConstraint("platform", "user_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("persons.id", ondelete="CASCADE"), index=True
+    )
     platform: Mapped[str] = mapped_column(String(16))
     user_id: Mapped[str] = mapped_column(String(255))
     display_name: Mapped[str] = mapped_column(String(255), default="")
@@ -118,7 +124,9 @@ class RoleGrant(Base):
 
     __tablename__ = "role_grants"
     id: Mapped[int] = mapped_column(primary_key=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("persons.id", ondelete="CASCADE"), index=True
+    )
     role: Mapped[str] = mapped_column(String(16))
     zone_id: Mapped[int | None] = mapped_column(ForeignKey("zones.id"))
     bin_id: Mapped[int | None] = mapped_column(ForeignKey("bins.id"))
@@ -173,7 +181,9 @@ class JoinRequest(Base):
     __table_args__ = (Index("ix_join_requests_bin_status", "bin_id", "status"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     bin_id: Mapped[int] = mapped_column(ForeignKey("bins.id"))
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("persons.id", ondelete="CASCADE"), index=True
+    )
     group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id"))
     platform: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default="pending")
@@ -192,7 +202,9 @@ class Membership(Base):
     __table_args__ = (UniqueConstraint("bin_id", "person_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     bin_id: Mapped[int] = mapped_column(ForeignKey("bins.id"), index=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("persons.id", ondelete="CASCADE"), index=True
+    )
     status: Mapped[str] = mapped_column(String(16), default="active")
     joined_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]

@@ -1,9 +1,9 @@
 """A recording fake platform and a harness so core tests read like conversations (STYLE 9).
 
-    h = await Harness.create(tmp_path)
-    await h.admin("zone add Beringen")
-    await h.say("jan", "/redeem " + code)
-    assert "politie" in h.last("jan")
+h = await Harness.create(tmp_path)
+await h.admin("zone add Beringen")
+await h.say("jan", "/redeem " + code)
+assert "politie" in h.last("jan")
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
 from bot.admin import run_admin
 from bot.cli import admin_parser
 from bot.dispatch import Core, CoreConfig
@@ -193,8 +194,9 @@ class Harness:
     ) -> Harness:
         db = await open_database(url or f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
         fake = platform or RecordingPlatform()
-        core = Core(db, {fake.platform: fake}, clock=ManualClock(), config=config,
-                    rng=random.Random(seed))
+        core = Core(
+            db, {fake.platform: fake}, clock=ManualClock(), config=config, rng=random.Random(seed)
+        )
         await fake.start(core.handle)
         return cls(core, fake, db)
 
@@ -233,7 +235,9 @@ class Harness:
         mid = str(next(self._ids))
         if text.startswith("/"):
             word, _, args = text[1:].partition(" ")
-            await self.event(CommandIssued(where, self.user(name), word.lower(), args.strip(), mid))
+            await self.event(
+                CommandIssued(where, self.user(name), word.lower(), args.strip(), mid)
+            )
         else:
             await self.event(MessagePosted(where, self.user(name), text, mid))
 

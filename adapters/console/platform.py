@@ -207,10 +207,10 @@ class ConsolePlatform:
     async def delete(self, ref: MessageRef) -> None:
         quote = self._quote(ref)
         self._chat(ref.chat).posted[ref.message_id].deleted = True
-        self.out(f"bot⇒{self._where(ref.chat)}: delete \"{quote}\"")
+        self.out(f'bot⇒{self._where(ref.chat)}: delete "{quote}"')
 
     async def pin(self, ref: MessageRef) -> None:
-        self.out(f"bot⇒{self._where(ref.chat)}: pin \"{self._quote(ref)}\"")
+        self.out(f'bot⇒{self._where(ref.chat)}: pin "{self._quote(ref)}"')
 
     async def approve_join(self, chat: ChatRef, user_id: str) -> None:
         self._chat(chat).members.add(user_id)

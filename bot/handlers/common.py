@@ -54,7 +54,11 @@ async def redeem(ctx: Ctx, args: str) -> None:
         person = await repo.person(ctx.person.id)
         assert person is not None
         result = await invites.redeem(
-            repo, person, code, now, max_failures=cfg.redeem_max_failures,
+            repo,
+            person,
+            code,
+            now,
+            max_failures=cfg.redeem_max_failures,
             lockout=timedelta(minutes=cfg.redeem_lockout_minutes),
         )
         scope = ""
@@ -103,8 +107,14 @@ def numbers_text(ctx: Ctx, zone: Zone | None) -> Rich:
     """The numbers to call and when, for a zone (or the national ones)."""
     if zone is None:
         return ctx.t("core.numbers_national")
-    parts = [ctx.t("core.numbers_zone", zone=zone.name, urgent=zone.urgent_number,
-                   emergency=zone.emergency_number)]
+    parts = [
+        ctx.t(
+            "core.numbers_zone",
+            zone=zone.name,
+            urgent=zone.urgent_number,
+            emergency=zone.emergency_number,
+        )
+    ]
     if zone.non_urgent_number:
         parts.append(ctx.t("core.numbers_non_urgent", number=zone.non_urgent_number))
     parts.append(ctx.t("core.numbers_not_a_service"))
@@ -131,11 +141,19 @@ async def language(ctx: Ctx, args: str) -> None:
             await ctx.reply("core.language_group_refused")
             return
         async with ctx.core.tx() as repo:
-            group = await GroupRepo(repo.session).group_by_chat(ctx.chat.platform, ctx.chat.chat_id)
+            group = await GroupRepo(repo.session).group_by_chat(
+                ctx.chat.platform, ctx.chat.chat_id
+            )
             assert group is not None
             group.language = choice
-            await repo.audit(ctx.core.clock.now(), ctx.actor, "group.language",
-                             bin_id=group.bin_id, group=group.id, language=choice)
+            await repo.audit(
+                ctx.core.clock.now(),
+                ctx.actor,
+                "group.language",
+                bin_id=group.bin_id,
+                group=group.id,
+                language=choice,
+            )
         ctx.lang = choice
         await ctx.reply("core.language_group_set")
         return

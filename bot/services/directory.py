@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import tomllib
 import unicodedata
@@ -73,7 +74,9 @@ async def add_zone(
         name=name,
         urgent_number=check_number(urgent, "the urgent number"),
         emergency_number=check_number(emergency, "the emergency number"),
-        non_urgent_number=check_number(non_urgent, "the non-urgent number") if non_urgent else None,
+        non_urgent_number=check_number(non_urgent, "the non-urgent number")
+        if non_urgent
+        else None,
         language=check_language(language),
         reminder_days=reminder_days,
         created_at=now,
@@ -131,7 +134,8 @@ async def apply_file(repo: Repo, now: datetime, path: Path) -> ApplyReport:
     Everything is checked before anything is written, within the caller's transaction.
     """
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = await asyncio.to_thread(path.read_text, encoding="utf-8")
+        data = tomllib.loads(raw)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise DirectoryError(f"cannot read {path}: {exc}") from None
     unknown = set(data) - {"zone"}
@@ -149,8 +153,16 @@ def _list(value: Any, what: str) -> list[dict[str, Any]]:
     return value
 
 
-_ZONE_KEYS = {"name", "urgent", "emergency", "non_urgent", "language", "quiet_hours",
-              "reminder_days", "bin"}
+_ZONE_KEYS = {
+    "name",
+    "urgent",
+    "emergency",
+    "non_urgent",
+    "language",
+    "quiet_hours",
+    "reminder_days",
+    "bin",
+}
 _BIN_KEYS = {"name", "code", "area", "intake"}
 
 
@@ -161,14 +173,18 @@ async def _apply_zone(repo: Repo, now: datetime, z: dict[str, Any], report: Appl
     name = str(z["name"])
     quiet = z.get("quiet_hours")
     if quiet is not None and (not isinstance(quiet, list) or len(quiet) != 2):
-        raise DirectoryError(f"zone {name!r}: quiet_hours = [\"22:00\", \"07:00\"]")
+        raise DirectoryError(f'zone {name!r}: quiet_hours = ["22:00", "07:00"]')
     zone = await repo.zone_by_name(name)
     if zone is None:
         zone = await add_zone(
-            repo, now, name, urgent=str(z.get("urgent", "101")),
+            repo,
+            now,
+            name,
+            urgent=str(z.get("urgent", "101")),
             emergency=str(z.get("emergency", "112")),
-            non_urgent=z.get("non_urgent"), language=str(z.get("language", "nl")),
-            quiet=tuple(quiet) if quiet else None,  # type: ignore[arg-type]
+            non_urgent=z.get("non_urgent"),
+            language=str(z.get("language", "nl")),
+            quiet=(str(quiet[0]), str(quiet[1])) if quiet else None,
             reminder_days=int(z.get("reminder_days", 7)),
         )
         report.created.append(f"zone {name}")
@@ -177,7 +193,8 @@ async def _apply_zone(repo: Repo, now: datetime, z: dict[str, Any], report: Appl
         wanted: dict[str, Any] = {
             "urgent_number": check_number(str(z.get("urgent", zone.urgent_number)), "urgent"),
             "emergency_number": check_number(
-                str(z.get("emergency", zone.emergency_number)), "emergency"),
+                str(z.get("emergency", zone.emergency_number)), "emergency"
+            ),
             "language": check_language(str(z.get("language", zone.language))),
             "reminder_days": int(z.get("reminder_days", zone.reminder_days)),
         }
@@ -196,7 +213,9 @@ async def _apply_zone(repo: Repo, now: datetime, z: dict[str, Any], report: Appl
     for b in _list(z.get("bin", []), "zone.bin"):
         extra = set(b) - _BIN_KEYS
         if extra or "name" not in b:
-            raise DirectoryError(f"bin entry in zone {name!r}: needs name; unknown: {sorted(extra)}")
+            raise DirectoryError(
+                f"bin entry in zone {name!r}: needs name; unknown: {sorted(extra)}"
+            )
         intake = b.get("intake")
         if intake is not None and not (
             isinstance(intake, list) and all(isinstance(q, str) for q in intake)
@@ -207,8 +226,15 @@ async def _apply_zone(repo: Repo, now: datetime, z: dict[str, Any], report: Appl
             None,
         )
         if existing is None:
-            await add_bin(repo, now, str(b["name"]), zone.name, code=b.get("code"),
-                          area=b.get("area"), intake=intake)
+            await add_bin(
+                repo,
+                now,
+                str(b["name"]),
+                zone.name,
+                code=b.get("code"),
+                area=b.get("area"),
+                intake=intake,
+            )
             report.created.append(f"bin {b['name']}")
             continue
         changed = False

@@ -76,7 +76,12 @@ async def issue(
         )
     )
     await repo.audit(
-        now, created_by, "invite.issue", zone_id=zone_id, bin_id=bin_id, invite=invite.id,
+        now,
+        created_by,
+        "invite.issue",
+        zone_id=zone_id,
+        bin_id=bin_id,
+        invite=invite.id,
         role=role.value,
     )
     return IssuedInvite(invite, code)
@@ -107,7 +112,9 @@ async def redeem(
 ) -> RedeemResult:
     """Bind the invite's role to `person`, or refuse without saying why."""
     if person.redeem_blocked_until is not None and person.redeem_blocked_until > now:
-        await repo.audit(now, person.pseudonym, "invite.redeem", outcome="refused", reason="locked")
+        await repo.audit(
+            now, person.pseudonym, "invite.redeem", outcome="refused", reason="locked"
+        )
         return RedeemResult(Redeemed.LOCKED, retry_at=person.redeem_blocked_until)
     invite = await repo.invite_by_hash(code_hash(code)) if normalise(code) else None
     if invite is None or not await repo.claim_invite(invite.id, person.id, now):
@@ -116,7 +123,10 @@ async def redeem(
             person.redeem_blocked_until = now + lockout
             person.failed_redeems = 0
         await repo.audit(
-            now, person.pseudonym, "invite.redeem", outcome="refused",
+            now,
+            person.pseudonym,
+            "invite.redeem",
+            outcome="refused",
             invite=invite.id if invite else None,
         )
         return RedeemResult(Redeemed.REFUSED)
@@ -142,8 +152,14 @@ async def redeem(
         )
     )
     await repo.audit(
-        now, person.pseudonym, "role.grant", zone_id=invite.zone_id, bin_id=invite.bin_id,
-        invite=invite.id, grant=grant.id, role=invite.role,
+        now,
+        person.pseudonym,
+        "role.grant",
+        zone_id=invite.zone_id,
+        bin_id=invite.bin_id,
+        invite=invite.id,
+        grant=grant.id,
+        role=invite.role,
     )
     return RedeemResult(Redeemed.OK, grant=grant)
 
@@ -158,8 +174,9 @@ async def revoke_invite(repo: Repo, invite_id: int, now: datetime, by: str = "ad
     if invite.revoked_at is not None:
         raise ValueError(f"invite {invite_id} is already revoked")
     invite.revoked_at = now
-    await repo.audit(now, by, "invite.revoke", zone_id=invite.zone_id, bin_id=invite.bin_id,
-                     invite=invite.id)
+    await repo.audit(
+        now, by, "invite.revoke", zone_id=invite.zone_id, bin_id=invite.bin_id, invite=invite.id
+    )
     return invite
 
 
@@ -174,7 +191,13 @@ async def revoke_grant(repo: Repo, grant_id: int, now: datetime, by: str = "admi
     grant.revoked_by = by
     person = await repo.person(grant.person_id)
     await repo.audit(
-        now, by, "role.revoke", zone_id=grant.zone_id, bin_id=grant.bin_id, grant=grant.id,
-        role=grant.role, person=person.pseudonym if person else None,
+        now,
+        by,
+        "role.revoke",
+        zone_id=grant.zone_id,
+        bin_id=grant.bin_id,
+        grant=grant.id,
+        role=grant.role,
+        person=person.pseudonym if person else None,
     )
     return grant

@@ -29,8 +29,14 @@ async def replay(scenario: str, tmp_path: Path) -> list[str]:
     settings = load_settings(database_url=str(tmp_path / "console.db"))
     out: list[str] = []
     clock = ManualClock(datetime(2026, 3, 2, 14, 0, tzinfo=UTC))
-    await console(settings, io.StringIO(scenario), out.append, clock=clock,
-                  rng=random.Random(1), prompt=False)
+    await console(
+        settings,
+        io.StringIO(scenario),
+        out.append,
+        clock=clock,
+        rng=random.Random(1),
+        prompt=False,
+    )
     return out
 
 
@@ -55,8 +61,11 @@ async def test_foundation_flow_reads_right(tmp_path: Path) -> None:
     assert "bot→lies: Deze code is niet geldig. Vraag je beheerder om een nieuwe." in out
     assert "error: unknown zone 'Atlantis' (see `binbot zone list`)" in out
     assert "error: bad duration 'soon': use a number and m, h, d or w (e.g. 48h)" in out
-    helps = [line for line in out if line.startswith(("bot→jan: Wat je", "bot→an: Wat je",
-                                                        "bot→lies: Wat je"))]
+    helps = [
+        line
+        for line in out
+        if line.startswith(("bot→jan: Wat je", "bot→an: Wat je", "bot→lies: Wat je"))
+    ]
     assert len({h.split(":", 1)[1] for h in helps}) == 3  # three roles, three different helps
     assert "Appelez d'abord" in text
 
@@ -66,9 +75,15 @@ def test_binbot_console_reads_a_pipe_line_by_line(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BINBOT_")}
     env["BINBOT_DATABASE_URL"] = str(tmp_path / "pipe.db")
     env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "console"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            cwd=tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "console"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert proc.stdin and proc.stdout
     proc.stdin.write("jan@dm: /numbers\n")
     proc.stdin.flush()

@@ -26,7 +26,9 @@ async def test_zone_and_bin_add_and_list(h: Harness) -> None:
     await h.admin("bin add 'Koersel Noord' --zone beringen --area 'Koerselsesteenweg, 3582'")
     await h.admin("bin add Paal --zone Beringen --code paal-centrum")
     listing = await h.admin("zone list")
-    assert listing == ["Beringen\turgent 101\tnon-urgent 011 27 95 79\tlanguage nl\tquiet 22:00-07:00"]
+    assert listing == [
+        "Beringen\turgent 101\tnon-urgent 011 27 95 79\tlanguage nl\tquiet 22:00-07:00"
+    ]
     bins = await h.admin("bin list --zone Beringen")
     assert [line.split("\t")[0] for line in bins] == ["koersel-noord", "paal-centrum"]
 
@@ -50,7 +52,9 @@ async def test_zone_and_bin_add_and_list(h: Harness) -> None:
         ("audit --since yesterday", "bad --since"),
     ],
 )
-async def test_bad_input_is_refused_and_writes_nothing(h: Harness, line: str, message: str) -> None:
+async def test_bad_input_is_refused_and_writes_nothing(
+    h: Harness, line: str, message: str
+) -> None:
     await h.admin("zone add Beringen")
     before = (await count(h, Zone), await count(h, Bin), await count(h, Invite))
     out = await h.admin(line)

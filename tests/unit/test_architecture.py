@@ -6,8 +6,17 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FORBIDDEN = ("telegram", "nio", "adapters", "asyncpg", "aiosqlite", "psycopg", "psycopg2",
-             "sqlalchemy", "aiohttp")
+FORBIDDEN = (
+    "telegram",
+    "nio",
+    "adapters",
+    "asyncpg",
+    "aiosqlite",
+    "psycopg",
+    "psycopg2",
+    "sqlalchemy",
+    "aiohttp",
+)
 WIRING = {"app.py", "cli.py"}
 
 

@@ -116,7 +116,9 @@ async def test_language_is_chosen_per_person(h: Harness) -> None:
     assert h.last("marie").startswith("Choisissez une langue")
     await h.say("hans", "/language de")
     await h.say("hans", "/bogus")
-    assert h.last("hans") == "Diesen Befehl kenne ich nicht: /bogus. Senden Sie /help für die Liste."
+    assert (
+        h.last("hans") == "Diesen Befehl kenne ich nicht: /bogus. Senden Sie /help für die Liste."
+    )
 
 
 async def test_unknown_commands_in_groups_are_left_to_other_bots(h: Harness) -> None:
@@ -139,8 +141,13 @@ async def guarded(tmp_path: Path) -> Harness:
         await ctx.reply("core.cancelled")
 
     harness = await Harness.create(tmp_path)
-    harness.core = Core(harness.db, harness.core.platforms, clock=harness.clock,
-                        registry=registry, rng=harness.core.rng)
+    harness.core = Core(
+        harness.db,
+        harness.core.platforms,
+        clock=harness.clock,
+        registry=registry,
+        rng=harness.core.rng,
+    )
     return harness
 
 

@@ -54,9 +54,11 @@ def test_environment_nested_and_secret(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_toml_file_under_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tmp_path / "binbot.toml"
-    cfg.write_text('database_url = "x.db"\ndefault_language = "de"\n'
-                   '[matrix]\nhomeserver = "http://127.0.0.1:8008"\n'
-                   'user_id = "@bot:localhost"\npassword = "pw"\n')
+    cfg.write_text(
+        'database_url = "x.db"\ndefault_language = "de"\n'
+        '[matrix]\nhomeserver = "http://127.0.0.1:8008"\n'
+        'user_id = "@bot:localhost"\npassword = "pw"\n'
+    )
     monkeypatch.setenv("BINBOT_DEFAULT_LANGUAGE", "en")
     s = load_settings(cfg)
     assert s.database_url.endswith("x.db")
@@ -95,8 +97,14 @@ def test_unknown_key_in_toml(tmp_path: Path) -> None:
 
 
 def binbot(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True,
-                          text=True, env=env, cwd=cwd, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=60,
+    )
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -116,8 +124,9 @@ def test_run_without_platform_says_what_to_set(tmp_path: Path) -> None:
 
 
 def test_start_refuses_a_broken_setting_in_one_line(tmp_path: Path) -> None:
-    done = binbot("zone", "list", env=_env(tmp_path, BINBOT_DEFAULT_LANGUAGE="klingon"),
-                  cwd=tmp_path)
+    done = binbot(
+        "zone", "list", env=_env(tmp_path, BINBOT_DEFAULT_LANGUAGE="klingon"), cwd=tmp_path
+    )
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
     assert "BINBOT_DEFAULT_LANGUAGE" in done.stderr

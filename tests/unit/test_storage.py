@@ -76,9 +76,15 @@ async def _setup_invite(db: Database) -> str:
         await directory.add_zone(repo, NOW, "Beringen")
         import random
 
-        issued = await invites.issue(repo, random.Random(1), NOW, Role.POLICE,
-                                     zone_id=(await repo.zone_by_name("beringen")).id,  # type: ignore[union-attr]
-                                     bin_id=None, valid_for=timedelta(days=7))
+        issued = await invites.issue(
+            repo,
+            random.Random(1),
+            NOW,
+            Role.POLICE,
+            zone_id=(await repo.zone_by_name("beringen")).id,  # type: ignore[union-attr]
+            bin_id=None,
+            valid_for=timedelta(days=7),
+        )
     return issued.code
 
 
@@ -121,13 +127,16 @@ async def test_audit_log_keeps_order_and_detail(db: Database) -> None:
     async with db.session() as s:
         repo = Repo(s)
         await repo.audit(NOW, "admin", "zone.add", zone_id=1)
-        await repo.audit(NOW + timedelta(seconds=1), "p-abc", "command.alert", outcome="refused",
-                         reason="role")
+        await repo.audit(
+            NOW + timedelta(seconds=1), "p-abc", "command.alert", outcome="refused", reason="role"
+        )
     async with db.session() as s:
         rows = (await s.execute(select(AuditEntry).order_by(AuditEntry.id))).scalars().all()
         since = await Repo(s).audit_entries(since=NOW + timedelta(milliseconds=500))
-    assert [(r.action, r.outcome) for r in rows] == [("zone.add", "ok"),
-                                                     ("command.alert", "refused")]
+    assert [(r.action, r.outcome) for r in rows] == [
+        ("zone.add", "ok"),
+        ("command.alert", "refused"),
+    ]
     assert rows[1].detail == {"reason": "role"}
     assert [r.action for r in since] == ["command.alert"]
 
