@@ -154,6 +154,16 @@ class FakeBotApi(Methods, Injections):
         """How many requests were refused with 429 for flooding."""
         return self.flood.refused
 
+    async def wait_for_call(self, method: str, count: int = 1, within: float = 5.0) -> JSON:
+        """Wait until `method` was called `count` times; the parameters of the last call."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while len(self.calls_to(method)) < count:
+            if loop.time() > deadline:
+                raise TimeoutError(f"{method} was not called {count} times")
+            await asyncio.sleep(0.01)
+        return self.calls_to(method)[-1]
+
     async def wait_delivered(self, update: JSON | None, within: float = 5.0) -> None:
         """Wait until the bot has fetched `update` (getUpdates or webhook)."""
         assert update is not None, "that update type was not asked for, so it was dropped"
