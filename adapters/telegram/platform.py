@@ -127,13 +127,15 @@ class TelegramPlatform:
 
     async def start(self, sink: EventSink) -> None:
         """Connect, learn who the bot is, and start polling or serving the webhook."""
+        if self._app is not None:
+            raise RuntimeError("TelegramPlatform is already started")
         self._sink = sink
         app = self._build()
         try:
             await app.initialize()
             self._me = BotIdentity(user_id=app.bot.id, username=app.bot.username)
             await app.start()
-            self._app = app
+            self._app = app  # updates may arrive, and be answered, from here on
             if self._settings.webhook_url:
                 await self._start_webhook(app, self._settings.webhook_url)
             else:
@@ -144,9 +146,11 @@ class TelegramPlatform:
                     error_callback=self._polling_failed,
                 )
         except TelegramError as exc:
+            self._app = None
             await self._shutdown(app)
             raise map_error(exc) from exc
         except BaseException:
+            self._app = None
             await self._shutdown(app)
             raise
         log.info("telegram started as bot %s", self._me.user_id)

@@ -31,7 +31,7 @@ from bot.model import Button, ChatRef, Outgoing, Platform, Rich
 from bot.ports import PermanentError
 from config.settings import TelegramSettings
 from tests.telegram.botapi import FakeBotApi
-from tests.telegram.conftest import RecordingSink
+from tests.telegram.recording import RecordingSink
 
 
 async def test_people_acting_reach_the_core_as_events(

@@ -1,0 +1,1 @@
+"""Tests of the Telegram adapter against a fake Bot API server."""
