@@ -12,6 +12,7 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -60,10 +61,9 @@ class WebhookServer:
         site = web.TCPSite(runner, self._listen, self._port)
         await site.start()
         self._runner = runner
-        server = site._server  # the bound port, when 0 was asked for
-        sockets = getattr(server, "sockets", None) or ()
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        sockets: list[Any] = list(getattr(site._server, "sockets", None) or [])
+        if sockets:  # the bound port, when 0 was asked for
+            self.port = int(sockets[0].getsockname()[1])
         log.info("telegram webhook listening on %s:%s", self._listen, self.port)
 
     async def stop(self) -> None:

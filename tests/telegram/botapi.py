@@ -9,7 +9,8 @@
         assert api.texts(group) == ["..."]            # what members see of the bot
 
 It keeps users, chats, members and messages (modules botapi_state / botapi_world), answers the
-Bot API methods the adapter uses with Telegram's own errors (botapi_methods), enforces the
+Bot API methods the adapter uses with Telegram's own errors (botapi_methods for the bot,
+updates and messages; botapi_members for chats and members), enforces the
 flood limits (botapi_flood), parses HTML like Telegram (botapi_html), long-polls and pushes to
 webhooks (botapi_updates), and lets tests make people act (botapi_inject) or make it fail
 (`fail_next`, `delay_next`, `forbid`, `migrate`). It binds to 127.0.0.1 only.
@@ -25,6 +26,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 from aiohttp import web
 
@@ -100,9 +102,8 @@ class FakeBotApi(Methods, Injections):
         site = web.TCPSite(runner, self.host, self.port)
         await site.start()
         self._runner = runner
-        server = site._server
-        sockets = getattr(server, "sockets", None) or ()
-        self.port = sockets[0].getsockname()[1]
+        sockets: list[Any] = list(getattr(site._server, "sockets", None) or [])
+        self.port = int(sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
         """End waiting long polls and webhook pushes, then close the listener."""

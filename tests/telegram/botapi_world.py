@@ -96,13 +96,13 @@ class World:
             chat_id = int(raw)
         except (TypeError, ValueError):
             raise bad_request("chat not found") from None
-        chat = self.chats.get(chat_id)
-        if chat is None:
-            user = self.users.get(chat_id)
-            if user is None or user.is_bot:
-                raise bad_request("chat not found")
-            chat = self.private_chat(user)
-        return chat
+        found = self.chats.get(chat_id)
+        if found is not None:
+            return found
+        user = self.users.get(chat_id)
+        if user is None or user.is_bot:
+            raise bad_request("chat not found")
+        return self.private_chat(user)
 
     def chat_for_bot(self, raw: Any) -> FakeChat:
         """The chat a `chat_id` names, refusing as Telegram does when the bot is not in it."""

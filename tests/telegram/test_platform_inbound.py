@@ -196,8 +196,9 @@ async def test_webhook_mode_receives_updates_pushed_to_it(
         assert (await sink.next(CommandIssued)).name == "numbers"
         assert botapi.calls_to("getUpdates") == []
 
-        update = {"update_id": 1, "message": {"message_id": 5, "date": 0, "text": "nep"}}
-        update["message"] |= {"chat": {"id": jan.id, "type": "private"}, "from": jan.json()}
+        chat = {"id": jan.id, "type": "private"}
+        message = {"message_id": 5, "date": 0, "chat": chat, "from": jan.json(), "text": "nep"}
+        update = {"update_id": 1, "message": message}
         async with httpx.AsyncClient() as http:
             forged = await http.post(url, json=update)
             assert forged.status_code == 403  # no secret: not from Telegram
