@@ -40,7 +40,14 @@ from adapters.matrix.inbound import Inbound, IsLinked
 from adapters.matrix.render import edit_content, send_content
 from adapters.matrix.session import SyncLoop, authenticate, make_client
 from bot.model import BotRights, Capabilities, ChatRef, MessageRef, Outgoing, Platform
-from bot.ports import BotRemoved, EventSink, GroupSetup, KeyValueStore, PermanentError
+from bot.ports import (
+    BotRemoved,
+    EventSink,
+    GroupSetup,
+    KeyValueStore,
+    PermanentError,
+    PlatformError,
+)
 from config.settings import MatrixSettings
 
 log = logging.getLogger(__name__)
@@ -358,6 +365,11 @@ class MatrixPlatform:
                     continue
                 if user_id in room.users:
                     return room_id
+                # They left this one: do not stay alone in it; a new room invites them again.
+                try:
+                    await self.leave(ChatRef(Platform.MATRIX, room_id, is_private=True))
+                except PlatformError as exc:
+                    log.info("matrix: leaving old direct room %s failed: %s", room_id, exc.reason)
             initial_state = []
             if client.olm is not None:
                 initial_state.append(

@@ -215,8 +215,9 @@ class MatrixUser:
 
     async def membership(self, room_id: str, user_id: str) -> str | None:
         """`join`, `invite`, `knock`, `leave`, `ban`, or None."""
-        content = await self.state(room_id, "m.room.member", user_id)
-        return None if content is None else str(content.get("membership"))
+        content = await self.state(room_id, "m.room.member", user_id) or {}
+        membership = content.get("membership")
+        return str(membership) if membership else None
 
     # -- messages --------------------------------------------------------------------------
 
