@@ -102,9 +102,14 @@ def map_error(exc: TelegramError) -> PlatformError:
         return PermanentError(slug(message))
     if isinstance(exc, InvalidToken):
         return PermanentError("invalid_token")
-    if isinstance(exc, TimedOut | NetworkError | Conflict):
-        # TimedOut is a NetworkError; both (and 5xx answers) are worth a retry.
-        return TransientError("timed_out" if isinstance(exc, TimedOut) else "network_error")
+    if isinstance(exc, Conflict):
+        # Another process polls the same token, or a webhook is set: worth retrying later.
+        return TransientError("conflict")
+    if isinstance(exc, TimedOut):
+        return TransientError("timed_out")
+    if isinstance(exc, NetworkError):
+        # 5xx answers arrive as NetworkError too.
+        return TransientError("network_error")
     return TransientError("telegram_error")
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 from telegram.error import (
     BadRequest,
+    Conflict,
     Forbidden,
     NetworkError,
     RetryAfter,
@@ -329,6 +330,7 @@ async def test_refused_before_sending(platform: TelegramPlatform, botapi: FakeBo
         ),
         (lambda: TimedOut(), TransientError, "timed_out"),
         (lambda: NetworkError("Bad Gateway"), TransientError, "network_error"),
+        (lambda: Conflict("Conflict: terminated by other getUpdates"), TransientError, "conflict"),
     ],
 )
 def test_error_mapping(

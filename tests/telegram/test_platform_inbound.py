@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import socket
 
 import httpx
@@ -13,7 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from adapters.telegram.platform import TelegramPlatform
-from adapters.telegram.webhook import SECRET_HEADER
+from adapters.telegram.webhook import SECRET_HEADER, derive_secret
 from bot.events import (
     BotAddedToChat,
     BotRemovedFromChat,
@@ -266,3 +267,10 @@ async def test_logs_hold_ids_and_reasons_but_no_names_or_texts(
     assert logged, "the adapter should log something here"
     for secret in ("Jantje", "Geheimnaam", "Dorpsstraat", botapi.token):
         assert secret not in logged
+
+
+def test_a_webhook_secret_is_derived_from_the_token_when_none_is_set() -> None:
+    token = "5550001234:AAFakeTokenForTheBinbotTestSuite_0123"
+    secret = derive_secret(token)
+    assert secret == derive_secret(token) != derive_secret(token + "x")  # same in every process
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret) and token not in secret
