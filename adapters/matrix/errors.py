@@ -55,7 +55,7 @@ def retry_after(resp: ErrorResponse) -> float:
         with contextlib.suppress(ValueError):
             return max(float(header), 0.0)
     if resp.retry_after_ms:
-        return max(resp.retry_after_ms / 1000, 0.0)
+        return max(float(resp.retry_after_ms) / 1000, 0.0)
     return DEFAULT_RETRY_AFTER
 
 
@@ -67,6 +67,14 @@ def is_rate_limited(resp: ErrorResponse) -> bool:
 def _not_in_room(message: str) -> bool:
     text = message.lower()
     return ("not in room" in text or "not in the room" in text) and "target" not in text
+
+
+def already_done(resp: Any) -> bool:
+    """An invite of someone already in, or a kick of someone already gone: nothing to do."""
+    if not isinstance(resp, ErrorResponse) or resp.status_code != "M_FORBIDDEN":
+        return False
+    text = (resp.message or "").lower()
+    return "already in the room" in text or "target user is not in the room" in text
 
 
 def to_platform_error(

@@ -77,6 +77,9 @@ class Inbound:
             room = self._client.rooms.get(room_id)
             if room is None:
                 continue
+            if info.timeline.limited:
+                # More happened than one sync carries (a long outage); older events are gone.
+                log.warning("matrix: %s had a gap in its timeline", room_id)
             for event in info.timeline.events:
                 await self._timeline_event(event, room)
         for room_id, info in resp.rooms.leave.items():

@@ -35,7 +35,7 @@ from nio import (
 
 from adapters.matrix import rights
 from adapters.matrix.direct import DirectRooms
-from adapters.matrix.errors import check, transport_errors
+from adapters.matrix.errors import already_done, check, transport_errors
 from adapters.matrix.inbound import Inbound, IsLinked
 from adapters.matrix.render import edit_content, send_content
 from adapters.matrix.session import SyncLoop, authenticate, make_client
@@ -216,7 +216,8 @@ class MatrixPlatform:
         async with self._limit:
             with transport_errors("invite"):
                 resp = await self.client.room_invite(chat.chat_id, user_id)
-        check(resp, action="invite", right=rights.INVITE)
+        if not already_done(resp):
+            check(resp, action="invite", right=rights.INVITE)
 
     async def decline_join(self, chat: ChatRef, user_id: str) -> None:
         """Turn a knock down: kick the knocking membership."""
@@ -230,7 +231,8 @@ class MatrixPlatform:
         async with self._limit:
             with transport_errors(action):
                 resp = await self.client.room_kick(room_id, user_id)
-        check(resp, action=action, right=rights.REMOVE_MEMBERS)
+        if not already_done(resp):
+            check(resp, action=action, right=rights.REMOVE_MEMBERS)
 
     # -- groups ----------------------------------------------------------------------------
 

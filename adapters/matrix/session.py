@@ -46,6 +46,7 @@ TIMELINE_LIMIT = 200
 SYNC_FILTER: dict[str, Any] = {"room": {"timeline": {"limit": TIMELINE_LIMIT}}}
 # The first sync of a new account hands no timeline to the core: one event per room is enough.
 INITIAL_FILTER: dict[str, Any] = {"room": {"timeline": {"limit": 1}}}
+FIRST_SYNC_TIMEOUT = 300.0
 
 
 def store_key(user_id: str, name: str) -> str:
@@ -150,11 +151,16 @@ class SyncLoop:
         since = await self._store.get(self._token_key)
         initial = since is None
         with transport_errors("sync"):
-            resp = await self.client.sync(
-                timeout=0,
-                since=since,
-                full_state=True,
-                sync_filter=INITIAL_FILTER if initial else SYNC_FILTER,
+            # nio sets no client timeout on a full-state sync; a homeserver that hangs must not
+            # hang start-up forever.
+            resp = await asyncio.wait_for(
+                self.client.sync(
+                    timeout=0,
+                    since=since,
+                    full_state=True,
+                    sync_filter=INITIAL_FILTER if initial else SYNC_FILTER,
+                ),
+                FIRST_SYNC_TIMEOUT,
             )
         if not isinstance(resp, SyncResponse):
             check(resp, action="sync")

@@ -32,11 +32,13 @@ async def test_knock_approve_decline_and_remove(
     assert (request.user.user_id, request.user.display_name) == (piet.user_id, "Piet")
     await bot.approve_join(chat(room), piet.user_id)
     assert await jan.membership(room, piet.user_id) == "invite"
+    await bot.approve_join(chat(room), piet.user_id)  # a second tap changes nothing
 
     await kees.knock(room)
     await inbox.wait_for(JoinRequested, lambda e: e.user.user_id == kees.user_id)
     await bot.decline_join(chat(room), kees.user_id)
     assert await jan.membership(room, kees.user_id) == "leave"
+    await bot.decline_join(chat(room), kees.user_id)  # already declined: nothing to do
 
     await piet.join(room)
     await bot.remove_member(chat(room), piet.user_id)
