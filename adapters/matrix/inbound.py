@@ -13,7 +13,7 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 
-from nio import AsyncClient, JoinError, MatrixRoom, MegolmEvent, SyncResponse
+from nio import AsyncClient, JoinError, MatrixRoom, MegolmEvent, RoomMemberEvent, SyncResponse
 from nio import Event as NioEvent
 from nio.exceptions import EncryptionError, LocalProtocolError
 
@@ -77,7 +77,7 @@ class Inbound:
             room = self._client.rooms.get(room_id)
             if room is None:
                 continue
-            if info.timeline.limited:
+            if info.timeline.limited and not self._joined_now(info.timeline.events):
                 # More happened than one sync carries (a long outage); older events are gone.
                 log.warning("matrix: %s had a gap in its timeline", room_id)
             for event in info.timeline.events:
@@ -87,6 +87,14 @@ class Inbound:
             for event in info.timeline.events:
                 await self._timeline_event(event, room)
         await self._retry_undecrypted()
+
+    def _joined_now(self, events: list[NioEvent]) -> bool:
+        """Whether the bot's own join is in these events (a new room's timeline starts there)."""
+        me = self._client.user_id
+        return any(
+            isinstance(e, RoomMemberEvent) and e.state_key == me and e.membership == "join"
+            for e in events
+        )
 
     async def _timeline_event(self, event: NioEvent, room: MatrixRoom) -> None:
         if isinstance(event, MegolmEvent):

@@ -52,11 +52,12 @@ from config.settings import MatrixSettings
 
 log = logging.getLogger(__name__)
 
-# Synapse refuses events over 65,536 bytes. A message is sent twice (body and HTML, which
-# escaping can lengthen) and, in an encrypted room, base64-encoded (x4/3): 16,000 characters of
-# mostly-ASCII text stay well under the cap.
-MAX_TEXT_LENGTH = 16_000
-MAX_EVENT_BYTES = 60_000
+# Synapse refuses events over 65,536 bytes. A message goes out twice (body and HTML); in an
+# encrypted room nio serialises it with \u escapes (6 bytes for an accented letter) and base64
+# adds a third: 3,500 * 6 * 2 * 4/3 = 56 KB leaves room for the envelope. Longer texts, or
+# emoji-dense ones, are refused before sending with PermanentError("message_too_long").
+MAX_TEXT_LENGTH = 3_500
+MAX_EVENT_BYTES = 63_000
 ROOM_WAIT = 15.0
 _SAFE_TXN = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")
 
@@ -322,6 +323,13 @@ class MatrixPlatform:
                 resp = await self.client.room_put_state(room_id, event_type, content)
         check(resp, action="put_state", right=right)
 
+    def _event_bytes(self, room_id: str, content: dict[str, Any]) -> float:
+        """The size the homeserver will weigh: encrypted payloads are escaped and base64'd."""
+        room = self.client.rooms.get(room_id)
+        if self.client.olm is not None and room is not None and room.encrypted:
+            return len(json.dumps(content)) * 4 / 3
+        return len(json.dumps(content, ensure_ascii=False).encode())
+
     async def _known_room(self, room_id: str) -> None:
         """Encrypting needs the room's members: wait until a fresh room has been synced."""
         client = self.client
@@ -340,9 +348,9 @@ class MatrixPlatform:
     async def _room_send(
         self, room_id: str, content: dict[str, Any], txn_id: str | None, action: str
     ) -> str:
-        if len(json.dumps(content).encode()) > MAX_EVENT_BYTES:
-            raise PermanentError("message_too_long")
         await self._known_room(room_id)
+        if self._event_bytes(room_id, content) > MAX_EVENT_BYTES:
+            raise PermanentError("message_too_long")
         async with self._limit:
             with transport_errors(action):
                 resp = await self.client.room_send(

@@ -1,4 +1,9 @@
-"""Fixtures: one real Synapse per test session, bots (real MatrixPlatform) and people."""
+"""Fixtures: one real Synapse per test session, bots (real MatrixPlatform) and people.
+
+Another test folder reuses them (and the same homeserver) with, in its conftest.py:
+
+    from tests.matrix.conftest import make_bot, make_user, synapse  # noqa: F401
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from adapters.matrix.platform import MatrixPlatform
 from config.settings import MatrixSettings
 
 from .harness import Inbox, MatrixUser, MemoryStore
-from .synapse import SynapseError, SynapseServer, start_synapse, synapse_missing
+from .synapse import SynapseError, SynapseServer, shared_synapse, synapse_missing
 
 BotFactory = Callable[..., Awaitable[tuple[MatrixPlatform, Inbox]]]
 UserFactory = Callable[..., Awaitable[MatrixUser]]
@@ -26,7 +31,7 @@ def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynapseServer]
     if reason:
         pytest.skip(reason)
     try:
-        server = start_synapse(tmp_path_factory.mktemp("synapse"))
+        server = shared_synapse(tmp_path_factory.mktemp("synapse"))
     except SynapseError as exc:
         pytest.fail(str(exc), pytrace=False)
     yield server

@@ -11,6 +11,7 @@ twins run them in a worker thread for async code.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import contextlib
 import hashlib
@@ -23,6 +24,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 HOST = "127.0.0.1"
+_shared: SynapseServer | None = None
 _HIGH = {"per_second": 10_000, "burst_count": 100_000}
 _counter = itertools.count(1)
 
@@ -353,3 +356,17 @@ def _start_failure(server: SynapseServer, what: str) -> str:
     stdio = server.workdir / "stdio.log"
     out = stdio.read_text(errors="replace")[-4000:] if stdio.exists() else ""
     return f"{what}\n--- stdout/stderr ---\n{out}\n--- {server.log_path} ---\n{server.log_tail()}"
+
+
+def shared_synapse(workdir: Path | None = None) -> SynapseServer:
+    """The one Synapse of this process: started on first use, stopped at exit at the latest.
+
+    Every test folder's fixture (and a benchmark) calls this, so a test session that runs
+    tests/matrix and tests/scenarios together still starts a single homeserver.
+    """
+    global _shared
+    if _shared is None or not _shared.running:
+        where = workdir or Path(tempfile.mkdtemp(prefix="binbot-synapse-"))
+        _shared = start_synapse(where)
+        atexit.register(_shared.stop)
+    return _shared

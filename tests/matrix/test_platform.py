@@ -226,8 +226,8 @@ async def test_too_long_is_refused_before_sending(
     with pytest.raises(PermanentError) as raised:
         await bot.send(chat(room), Outgoing(Rich.of("é" * 40_000)))
     assert raised.value.reason == "message_too_long"
-    long_ok = "x" * bot.capabilities.max_text_length
-    await bot.send(chat(room), Outgoing(Rich.of(long_ok)))
+    longest = "é" * bot.capabilities.max_text_length
+    await bot.send(chat(room), Outgoing(Rich.of(longest)))
 
 
 async def test_homeserver_away_is_transient_and_sync_recovers(
