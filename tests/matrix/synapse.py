@@ -309,20 +309,31 @@ def start_synapse(
 ) -> SynapseServer:
     """Write a configuration into `workdir`, start Synapse and wait until `/health` answers.
 
+    Without a `port`, a free one is picked (and another one if it was taken meanwhile).
     Raises SynapseError, with the tail of the homeserver log, when it does not come up.
     """
     reason = synapse_missing()
     if reason:
         raise SynapseError(reason)
     workdir.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
+    for attempt in range(3):
+        try:
+            return _launch(workdir, server_name, port or free_port(), startup_timeout)
+        except SynapseError as exc:
+            if port is not None or attempt == 2 or "Failed to listen" not in str(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _launch(workdir: Path, server_name: str, port: int, startup_timeout: float) -> SynapseServer:
     shared_secret = secrets.token_hex(24)
     config_path = workdir / "homeserver.yaml"
     # JSON is YAML, so no YAML writer is needed.
     config_path.write_text(json.dumps(_config(workdir, port, server_name, shared_secret)))
     (workdir / "log.yaml").write_text(json.dumps(_log_config(workdir / "homeserver.log")))
-    seed = base64.b64encode(os.urandom(32)).decode().rstrip("=")
-    (workdir / "signing.key").write_text(f"ed25519 a_test {seed}\n")
+    key = workdir / "signing.key"
+    if not key.exists():
+        key.write_text(f"ed25519 a_test {base64.b64encode(os.urandom(32)).decode().rstrip('=')}\n")
     stdio = (workdir / "stdio.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "synapse.app.homeserver", "--config-path", str(config_path)],
