@@ -1,13 +1,44 @@
-"""Queries about groups, join requests and memberships."""
+"""Queries about groups, join requests, memberships, reminders and nudges."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.tables import Group, Membership
+from storage.tables import (
+    Alert,
+    AuditEntry,
+    Group,
+    Identity,
+    Invite,
+    JoinRequest,
+    Membership,
+    Person,
+    Reminder,
+    RoleGrant,
+    Seen,
+)
+
+# A request is open while the person answers the intake questions and while it waits for a
+# coordinator; every other status is final.
+OPEN_STATUSES = ("intake", "pending")
+
+
+@dataclass(frozen=True)
+class PersonCounts:
+    """How many rows elsewhere point at one person (for /mydata)."""
+
+    seen: int
+    audit: int
+    groups_linked: int
+    requests_decided: int
+    alerts_written: int
+    invites_used: int
 
 
 class GroupRepo:
@@ -16,21 +47,202 @@ class GroupRepo:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    # -- groups ----------------------------------------------------------------------------
+
     async def group_by_chat(self, platform: str, chat_id: str) -> Group | None:
         """The linked (or formerly linked) group for a platform chat."""
         q = select(Group).where(Group.platform == platform, Group.chat_id == chat_id)
         return (await self.session.execute(q)).scalar_one_or_none()
 
-    async def groups_of_bins(self, bin_ids: Sequence[int], *, active: bool = True) -> Sequence[Group]:
+    async def group(self, group_id: int) -> Group | None:
+        return await self.session.get(Group, group_id)
+
+    async def groups_of_bins(
+        self, bin_ids: Sequence[int], *, active: bool = True
+    ) -> Sequence[Group]:
         """The groups linked to any of `bin_ids`."""
         q = select(Group).where(Group.bin_id.in_(list(bin_ids))).order_by(Group.id)
         if active:
             q = q.where(Group.active.is_(True))
         return (await self.session.execute(q)).scalars().all()
 
+    async def active_groups(self) -> Sequence[Group]:
+        """Every group that is linked right now."""
+        q = select(Group).where(Group.active.is_(True)).order_by(Group.id)
+        return (await self.session.execute(q)).scalars().all()
+
+    async def claim_nudge(self, group_id: int, now: datetime, quiet_since: datetime) -> bool:
+        """Record a nudge unless the group had one after `quiet_since`; one process wins."""
+        result = await self.session.execute(
+            update(Group)
+            .where(
+                Group.id == group_id,
+                Group.active.is_(True),
+                or_(Group.last_nudge_at.is_(None), Group.last_nudge_at <= quiet_since),
+            )
+            .values(last_nudge_at=now)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def claim_reminder(self, group_id: int, period: str, now: datetime) -> bool:
+        """Insert the reminder row of (group, period) unless it exists: True when inserted."""
+        dialect = self.session.get_bind().dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt: Any = pg_insert(Reminder)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            stmt = sqlite_insert(Reminder)
+        stmt = stmt.values(group_id=group_id, period=period, posted_at=now)
+        result = await self.session.execute(stmt.on_conflict_do_nothing())
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    # -- join requests ---------------------------------------------------------------------
+
+    async def request(self, request_id: int) -> JoinRequest | None:
+        return await self.session.get(JoinRequest, request_id)
+
+    async def open_request(self, person_id: int, bin_id: int) -> JoinRequest | None:
+        """The person's request for that BIN that is not decided yet."""
+        q = select(JoinRequest).where(
+            JoinRequest.person_id == person_id,
+            JoinRequest.bin_id == bin_id,
+            JoinRequest.status.in_(OPEN_STATUSES),
+        )
+        return (await self.session.execute(q)).scalars().first()
+
+    async def requests(
+        self, bin_ids: Sequence[int], status: str = "pending"
+    ) -> Sequence[JoinRequest]:
+        """Requests of some BINs in one status, oldest first."""
+        q = (
+            select(JoinRequest)
+            .where(JoinRequest.bin_id.in_(list(bin_ids)), JoinRequest.status == status)
+            .order_by(JoinRequest.id)
+        )
+        return (await self.session.execute(q)).scalars().all()
+
+    async def requests_of(self, person_id: int) -> Sequence[JoinRequest]:
+        q = select(JoinRequest).where(JoinRequest.person_id == person_id).order_by(JoinRequest.id)
+        return (await self.session.execute(q)).scalars().all()
+
+    async def due_requests(self, now: datetime) -> Sequence[JoinRequest]:
+        """Open requests past their expiry."""
+        q = select(JoinRequest).where(
+            JoinRequest.status.in_(OPEN_STATUSES), JoinRequest.expires_at <= now
+        )
+        return (await self.session.execute(q.order_by(JoinRequest.id))).scalars().all()
+
+    async def intakes_before(self, before: datetime) -> Sequence[JoinRequest]:
+        """Requests still in intake that started before `before`."""
+        q = select(JoinRequest).where(
+            JoinRequest.status == "intake", JoinRequest.created_at <= before
+        )
+        return (await self.session.execute(q.order_by(JoinRequest.id))).scalars().all()
+
+    async def close_request(
+        self,
+        request_id: int,
+        status: str,
+        now: datetime,
+        *,
+        from_statuses: Sequence[str] = ("pending",),
+        by: int | None = None,
+        reason: str | None = None,
+    ) -> bool:
+        """Decide a request and erase its answers, atomically: only the first decision wins."""
+        result = await self.session.execute(
+            update(JoinRequest)
+            .where(JoinRequest.id == request_id, JoinRequest.status.in_(list(from_statuses)))
+            .values(status=status, decided_at=now, decided_by=by, reason=reason, answers=null())
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    # -- memberships -----------------------------------------------------------------------
+
     async def memberships_of(self, person_id: int, *, active: bool = True) -> Sequence[Membership]:
         """The BINs a person belongs to."""
         q = select(Membership).where(Membership.person_id == person_id)
         if active:
             q = q.where(Membership.status == "active")
-        return (await self.session.execute(q)).scalars().all()
+        return (await self.session.execute(q.order_by(Membership.id))).scalars().all()
+
+    async def membership(self, bin_id: int, person_id: int) -> Membership | None:
+        """The person's membership row for a BIN, whatever its status."""
+        q = select(Membership).where(
+            Membership.bin_id == bin_id, Membership.person_id == person_id
+        )
+        return (await self.session.execute(q)).scalar_one_or_none()
+
+    async def membership_by_id(self, membership_id: int) -> Membership | None:
+        return await self.session.get(Membership, membership_id)
+
+    async def members(self, bin_ids: Sequence[int]) -> Sequence[Membership]:
+        """Active members of some BINs, in the order they joined."""
+        q = select(Membership).where(
+            Membership.bin_id.in_(list(bin_ids)), Membership.status == "active"
+        )
+        return (await self.session.execute(q.order_by(Membership.id))).scalars().all()
+
+    async def admit(self, bin_id: int, person_id: int, now: datetime) -> Membership:
+        """Make the person an active member (a new row, or the old one reopened)."""
+        m = await self.membership(bin_id, person_id)
+        if m is None:
+            m = Membership(bin_id=bin_id, person_id=person_id, status="active", joined_at=now)
+            self.session.add(m)
+            await self.session.flush()
+        else:
+            m.status, m.joined_at, m.ended_at = "active", now, None
+        return m
+
+    # -- privacy ---------------------------------------------------------------------------
+
+    async def counts_for(self, person: Person) -> PersonCounts:
+        """Rows elsewhere that refer to the person."""
+
+        async def count(q: Any) -> int:
+            return int((await self.session.execute(q)).scalar_one())
+
+        pid = person.id
+        return PersonCounts(
+            seen=await count(select(func.count()).select_from(Seen).where(Seen.person_id == pid)),
+            audit=await count(
+                select(func.count())
+                .select_from(AuditEntry)
+                .where(AuditEntry.actor == person.pseudonym)
+            ),
+            groups_linked=await count(
+                select(func.count()).select_from(Group).where(Group.linked_by == pid)
+            ),
+            requests_decided=await count(
+                select(func.count()).select_from(JoinRequest).where(JoinRequest.decided_by == pid)
+            ),
+            alerts_written=await count(
+                select(func.count()).select_from(Alert).where(Alert.author_id == pid)
+            ),
+            invites_used=await count(
+                select(func.count()).select_from(Invite).where(Invite.used_by == pid)
+            ),
+        )
+
+    async def erase_person(self, person_id: int) -> None:
+        """Delete the person and everything that names them; other rows keep a NULL."""
+        await self.session.execute(delete(JoinRequest).where(JoinRequest.person_id == person_id))
+        await self.session.execute(delete(Membership).where(Membership.person_id == person_id))
+        await self.session.execute(delete(Seen).where(Seen.person_id == person_id))
+        await self.session.execute(delete(RoleGrant).where(RoleGrant.person_id == person_id))
+        await self.session.execute(delete(Identity).where(Identity.person_id == person_id))
+        await self.session.execute(
+            update(Group).where(Group.linked_by == person_id).values(linked_by=None)
+        )
+        await self.session.execute(
+            update(JoinRequest).where(JoinRequest.decided_by == person_id).values(decided_by=None)
+        )
+        await self.session.execute(
+            update(Invite).where(Invite.used_by == person_id).values(used_by=None)
+        )
+        # Official messages and follow-ups keep their text; their author column is set to NULL
+        # by the foreign key (ON DELETE SET NULL) when the person row goes.
+        await self.session.execute(delete(Person).where(Person.id == person_id))

@@ -1,0 +1,248 @@
+"""Linking a group to a BIN: greet, link (rules pinned, approval-only), unlink, and follow
+the group when the bot is removed or the group moves to a new id."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from bot import texts
+from bot.context import Ctx
+from bot.model import LANGUAGES, ChatRef, Outgoing, Platform, Rich, Role, UserRef
+from bot.ports import MissingRights, PlatformError
+from bot.services.audience import (
+    bin_and_zone,
+    chat_of,
+    group_language,
+    post,
+    prefix_for,
+    rights_text,
+    tell,
+    tell_coordinators,
+)
+from bot.services.rules import mark_reminded, rules_text
+from storage.groups import GroupRepo
+from storage.tables import Bin, Group
+
+if TYPE_CHECKING:
+    from bot.dispatch import Core
+
+log = logging.getLogger(__name__)
+
+
+async def greet(core: Core, chat: ChatRef, by: UserRef | None) -> None:
+    """Say hello in a group the bot was added to, and how it becomes a BIN group."""
+    async with core.tx() as repo:
+        group = await GroupRepo(repo.session).group_by_chat(chat.platform, chat.chat_id)
+        if group is not None and group.active:
+            key, lang = "groups.greeting_linked", await group_language(repo, group)
+            values = {"bin": (await bin_and_zone(repo, group.bin_id))[0].name}
+        else:
+            # Not linked yet: the language of whoever added the bot, as far as it is known.
+            ident = await repo.identity(by.platform, by.user_id) if by else None
+            person = await repo.person(ident.person_id) if ident else None
+            key, values = "groups.greeting", {}
+            lang = (
+                (person.language if person else None)
+                or (by.language_hint if by else None)
+                or core.config.default_language
+            )
+    lang = lang if lang in LANGUAGES else core.config.default_language
+    body = texts.rich(key, lang, p=prefix_for(chat.platform), **values)
+    try:
+        await core.platform(chat.platform).send(chat, Outgoing(body))
+    except PlatformError as exc:
+        log.info("greeting a new group failed: %s", exc.reason)
+
+
+async def _chosen_bin(ctx: Ctx, word: str) -> Bin | None:
+    """The BIN a coordinator means by `word` (or their only BIN); answers when there is none."""
+    mine = ctx.roles.bins(Role.COORDINATOR)
+    async with ctx.core.tx() as repo:
+        named = await repo.find_bin(word) if word else None
+        bins = [b for b in await repo.bins() if b.id in mine]
+    if word and named is None:
+        await ctx.reply("groups.unknown_bin", word=word)
+        return None
+    if named is not None and named.id not in mine:
+        await ctx.audit("group.link", outcome="refused", reason="not_coordinator", bin_id=named.id)
+        await ctx.reply("groups.link_not_your_bin", bin=named.name)
+        return None
+    if named is not None:
+        return named
+    if len(bins) == 1:
+        return bins[0]
+    await ctx.reply("groups.link_which", codes=", ".join(b.code for b in bins))
+    return None
+
+
+async def link(ctx: Ctx, args: str) -> None:
+    """Make this group a group of the coordinator's BIN: record, post and pin the rules,
+    make it approval-only, and tell the coordinator what is still missing."""
+    b = await _chosen_bin(ctx, args.strip())
+    if b is None:
+        return
+    now = ctx.core.clock.now()
+    async with ctx.core.tx() as repo:
+        groups = GroupRepo(repo.session)
+        group = await groups.group_by_chat(ctx.chat.platform, ctx.chat.chat_id)
+        # Linking again to the same BIN refreshes it: the rules are posted and pinned again
+        # and the rights checked again, e.g. after the coordinator gave the bot what it lacked.
+        if group is not None and group.active and group.bin_id != b.id:
+            other, _ = await bin_and_zone(repo, group.bin_id)
+            await repo.audit(
+                now,
+                ctx.actor,
+                "group.link",
+                outcome="refused",
+                reason="linked_elsewhere",
+                bin_id=b.id,
+                group=group.id,
+            )
+            await ctx.reply("groups.link_elsewhere", bin=other.name)
+            return
+        if group is None:
+            group = Group(
+                platform=ctx.chat.platform.value,
+                chat_id=ctx.chat.chat_id,
+                bin_id=b.id,
+                linked_at=now,
+            )
+            repo.session.add(group)
+        group.bin_id, group.active, group.linked_by, group.linked_at = (
+            b.id,
+            True,
+            ctx.person.id,
+            now,
+        )
+        group.title = ctx.chat.title or group.title or ""
+        group.unlinked_at = group.inactive_reason = None
+        await repo.session.flush()
+        _, zone = await bin_and_zone(repo, b.id)
+        lang = await group_language(repo, group)
+        await repo.audit(
+            now, ctx.actor, "group.link", zone_id=zone.id, bin_id=b.id, group=group.id
+        )
+    ctx.lang = lang
+    await mark_reminded(ctx.core, group, zone)
+    platform = ctx.core.platform(ctx.chat.platform)
+    missing: list[str] = []
+    rules_id = None
+    try:
+        ref, _ = await post(ctx.core, group, lambda lg, p: rules_text(b, zone, lg, p), lang=lang)
+        rules_id = ref.message_id
+        if platform.capabilities.pin:
+            await platform.pin(ref)
+    except MissingRights as exc:
+        missing.extend(exc.rights)
+    except PlatformError as exc:
+        log.warning("posting the rules in group %s failed: %s", group.id, exc.reason)
+    invite_link = None
+    try:
+        setup = await platform.secure_group(ctx.chat)
+        missing.extend(setup.rights.missing)
+        invite_link = setup.invite_link
+    except MissingRights as exc:
+        missing.extend(exc.rights)
+    except PlatformError as exc:
+        log.warning("securing group %s failed: %s", group.id, exc.reason)
+    async with ctx.core.tx() as repo:
+        row = await GroupRepo(repo.session).group(group.id)
+        assert row is not None
+        row.rules_message_id = rules_id or row.rules_message_id
+        row.invite_link = invite_link or row.invite_link
+        invite_link = row.invite_link
+    await _report_link(ctx, b, group.title or b.name, missing, invite_link)
+
+
+async def _report_link(
+    ctx: Ctx, b: Bin, title: str, missing: list[str], invite_link: str | None
+) -> None:
+    """Tell the coordinator privately what the link gave: the invite link, the rights lacking."""
+
+    def body(lang: str, prefix: str) -> Rich:
+        parts = [texts.rich("groups.link_done", lang, p=prefix, group=title, bin=b.name)]
+        if invite_link:
+            parts.append(texts.rich("groups.link_invite", lang, p=prefix, link=invite_link))
+        if missing:
+            parts.append(
+                texts.rich(
+                    "groups.link_missing_rights", lang, p=prefix, rights=rights_text(missing, lang)
+                )
+            )
+        return Rich.join(parts)
+
+    await tell(ctx.core, ctx.person.id, body)
+
+
+async def unlink(ctx: Ctx) -> None:
+    """Stop this group being a BIN group (coordinators of its BIN only)."""
+    group = ctx.group
+    if group is None or not group.active:
+        await ctx.reply("groups.not_linked")
+        return
+    if group.bin_id not in ctx.roles.bins(Role.COORDINATOR):
+        await ctx.audit(
+            "group.unlink",
+            outcome="refused",
+            reason="not_coordinator",
+            bin_id=group.bin_id,
+            group=group.id,
+        )
+        await ctx.reply("groups.unlink_refused")
+        return
+    now = ctx.core.clock.now()
+    async with ctx.core.tx() as repo:
+        row = await GroupRepo(repo.session).group(group.id)
+        assert row is not None
+        row.active, row.unlinked_at, row.inactive_reason = False, now, "unlinked"
+        b, zone = await bin_and_zone(repo, row.bin_id)
+        await repo.audit(
+            now, ctx.actor, "group.unlink", zone_id=zone.id, bin_id=b.id, group=row.id
+        )
+    await ctx.reply("groups.unlinked", bin=b.name)
+
+
+async def bot_gone(core: Core, platform: str, chat_id: str) -> None:
+    """The bot is out of a group: the link turns inactive and the coordinators are told."""
+    now = core.clock.now()
+    async with core.tx() as repo:
+        group = await GroupRepo(repo.session).group_by_chat(platform, chat_id)
+        if group is None or not group.active:
+            return
+        group.active, group.unlinked_at, group.inactive_reason = False, now, "bot_removed"
+        b, zone = await bin_and_zone(repo, group.bin_id)
+        await repo.audit(
+            now, "system", "group.bot_removed", zone_id=zone.id, bin_id=b.id, group=group.id
+        )
+        title = group.title or chat_id
+    log.info("bot removed from group %s; link inactive", group.id)
+    await tell_coordinators(core, b.id, "groups.bot_removed", group=title, bin=b.name)
+
+
+async def migrated(core: Core, platform: Platform, old_id: str, new_id: str) -> None:
+    """Follow a group to its new id (a Telegram group that became a supergroup)."""
+    async with core.tx() as repo:
+        groups = GroupRepo(repo.session)
+        group = await groups.group_by_chat(platform.value, old_id)
+        if group is None:
+            return
+        clash = await groups.group_by_chat(platform.value, new_id)
+        if clash is not None:
+            # The new id was recorded on its own already; the old row can only mislead.
+            group.active, group.inactive_reason = False, "migrated"
+            log.info("group %s migrated onto known group %s", group.id, clash.id)
+            return
+        group.chat_id = new_id
+        group.invite_link = None  # links of the old group do not open the new one
+        log.info("group %s migrated to a new chat id", group.id)
+    if group.active:
+        try:
+            setup = await core.platform(platform).secure_group(chat_of(group))
+        except PlatformError as exc:
+            log.warning("securing migrated group %s failed: %s", group.id, exc.reason)
+            return
+        async with core.tx() as repo:
+            row = await GroupRepo(repo.session).group(group.id)
+            if row is not None:
+                row.invite_link = setup.invite_link

@@ -1,0 +1,146 @@
+"""The 101 rule in sight: the group rules, the welcome, and a periodic reminder per group."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from functools import partial
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot import texts
+from bot.model import Rich
+from bot.ports import BotRemoved, PlatformError
+from bot.scheduler import periodic
+from bot.services.audience import bin_and_zone, group_language, post
+from storage.groups import GroupRepo
+from storage.tables import Bin, Group, Zone
+
+if TYPE_CHECKING:
+    from bot.dispatch import Core
+
+log = logging.getLogger(__name__)
+
+
+def numbers_line(zone: Zone, lang: str, prefix: str) -> Rich:
+    """The one line every BIN text ends on: call first, then tell the neighbourhood."""
+    parts = [
+        texts.rich(
+            "groups.line_101",
+            lang,
+            p=prefix,
+            urgent=zone.urgent_number,
+            emergency=zone.emergency_number,
+        )
+    ]
+    if zone.non_urgent_number:
+        parts.append(
+            texts.rich("groups.line_non_urgent", lang, p=prefix, number=zone.non_urgent_number)
+        )
+    return Rich.join(parts, " ")
+
+
+def rules_text(b: Bin, zone: Zone, lang: str, prefix: str) -> Rich:
+    """The group rules that are pinned when a group is linked."""
+    return Rich.join(
+        [
+            texts.rich(
+                "groups.rules",
+                lang,
+                p=prefix,
+                bin=b.name,
+                zone=zone.name,
+                urgent=zone.urgent_number,
+                emergency=zone.emergency_number,
+            ),
+            numbers_line(zone, lang, prefix),
+        ]
+    )
+
+
+def reminder_text(zone: Zone, lang: str, prefix: str) -> Rich:
+    """The periodic reminder of the 101 rule."""
+    return Rich.join(
+        [
+            texts.rich(
+                "groups.reminder",
+                lang,
+                p=prefix,
+                urgent=zone.urgent_number,
+                emergency=zone.emergency_number,
+            ),
+            numbers_line(zone, lang, prefix),
+        ]
+    )
+
+
+def local_time(zone: Zone, now: datetime) -> datetime:
+    """`now` on the zone's clock."""
+    try:
+        tz = ZoneInfo(zone.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = ZoneInfo("Europe/Brussels")
+    return now.astimezone(tz)
+
+
+def in_quiet_hours(zone: Zone, now: datetime) -> bool:
+    """Whether the zone's quiet hours (which may span midnight) include `now`."""
+    local = local_time(zone, now)
+    minute = local.hour * 60 + local.minute
+    start, end = zone.quiet_start, zone.quiet_end
+    if start == end:
+        return False
+    if start < end:
+        return start <= minute < end
+    return minute >= start or minute < end
+
+
+def period_of(zone: Zone, now: datetime) -> str:
+    """The reminder period `now` falls in: blocks of `reminder_days` local days.
+
+    Day 1 of the proleptic calendar was a Monday, so weekly periods run Monday to Sunday.
+    """
+    days = max(1, zone.reminder_days)
+    day: date = local_time(zone, now).date()
+    return f"{days}d-{day.toordinal() // days}"
+
+
+async def mark_reminded(core: Core, group: Group, zone: Zone) -> None:
+    """Count freshly posted rules as this period's reminder, so none follows right after."""
+    async with core.tx() as repo:
+        await GroupRepo(repo.session).claim_reminder(
+            group.id, period_of(zone, core.clock.now()), core.clock.now()
+        )
+
+
+@periodic("groups.reminders", seconds=900)
+async def post_reminders(core: Core) -> int:
+    """Post the 101 reminder in each linked group once per period, outside quiet hours."""
+    from bot.services.linking import bot_gone
+
+    now = core.clock.now()
+    due: list[tuple[Group, Zone, str]] = []
+    async with core.tx() as repo:
+        for group in await GroupRepo(repo.session).active_groups():
+            if group.platform not in core.platforms:
+                continue
+            _, zone = await bin_and_zone(repo, group.bin_id)
+            if not in_quiet_hours(zone, now):
+                due.append((group, zone, await group_language(repo, group)))
+    posted = 0
+    for group, zone, lang in due:
+        # Claim the period before posting: a crash may cost one reminder, never post two.
+        async with core.tx() as repo:
+            claimed = await GroupRepo(repo.session).claim_reminder(
+                group.id, period_of(zone, now), now
+            )
+        if not claimed:
+            continue
+        try:
+            await post(core, group, partial(reminder_text, zone), lang=lang, silent=True)
+            posted += 1
+        except BotRemoved:
+            await bot_gone(core, group.platform, group.chat_id)
+        except PlatformError as exc:
+            log.warning("reminder in group %s failed: %s", group.id, exc.reason)
+    return posted
