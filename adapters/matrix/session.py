@@ -96,6 +96,8 @@ async def authenticate(
         if not (isinstance(who, ErrorResponse) and who.status_code in AUTH_ERRORS):
             check(who, action="whoami")
         client.access_token = ""
+        # Logging in again as the same device keeps its encryption keys.
+        client.device_id = device_id or client.device_id
         log.warning("matrix: the stored access token was refused; logging in again")
     await login(client, settings, store)
 

@@ -283,3 +283,32 @@ async def test_unlinked_group_is_left(make_bot: BotFactory, make_user: UserFacto
 async def test_set_commands_is_a_no_op(make_bot: BotFactory) -> None:
     bot, _ = await make_bot()
     assert await bot.set_commands({"nl": [("help", "hulp")]}) is None
+
+
+async def test_refused_stored_token_logs_in_again(
+    synapse: SynapseServer, make_bot: BotFactory
+) -> None:
+    account = await synapse.create_user("bot")
+    store = MemoryStore()
+    store.data[f"matrix:{account.user_id}:access_token"] = "syt_revoked"
+    bot, _ = await make_bot(account=account, store=store)
+    assert store.data[f"matrix:{account.user_id}:access_token"] != "syt_revoked"
+    assert bot.device_id
+
+
+async def test_configured_access_token_needs_no_password(
+    synapse: SynapseServer, tmp_path: Path, make_user: UserFactory
+) -> None:
+    account = await synapse.create_user("bot")
+    settings = MatrixSettings(
+        homeserver=synapse.base_url, user_id=account.user_id, access_token=account.access_token
+    )
+    bot = MatrixPlatform(settings, MemoryStore(), tmp_path, sync_timeout_ms=5000)
+    inbox = Inbox()
+    await bot.start(inbox)
+    try:
+        assert bot.device_id == account.device_id
+        jan = await make_user("jan")
+        await group_with_bot(jan, bot, inbox)
+    finally:
+        await bot.stop()
