@@ -1,8 +1,11 @@
 """Hands each sync's events to the core, in order: invites, timelines, rooms the bot left.
 
 Invites are accepted here (the join then arrives as `BotAddedToChat`). A group that the core has
-not linked within `leave_unlinked_after` seconds is left again, asked through `is_linked`.
-Encrypted events nio could not decrypt yet are kept for a while and their keys requested.
+not linked within `leave_unlinked_after` seconds is left again, asked through `is_linked`
+(0 or no `is_linked`: never). The bot leaving a group, on its own or removed, arrives as
+`BotRemovedFromChat`, as on Telegram. Encrypted events nio could not decrypt yet are kept (the
+last 500), their keys requested from the bot's and the sender's devices, and handed over once
+decrypted.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class Inbound:
         self._leave_after = leave_unlinked_after
         self._inviters: dict[str, UserRef] = {}
         self._undecrypted: list[tuple[str, MegolmEvent]] = []
+        self._requested: set[str] = set()
         self._timers: dict[str, asyncio.Task[None]] = {}
 
     async def close(self) -> None:
@@ -174,8 +178,18 @@ class Inbound:
             self._undecrypted.pop(0)
         event.room_id = event.room_id or room_id
         self._undecrypted.append((room_id, event))
-        with contextlib.suppress(LocalProtocolError):  # already requested for this session
-            await self._client.request_room_key(event)
+        if event.session_id in self._requested:
+            return
+        self._requested.add(event.session_id)
+        try:
+            # nio asks the bot's own devices; the sender's devices hold the key too.
+            with contextlib.suppress(LocalProtocolError):
+                await self._client.request_room_key(event)
+            await self._client.to_device(
+                event.as_key_request(event.sender, self._client.device_id)
+            )
+        except Exception as exc:
+            log.info("matrix: key request in %s failed: %s", room_id, type(exc).__name__)
 
     async def _retry_undecrypted(self) -> None:
         if not self._undecrypted or self._client.olm is None:
