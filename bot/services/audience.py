@@ -177,6 +177,11 @@ async def post(
     return await core.platform(group.platform).send(chat_of(group), msg), rich
 
 
+def status_word(status: str, lang: str) -> str:
+    """A request's or membership's status as a word (`approved` -> "goedgekeurd")."""
+    return texts.text(f"groups.status.{status}", lang)
+
+
 def rights_text(missing: Sequence[str], lang: str) -> str:
     """Rights the bot lacks, named in the reader's language (unknown ones as the platform said)."""
     names = []

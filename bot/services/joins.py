@@ -44,7 +44,7 @@ class Sent:
 def sent_requests(core: Core) -> dict[int, Sent]:
     """Request id -> the messages that carried it (in memory; after a restart the buttons
     stay, and pressing one answers that the request is decided)."""
-    found: dict[int, Sent] = core.services.setdefault("groups.requests", {})
+    found: dict[int, Sent] = core.services.setdefault("groups:requests", {})
     return found
 
 

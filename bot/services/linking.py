@@ -40,13 +40,11 @@ async def greet(core: Core, chat: ChatRef, by: UserRef | None) -> None:
         else:
             # Not linked yet: the language of whoever added the bot, as far as it is known.
             ident = await repo.identity(by.platform, by.user_id) if by else None
-            person = await repo.person(ident.person_id) if ident else None
             key, values = "groups.greeting", {}
-            lang = (
-                (person.language if person else None)
-                or (by.language_hint if by else None)
-                or core.config.default_language
-            )
+            if ident is not None:
+                lang = await core.person_language(repo, ident.person_id)
+            else:
+                lang = (by.language_hint if by else None) or core.config.default_language
     lang = lang if lang in LANGUAGES else core.config.default_language
     body = texts.rich(key, lang, p=prefix_for(chat.platform), **values)
     try:

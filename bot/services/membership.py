@@ -17,6 +17,7 @@ from bot.services.audience import (
     bin_and_zone,
     chat_of,
     display_name,
+    status_word,
     tell,
     tell_coordinators,
 )
@@ -127,7 +128,7 @@ async def decide(ctx: Ctx, request_id: int, approve: bool, reason: str | None = 
     await ctx.audit(
         action, zone_id=zone.id, bin_id=b.id, request=request_id, with_reason=bool(reason)
     )
-    status = texts.text("groups.status." + ("approved" if approve else "declined"), ctx.lang)
+    status = status_word("approved" if approve else "declined", ctx.lang)
     await ctx.reply("groups.decided_by_you", n=request_id, name=name, status=status)
     await tell_coordinators(
         core,
@@ -140,7 +141,7 @@ async def decide(ctx: Ctx, request_id: int, approve: bool, reason: str | None = 
             name=name,
             bin=b.name,
             by=ctx.sender.display_name or "?",
-            status=texts.text("groups.status." + ("approved" if approve else "declined"), lang),
+            status=status_word("approved" if approve else "declined", lang),
         ),
         skip=[ctx.person.id],
     )
@@ -154,7 +155,7 @@ async def _already(ctx: Ctx, request_id: int, name: str) -> None:
             await ctx.reply("groups.request_not_yours", n=request_id)
             return
         by = await display_name(repo, req.decided_by) if req.decided_by else ""
-    status = texts.text("groups.status." + req.status, ctx.lang)
+    status = status_word(req.status, ctx.lang)
     if by:
         await ctx.reply("groups.request_decided", n=request_id, name=name, status=status, by=by)
     else:
@@ -208,7 +209,7 @@ async def _open_door(
     return "groups.welcome_ask_coordinator", {"group": title}
 
 
-@periodic("groups.join_requests", seconds=300)
+@periodic("joins.expire", seconds=300)
 async def expire_requests(core: Core) -> None:
     """Expire unanswered requests (telling both sides) and pass on abandoned intakes."""
     now = core.clock.now()

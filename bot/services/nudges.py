@@ -116,7 +116,7 @@ class Nudge:
 
 def nudges(core: Core) -> dict[int, Nudge]:
     """Group id -> its last nudge (in memory: a nudge matters for minutes, not days)."""
-    found: dict[int, Nudge] = core.services.setdefault("groups.nudges", {})
+    found: dict[int, Nudge] = core.services.setdefault("groups:nudges", {})
     return found
 
 

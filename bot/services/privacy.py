@@ -15,7 +15,7 @@ from bot.context import Ctx
 from bot.conversation import Conversation
 from bot.model import Button, Rich
 from bot.services import nudges
-from bot.services.audience import label
+from bot.services.audience import label, status_word
 from bot.services.joins import question_text
 from bot.services.membership import close, remove_from_groups
 from storage.groups import OPEN_STATUSES, GroupRepo
@@ -83,7 +83,7 @@ async def mydata(ctx: Ctx) -> None:
             t(
                 "groups.mydata_membership",
                 bin=bins.get(m.bin_id, "?"),
-                status=texts.text("groups.status." + m.status, ctx.lang),
+                status=status_word(m.status, ctx.lang),
                 since=_date(m.joined_at),
             )
         )
@@ -93,7 +93,7 @@ async def mydata(ctx: Ctx) -> None:
                 "groups.mydata_request",
                 n=r.id,
                 bin=bins.get(r.bin_id, "?"),
-                status=texts.text("groups.status." + r.status, ctx.lang),
+                status=status_word(r.status, ctx.lang),
                 date=_date(r.created_at),
             )
         )

@@ -98,11 +98,12 @@ def in_quiet_hours(zone: Zone, now: datetime) -> bool:
 def period_of(zone: Zone, now: datetime) -> str:
     """The reminder period `now` falls in: blocks of `reminder_days` local days.
 
-    Day 1 of the proleptic calendar was a Monday, so weekly periods run Monday to Sunday.
+    Day 1 of the proleptic calendar (ordinal 1) was a Monday, so weekly periods run Monday
+    to Sunday.
     """
     days = max(1, zone.reminder_days)
     day: date = local_time(zone, now).date()
-    return f"{days}d-{day.toordinal() // days}"
+    return f"{days}d-{(day.toordinal() - 1) // days}"
 
 
 async def mark_reminded(core: Core, group: Group, zone: Zone) -> None:
@@ -113,7 +114,7 @@ async def mark_reminded(core: Core, group: Group, zone: Zone) -> None:
         )
 
 
-@periodic("groups.reminders", seconds=900)
+@periodic("reminders.post", seconds=900)
 async def post_reminders(core: Core) -> int:
     """Post the 101 reminder in each linked group once per period, outside quiet hours."""
     from bot.services.linking import bot_gone

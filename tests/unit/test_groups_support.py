@@ -50,11 +50,13 @@ async def ready(h: Harness, **kwargs: Any) -> None:
     await linked_group(h)
 
 
-async def member(h: Harness, name: str, chat: str = "buurt", by: str = "an") -> None:
+async def member(
+    h: Harness, name: str, chat: str = "buurt", by: str = "an", approve: str = "Goedkeuren"
+) -> None:
     """`name` asks to join in `chat`, answers the street question and `by` approves."""
     await h.ask_join(name, chat)
     await h.say(name, "Kerkstraat")
-    await h.press(by, "Goedkeuren")
+    await h.press(by, approve)
     h.new(name)
     h.new(by)
     h.new(chat)

@@ -1,0 +1,103 @@
+"""/mydata shows every record held on a person; /forgetme erases them, after confirming."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from storage.tables import Identity, JoinRequest, Membership, Person
+from tests.fakes import Harness
+from tests.unit.test_groups_support import audit, member, ready, rows
+
+
+async def test_mydata_shows_every_record(h: Harness) -> None:
+    await ready(h)
+    await h.say("jan", "/join noord")
+    await h.say("jan", "Kerkstraat 12")
+    await h.say("jan", "/mydata")
+    shown = h.new("jan")[-1]
+    assert shown.startswith("Wat ik over je bewaar")
+    [person] = await rows(h, Person, Person.id == 2)
+    assert person.pseudonym in shown
+    assert "Account: Telegram, naam „Jan”, id jan" in shown
+    assert "Aanvraag #1 voor BIN Noord van 2026-01-05: wacht op een coördinator" in shown
+    assert "In welke straat woon je? Kerkstraat 12" in shown  # answers, while pending
+    await h.say("an", "/approve 1")
+    await h.say("jan", "/mydata")
+    shown = h.new("jan")[-1]
+    assert "BIN Noord: lid (sinds 2026-01-05)" in shown and "goedgekeurd" in shown
+    assert "Kerkstraat" not in shown  # erased once decided
+    await h.say("an", "/mydata")
+    assert "Rol: coördinator voor Noord" in h.new("an")[-1]
+
+
+async def test_forgetme_leaves_nothing_personal_behind(h: Harness, tmp_path: Path) -> None:
+    await ready(h)
+    await member(h, "jan")
+    await h.say("jan", "/join zuid")  # an unknown BIN: no record
+    [jan] = await rows(h, Person, Person.id == 2)
+    await h.say("jan", "/forgetme")
+    question = h.new("jan")[-1]
+    assert "Wil je dat ik alles wis" in question and "Noord" in question
+    await h.press("jan", "Ja, wis alles")
+    assert "ik heb alles over je gewist" in h.new("jan")[-1]
+    assert ("remove", "buurt", "jan") in h.platform.actions
+
+    assert await rows(h, Person, Person.id == jan.id) == []
+    assert await rows(h, Identity, Identity.person_id == jan.id) == []
+    assert await rows(h, Membership) == []
+    assert await rows(h, JoinRequest) == []
+    entries = await audit(h)
+    assert {e.action for e in entries if e.actor == jan.pseudonym} == {
+        "join.request",
+        "person.forget",
+    }
+    for e in entries:
+        assert "jan" not in str(e.detail).lower()
+    await h.db.dispose()
+    with sqlite3.connect(tmp_path / "test.db") as conn:
+        dump = "\n".join(conn.iterdump())
+    assert "Kerkstraat" not in dump and "'jan'" not in dump and "'Jan'" not in dump
+    assert jan.pseudonym in dump  # only in the audit log
+
+
+async def test_forgetme_during_a_pending_request_withdraws_it(h: Harness) -> None:
+    await ready(h)
+    await h.ask_join("jan", "buurt")
+    await h.say("jan", "Kerkstraat")
+    await h.say("jan", "/forgetme")
+    await h.say("jan", "ja")
+    assert ("decline", "buurt", "jan") in h.platform.actions
+    assert await rows(h, JoinRequest) == []
+    assert not any(s.buttons for s in h.platform.in_chat("an"))
+
+
+async def test_forgetme_can_be_refused_or_cancelled(h: Harness) -> None:
+    await ready(h)
+    await member(h, "jan")
+    await h.say("jan", "/forgetme")
+    await h.say("jan", "misschien")
+    assert "Antwoord ja of nee" in h.new("jan")[-1]
+    await h.press("jan", "Nee, bewaren")
+    assert "ik heb niets gewist" in h.new("jan")[-1]
+    await h.say("jan", "/forgetme")
+    await h.say("jan", "/cancel")
+    assert len(await rows(h, Membership)) == 1 and len(await rows(h, Identity)) == 2
+
+
+async def test_forgetme_warns_about_roles(h: Harness) -> None:
+    await ready(h)
+    await h.say("an", "/forgetme")
+    assert "Ook je rollen" in h.new("an")[-1]
+    await h.say("an", "/forgetme", chat="buurt")
+    assert "privégesprek" in h.new("buurt")[-1]
+
+
+async def test_forgetme_in_french_with_words(h: Harness) -> None:
+    await ready(h, zone="Namur", language="fr", bin_name="Nord", code="noord")
+    await member(h, "luc", approve="Accepter")
+    await h.say("luc", "/forgetme")
+    assert "Voulez-vous que j'efface tout" in h.new("luc")[-1]
+    await h.say("luc", "Oui !")
+    assert "j'ai tout effacé" in h.new("luc")[-1]
+    assert await rows(h, Membership) == []
