@@ -89,6 +89,9 @@ class DeliverySettings(BaseModel):
     backoff_base: float = Field(default=1.0, gt=0)
     backoff_max: float = Field(default=300.0, gt=0)
     concurrency: int = Field(default=32, ge=1)
+    lease: float = Field(
+        default=300.0, gt=0, description="seconds a claimed delivery may stay in sending"
+    )
 
 
 class Settings(BaseSettings):

@@ -229,6 +229,8 @@ class Alert(Base):
     receipt_platform: Mapped[str | None] = mapped_column(String(16))
     receipt_chat_id: Mapped[str | None] = mapped_column(String(255))
     receipt_message_id: Mapped[str | None] = mapped_column(String(255))
+    receipt_language: Mapped[str | None] = mapped_column(String(2))
+    receipt_final_at: Mapped[datetime | None]
     followup_reminded_at: Mapped[datetime | None]
 
 

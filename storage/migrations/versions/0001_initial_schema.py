@@ -81,6 +81,8 @@ def upgrade() -> None:
     sa.Column('receipt_platform', sa.String(length=16), nullable=True),
     sa.Column('receipt_chat_id', sa.String(length=255), nullable=True),
     sa.Column('receipt_message_id', sa.String(length=255), nullable=True),
+    sa.Column('receipt_language', sa.String(length=2), nullable=True),
+    sa.Column('receipt_final_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('followup_reminded_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['author_id'], ['persons.id'], name=op.f('fk_alerts_author_id_persons'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['zone_id'], ['zones.id'], name=op.f('fk_alerts_zone_id_zones')),

@@ -1,0 +1,345 @@
+"""Queries about official messages: alerts, their targets, follow-ups, the outbox and Seen.
+
+The outbox claim is the one place where several processes meet: on PostgreSQL it takes rows
+with `SELECT ... FOR UPDATE SKIP LOCKED`, so two workers never claim the same row; SQLite
+serves one process, whose worker serialises its claims itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from storage.tables import Alert, AlertTarget, Delivery, FollowUp, Group, Seen, Zone
+
+PENDING = "pending"
+SENDING = "sending"
+SENT = "sent"
+FAILED = "failed"
+CANCELLED = "cancelled"
+SETTLED = (SENT, FAILED, CANCELLED)
+
+LIVE_STATES = ("active", "updated")
+
+
+class AlertRepo:
+    """Official-message queries over one session/transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @property
+    def _postgres(self) -> bool:
+        return self.session.get_bind().dialect.name == "postgresql"
+
+    # -- alerts ----------------------------------------------------------------------------
+
+    async def alert(self, alert_id: int) -> Alert | None:
+        return await self.session.get(Alert, alert_id)
+
+    async def alert_by_ref(self, ref: str) -> Alert | None:
+        """The alert with reference `ref` (exact, upper case)."""
+        q = select(Alert).where(Alert.ref == ref)
+        return (await self.session.execute(q)).scalar_one_or_none()
+
+    async def ref_taken(self, ref: str) -> bool:
+        q = select(exists().where(Alert.ref == ref))
+        return bool((await self.session.execute(q)).scalar())
+
+    async def add(self, row: Any) -> Any:
+        """Insert a row and flush so its id is known."""
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def target_bins(self, alert_id: int) -> list[int]:
+        q = select(AlertTarget.bin_id).where(AlertTarget.alert_id == alert_id)
+        return sorted((await self.session.execute(q)).scalars().all())
+
+    async def recent(self, zone_ids: Iterable[int], limit: int = 10) -> Sequence[Alert]:
+        """The newest alerts of some zones."""
+        q = (
+            select(Alert)
+            .where(Alert.zone_id.in_(list(zone_ids)))
+            .order_by(Alert.created_at.desc(), Alert.id.desc())
+            .limit(limit)
+        )
+        return (await self.session.execute(q)).scalars().all()
+
+    async def followups(self, alert_id: int) -> Sequence[FollowUp]:
+        q = select(FollowUp).where(FollowUp.alert_id == alert_id).order_by(FollowUp.id)
+        return (await self.session.execute(q)).scalars().all()
+
+    async def expire(self, now: datetime) -> int:
+        """Mark live alerts past their validity as expired; returns how many."""
+        result = await self.session.execute(
+            update(Alert)
+            .where(Alert.state.in_(LIVE_STATES), Alert.valid_until <= now)
+            .values(state="expired")
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def due_followup_reminders(
+        self, created_before: datetime, created_after: datetime
+    ) -> Sequence[Alert]:
+        """Urgent alerts old enough for a follow-up reminder, not reminded, without follow-up."""
+        has_followup = exists().where(FollowUp.alert_id == Alert.id)
+        q = (
+            select(Alert)
+            .where(
+                Alert.urgency == "urgent",
+                Alert.followup_reminded_at.is_(None),
+                Alert.created_at <= created_before,
+                Alert.created_at > created_after,
+                Alert.state.in_((*LIVE_STATES, "expired")),
+                ~has_followup,
+            )
+            .order_by(Alert.id)
+        )
+        return (await self.session.execute(q)).scalars().all()
+
+    async def mark_reminded(self, alert_id: int, now: datetime) -> bool:
+        """Claim the follow-up reminder of an alert; only one caller ever wins."""
+        result = await self.session.execute(
+            update(Alert)
+            .where(Alert.id == alert_id, Alert.followup_reminded_at.is_(None))
+            .values(followup_reminded_at=now)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def finalise_receipt(self, alert_id: int, now: datetime) -> bool:
+        """Claim the final receipt of an alert (platforms without edit); one caller wins."""
+        result = await self.session.execute(
+            update(Alert)
+            .where(Alert.id == alert_id, Alert.receipt_final_at.is_(None))
+            .values(receipt_final_at=now)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    # -- outbox ----------------------------------------------------------------------------
+
+    async def deliveries(self, alert_id: int) -> Sequence[Delivery]:
+        q = select(Delivery).where(Delivery.alert_id == alert_id).order_by(Delivery.id)
+        return (await self.session.execute(q)).scalars().all()
+
+    async def originals(self, alert_id: int) -> Sequence[Delivery]:
+        """The deliveries of the message itself (not of its follow-ups)."""
+        q = (
+            select(Delivery)
+            .where(Delivery.alert_id == alert_id, Delivery.followup_id.is_(None))
+            .order_by(Delivery.id)
+        )
+        return (await self.session.execute(q)).scalars().all()
+
+    async def original_in(self, alert_id: int, group_id: int) -> Delivery | None:
+        q = select(Delivery).where(
+            Delivery.alert_id == alert_id,
+            Delivery.followup_id.is_(None),
+            Delivery.group_id == group_id,
+        )
+        return (await self.session.execute(q)).scalars().first()
+
+    async def delivery_by_message(
+        self, platform: str, chat_id: str, message_id: str
+    ) -> Delivery | None:
+        """The delivery of an official message by the id the platform gave it."""
+        q = select(Delivery).where(
+            Delivery.platform == platform,
+            Delivery.chat_id == chat_id,
+            Delivery.platform_message_id == message_id,
+            Delivery.followup_id.is_(None),
+        )
+        return (await self.session.execute(q)).scalars().first()
+
+    async def cancel_unsent(self, alert_id: int) -> int:
+        """A withdrawn message that has not gone out yet never will (pending rows only)."""
+        result = await self.session.execute(
+            update(Delivery)
+            .where(Delivery.alert_id == alert_id, Delivery.status == PENDING)
+            .values(status=CANCELLED, error="withdrawn")
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    @staticmethod
+    def _due(now: datetime, stale_before: datetime) -> ColumnElement[bool]:
+        return or_(
+            and_(Delivery.status == PENDING, Delivery.next_attempt_at <= now),
+            and_(Delivery.status == SENDING, Delivery.claimed_at < stale_before),
+        )
+
+    async def claim(
+        self,
+        now: datetime,
+        token: str,
+        limit: int,
+        stale_before: datetime,
+        platforms: Sequence[str],
+    ) -> list[Delivery]:
+        """Mark up to `limit` due rows `sending` for `token` and return them, oldest first.
+
+        Due: pending and past `next_attempt_at`, or stuck in `sending` since before
+        `stale_before` (its worker died inside the crash window).
+        """
+        due = self._due(now, stale_before)
+        q = (
+            select(Delivery.id)
+            .where(due, Delivery.platform.in_(list(platforms)))
+            .order_by(Delivery.id)
+            .limit(limit)
+        )
+        if self._postgres:
+            q = q.with_for_update(skip_locked=True)
+        ids = list((await self.session.execute(q)).scalars().all())
+        if not ids:
+            return []
+        await self.session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids), due)
+            .values(
+                status=SENDING,
+                claimed_by=token,
+                claimed_at=now,
+                attempts=Delivery.attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        rows = select(Delivery).where(Delivery.id.in_(ids), Delivery.claimed_by == token)
+        result = await self.session.execute(rows.order_by(Delivery.id))
+        return list(result.scalars().all())
+
+    async def _settle(self, delivery_id: int, token: str, **values: Any) -> bool:
+        result = await self.session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id == delivery_id,
+                Delivery.status == SENDING,
+                Delivery.claimed_by == token,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def mark_sent(
+        self, delivery_id: int, token: str, message_id: str, chat_id: str, now: datetime
+    ) -> bool:
+        """Record the platform's message id; False if the claim was lost meanwhile."""
+        return await self._settle(
+            delivery_id,
+            token,
+            status=SENT,
+            platform_message_id=message_id,
+            chat_id=chat_id,
+            sent_at=now,
+            error=None,
+        )
+
+    async def mark_failed(
+        self, delivery_id: int, token: str, reason: str, *, status: str = FAILED
+    ) -> bool:
+        """Record a permanent failure (or a cancellation) with its reason."""
+        return await self._settle(delivery_id, token, status=status, error=reason[:255])
+
+    async def retry_at(
+        self, delivery_id: int, token: str, at: datetime, reason: str | None, *, count: bool
+    ) -> bool:
+        """Put a claimed row back for later; `count` False does not spend an attempt."""
+        values: dict[str, Any] = {"status": PENDING, "next_attempt_at": at, "claimed_by": None}
+        if reason is not None:
+            values["error"] = reason[:255]
+        if not count:
+            values["attempts"] = Delivery.attempts - 1
+        return await self._settle(delivery_id, token, **values)
+
+    async def requeue_stale(self, stale_before: datetime, now: datetime) -> int:
+        """Give rows stuck in `sending` past the lease back to the queue."""
+        result = await self.session.execute(
+            update(Delivery)
+            .where(Delivery.status == SENDING, Delivery.claimed_at < stale_before)
+            .values(status=PENDING, next_attempt_at=now, claimed_by=None)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def has_due(
+        self, now: datetime, stale_before: datetime, platforms: Sequence[str]
+    ) -> bool:
+        q = select(
+            exists().where(self._due(now, stale_before), Delivery.platform.in_(list(platforms)))
+        )
+        return bool((await self.session.execute(q)).scalar())
+
+    async def next_due(self, platforms: Sequence[str]) -> datetime | None:
+        """When the earliest pending row falls due."""
+        q = select(func.min(Delivery.next_attempt_at)).where(
+            Delivery.status == PENDING, Delivery.platform.in_(list(platforms))
+        )
+        return (await self.session.execute(q)).scalar()
+
+    async def figures(self, alert_id: int) -> list[tuple[int | None, str, str, str | None, int]]:
+        """(followup id, platform, status, error, count) for every delivery of an alert."""
+        q = (
+            select(
+                Delivery.followup_id,
+                Delivery.platform,
+                Delivery.status,
+                Delivery.error,
+                func.count(),
+            )
+            .where(Delivery.alert_id == alert_id)
+            .group_by(Delivery.followup_id, Delivery.platform, Delivery.status, Delivery.error)
+        )
+        return [tuple(r) for r in (await self.session.execute(q)).all()]  # type: ignore[misc]
+
+    # -- groups, as the outbox needs them ---------------------------------------------------
+
+    async def group(self, group_id: int) -> Group | None:
+        return await self.session.get(Group, group_id)
+
+    async def zone(self, zone_id: int) -> Zone | None:
+        return await self.session.get(Zone, zone_id)
+
+    async def deactivate_group(self, group_id: int, reason: str, now: datetime) -> None:
+        """The bot can no longer post there (removed, chat gone)."""
+        await self.session.execute(
+            update(Group)
+            .where(Group.id == group_id, Group.active.is_(True))
+            .values(active=False, inactive_reason=reason[:64], unlinked_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def move_group(self, group_id: int, platform: str, new_chat_id: str) -> bool:
+        """Follow a group to its new chat id; False when another row holds that id already."""
+        taken = select(exists().where(Group.platform == platform, Group.chat_id == new_chat_id))
+        if (await self.session.execute(taken)).scalar():
+            return False
+        await self.session.execute(
+            update(Group)
+            .where(Group.id == group_id)
+            .values(chat_id=new_chat_id)
+            .execution_options(synchronize_session=False)
+        )
+        return True
+
+    # -- seen ------------------------------------------------------------------------------
+
+    async def add_seen(self, alert_id: int, person_id: int, now: datetime) -> bool:
+        """Count a person once per alert; False when they were counted already."""
+        dialect = postgresql if self._postgres else sqlite
+        stmt = (
+            dialect.insert(Seen)
+            .values(alert_id=alert_id, person_id=person_id, at=now)
+            .on_conflict_do_nothing()
+        )
+        result = await self.session.execute(stmt)
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def seen_count(self, alert_id: int) -> int:
+        q = select(func.count()).select_from(Seen).where(Seen.alert_id == alert_id)
+        return int((await self.session.execute(q)).scalar() or 0)
