@@ -12,6 +12,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
+from bot.delivery import build_worker
 from bot.dispatch import Core, CoreConfig
 from bot.model import Platform
 from bot.ports import Clock, KeyValueStore, PlatformPort
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 # Extension points for what runs beside the adapters (the delivery worker registers here).
 # Each factory gets the core and returns an object with async start() and stop().
 SERVICE_FACTORIES: list[Callable[[Core, Settings], Any]] = []
+SERVICE_FACTORIES.append(build_worker)  # the outbox worker: official messages to every group
 
 
 class DbKeyValue(KeyValueStore):

@@ -1,0 +1,295 @@
+"""Official BIN messages: /alert and its follow-ups for police and prevention, /status and
+/alerts for them, /check for anyone, and Seen (button, reaction or /seen) for residents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.commands import Where, button, command, on
+from bot.context import Ctx
+from bot.events import ReactionAdded
+from bot.handlers.common import numbers_text, zone_of
+from bot.model import Rich, Role
+from bot.services import alert_compose, alert_limits, alerts
+from bot.services import alert_render as render
+from storage.alerts import SENT, AlertRepo
+from storage.groups import GroupRepo
+
+OFFICIALS = {Role.POLICE, Role.PREVENTION}
+
+
+@command("alert", help="help.alert", roles=OFFICIALS, where=Where.PRIVATE, order=20)
+async def alert(ctx: Ctx, args: str) -> None:
+    """Compose an official message; the role decides the urgency, never the author."""
+    word = args.strip().lower()
+    police = sorted(ctx.roles.zones(Role.POLICE))
+    prevention = sorted(ctx.roles.zones(Role.PREVENTION))
+    urgent, non_urgent = alert_compose.URGENT_WORDS, alert_compose.NON_URGENT_WORDS
+    if word and word not in urgent | non_urgent:
+        await ctx.reply("alerts.compose_args")
+        return
+    if word in urgent and not police:
+        await ctx.audit("alert.compose", outcome="refused", reason="urgency")
+        await ctx.reply("alerts.compose_refused_urgent")
+        return
+    if word in non_urgent and not prevention:
+        await ctx.audit("alert.compose", outcome="refused", reason="urgency")
+        await ctx.reply("alerts.compose_refused_non_urgent")
+        return
+    role = Role.POLICE if word in urgent or (not word and police) else Role.PREVENTION
+    await alert_compose.start(ctx, role, police if role == Role.POLICE else prevention)
+
+
+@command(
+    "update", help="help.update", roles=OFFICIALS, where=Where.PRIVATE, args="REF TEXT", order=21
+)
+async def update(ctx: Ctx, args: str) -> None:
+    """Post an update as a reply to the message in every group it reached."""
+    await _follow_up(ctx, "update", args)
+
+
+@command(
+    "resolve",
+    help="help.resolve",
+    roles=OFFICIALS,
+    where=Where.PRIVATE,
+    args="REF [TEXT]",
+    order=22,
+)
+async def resolve(ctx: Ctx, args: str) -> None:
+    """Post the all-clear as a reply to the message."""
+    await _follow_up(ctx, "resolve", args)
+
+
+@command(
+    "withdraw", help="help.withdraw", roles=OFFICIALS, where=Where.PRIVATE, args="REF", order=23
+)
+async def withdraw(ctx: Ctx, args: str) -> None:
+    """Withdraw a message: a notice as a reply, and the original removed where possible."""
+    await _follow_up(ctx, "withdraw", args)
+
+
+async def _follow_up(ctx: Ctx, kind: str, args: str) -> None:
+    word, _, rest = args.strip().partition(" ")
+    ref, text = alerts.normalise_ref(word), rest.strip()
+    if ref is None or (kind == "update" and not text):
+        await ctx.reply(f"alerts.{kind}_usage")
+        return
+    now = ctx.core.clock.now()
+    async with ctx.core.tx() as repo:
+        found = await AlertRepo(repo.session).alert_by_ref(ref)
+        zone = await repo.zone(found.zone_id) if found else None
+    if found is None or zone is None:
+        await ctx.audit(f"alert.{kind}", outcome="refused", reason="unknown_ref")
+        await ctx.reply("alerts.unknown_ref", ref=ref)
+        return
+    refusal = None
+    if not alerts.may_follow_up(ctx.roles, found):
+        refusal = "organisation"
+        await ctx.reply(
+            "alerts.followup_refused",
+            ref=ref,
+            organisation=render.organisation(found.author_role, zone, ctx.lang),
+        )
+    elif found.state == "withdrawn":
+        refusal = "withdrawn"
+        await ctx.reply("alerts.followup_withdrawn", ref=ref)
+    elif kind == "resolve" and found.state == "resolved":
+        refusal = "resolved"
+        await ctx.reply("alerts.followup_resolved", ref=ref)
+    elif text and len(text) > (limit := await alert_limits.followup_limit(ctx.core, found, kind)):
+        refusal = "too_long"
+        await ctx.reply("alerts.followup_too_long", limit=limit, length=len(text))
+    if refusal is not None:
+        await ctx.audit(
+            f"alert.{kind}", outcome="refused", reason=refusal, zone_id=found.zone_id, ref=ref
+        )
+        return
+    async with ctx.core.tx() as repo:
+        fresh = await AlertRepo(repo.session).alert(found.id)
+        assert fresh is not None
+        posted = await alerts.follow_up(repo, fresh, kind, text or None, ctx.person.id, now)
+    what = ctx.t(f"alerts.kind_{kind}").plain
+    if kind == "withdraw":
+        await ctx.reply(
+            "alerts.withdraw_queued", ref=ref, count=posted.groups, cancelled=posted.cancelled
+        )
+    elif posted.groups:
+        await ctx.reply("alerts.followup_queued", kind=what, ref=ref, count=posted.groups)
+    else:
+        await ctx.reply("alerts.followup_no_groups", kind=what, ref=ref)
+    worker = ctx.core.services.get("delivery")
+    if worker is not None:
+        worker.wake()
+
+
+@command("status", help="help.status", roles=OFFICIALS, where=Where.PRIVATE, args="REF", order=24)
+async def status(ctx: Ctx, args: str) -> None:
+    """Delivery figures of one official message (how many saw it, never who)."""
+    ref = alerts.normalise_ref(args)
+    if ref is None:
+        await ctx.reply("alerts.status_usage")
+        return
+    now = ctx.core.clock.now()
+    body = None
+    async with ctx.core.tx() as repo:
+        found = await AlertRepo(repo.session).alert_by_ref(ref)
+        if found is not None and alerts.may_see(ctx.roles, found):
+            body, _ = await alerts.status_of(repo, found, ctx.lang, ctx.prefix, now)
+    if body is not None:
+        await ctx.send_rich(body)
+        return
+    if found is None:
+        await ctx.reply("alerts.unknown_ref", ref=ref)
+        return
+    await ctx.audit("alert.status", outcome="refused", reason="zone", ref=ref)
+    await ctx.reply("alerts.status_refused")
+
+
+@command("alerts", help="help.alerts", roles=OFFICIALS, where=Where.PRIVATE, order=25)
+async def recent(ctx: Ctx, args: str) -> None:
+    """The zone's recent official messages, with their state and figures."""
+    now = ctx.core.clock.now()
+    zone_ids = ctx.roles.zones(Role.POLICE, Role.PREVENTION)
+    lines: list[Rich] = []
+    async with ctx.core.tx() as repo:
+        ar = AlertRepo(repo.session)
+        zones = {z.id: z for z in await repo.zones() if z.id in zone_ids}
+        names = ", ".join(z.name for z in zones.values())
+        found = list(await ar.recent(zone_ids, 10))
+        for a in found:
+            figs = render.figures(await ar.figures(a.id)).get(None, render.Figures())
+            zone = zones[a.zone_id]
+            lines.append(
+                ctx.t(
+                    "alerts.list_item",
+                    ref=a.ref,
+                    time=render.when(a.created_at, zone, ctx.lang),
+                    urgency=render.urgency_name(a.urgency, ctx.lang),
+                    category=render.category_name(a.category, ctx.lang),
+                    state=render.state_name(render.state_of(a, now), ctx.lang),
+                    delivered=sum(figs.delivered.values()),
+                    total=figs.total - figs.cancelled,
+                    seen=await ar.seen_count(a.id),
+                )
+            )
+    if not found:
+        await ctx.reply("alerts.list_empty", zone=names)
+        return
+    await ctx.send_rich(Rich.join([ctx.t("alerts.list_title", zone=names), *lines]))
+
+
+@command("check", help="help.check", where=Where.PRIVATE, args="REF", order=10)
+async def check(ctx: Ctx, args: str) -> None:
+    """Is official message REF genuine, from whom, and is it still current?"""
+    typed = args.strip()
+    if not typed:
+        await ctx.reply("alerts.check_usage")
+        return
+    ref = alerts.normalise_ref(typed)
+    now = ctx.core.clock.now()
+    async with ctx.core.tx() as repo:
+        found = await AlertRepo(repo.session).alert_by_ref(ref) if ref else None
+        zone = await repo.zone(found.zone_id) if found else None
+    if found is None or zone is None:
+        shown = ref or typed[:20]
+        numbers = numbers_text(ctx, await zone_of(ctx))
+        await ctx.send_rich(Rich.join([ctx.t("alerts.check_unknown", ref=shown), numbers]))
+        return
+    state = render.state_of(found, now)
+    parts = [
+        ctx.t(
+            "alerts.check_genuine",
+            ref=found.ref,
+            organisation=render.organisation(found.author_role, zone, ctx.lang),
+            time=render.when(found.release_at, zone, ctx.lang),
+            category=render.category_name(found.category, ctx.lang),
+            state=render.state_name(state, ctx.lang),
+        )
+    ]
+    if state in ("active", "updated"):
+        parts.append(
+            ctx.t("alerts.check_valid_until", time=render.when(found.valid_until, zone, ctx.lang))
+        )
+    await ctx.send_rich(Rich.join(parts))
+
+
+@command("seen", help="help.seen", args="REF", order=11)
+async def seen(ctx: Ctx, args: str) -> None:
+    """Mark an official message as read, where the platform has no Seen button."""
+    ref = alerts.normalise_ref(args)
+    if ref is None:
+        await _answer_privately(ctx, "alerts.seen_usage")
+        return
+    async with ctx.core.tx() as repo:
+        ar = AlertRepo(repo.session)
+        found = await ar.alert_by_ref(ref)
+        allowed = False
+        if found is not None and ctx.group is not None and not ctx.chat.is_private:
+            original = await ar.original_in(found.id, ctx.group.id)
+            allowed = original is not None and original.status == SENT
+        elif found is not None:
+            mine = {m.bin_id for m in await GroupRepo(repo.session).memberships_of(ctx.person.id)}
+            allowed = bool(mine & set(await ar.target_bins(found.id)))
+        first = (
+            allowed
+            and found is not None
+            and await alerts.record_seen(repo, found, ctx.person.id, ctx.core.clock.now())
+        )
+    if not allowed:
+        await _answer_privately(ctx, "alerts.seen_unknown", ref=ref)
+    else:
+        await _answer_privately(
+            ctx, "alerts.seen_thanks" if first else "alerts.seen_already", ref=ref
+        )
+
+
+async def _answer_privately(ctx: Ctx, key: str, ref: str | None = None) -> None:
+    """Answer in private: a group should not read every member's Seen."""
+    if ctx.chat.is_private:
+        await ctx.reply(key, ref=ref)
+    else:
+        await ctx.core.notify_person(ctx.person.id, key, ref=ref)
+
+
+@button("seen")
+async def seen_button(ctx: Ctx, payload: str) -> None:
+    """The Seen button under an official message: counted once per person, silently."""
+    if ctx.chat.is_private or not payload.isdigit():
+        await ctx.audit("alert.seen", outcome="refused", reason="payload")
+        return
+    alert_id = int(payload)
+    async with ctx.core.tx() as repo:
+        ar = AlertRepo(repo.session)
+        delivery = None
+        if ctx.message_id is not None:
+            delivery = await ar.delivery_by_message(
+                ctx.platform.value, ctx.chat.chat_id, ctx.message_id
+            )
+        elif ctx.group is not None:
+            delivery = await ar.original_in(alert_id, ctx.group.id)
+        found = await ar.alert(alert_id)
+        valid = delivery is not None and delivery.alert_id == alert_id and found is not None
+        if valid and found is not None:
+            await alerts.record_seen(repo, found, ctx.person.id, ctx.core.clock.now())
+    if not valid:
+        # Data comes back from the platform untrusted: a forged or stale press counts nothing.
+        await ctx.audit("alert.seen", outcome="refused", reason="no_such_message")
+
+
+@on(ReactionAdded)
+async def reacted(core: Any, event: ReactionAdded) -> None:
+    """A reaction on an official message (Matrix has no buttons) counts as Seen."""
+    if event.chat.is_private:
+        return
+    async with core.tx() as repo:
+        delivery = await AlertRepo(repo.session).delivery_by_message(
+            event.chat.platform.value, event.chat.chat_id, event.message_id
+        )
+    if delivery is None:
+        return  # a reaction to anything else is none of our business
+    ctx = await core.context(event.chat, event.sender, event.message_id)
+    async with core.tx() as repo:
+        found = await AlertRepo(repo.session).alert(delivery.alert_id)
+        if found is not None:
+            await alerts.record_seen(repo, found, ctx.person.id, core.clock.now())

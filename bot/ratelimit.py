@@ -1,0 +1,94 @@
+"""Per-platform send limits for the outbox worker.
+
+Telegram publishes its limits (about 30 messages a second overall, one a second per chat,
+20 a minute per group); going over them earns a 429 with `retry_after`, which the worker
+honours through `block`. Matrix homeservers only answer 429s, so Matrix has no proactive
+limits here, just the blocks. The limiter never sleeps: it answers how long a send must
+wait, and the worker reschedules the row, so one slow chat never holds up the others.
+
+The windows live in one process. With several processes each keeps its own, so together
+they may exceed the overall limit; the platform's 429 then slows them down (RetryLater).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.model import Platform
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Limits of one platform; None means unlimited."""
+
+    overall_per_second: float | None = None
+    per_chat_per_second: float | None = None
+    per_group_per_minute: int | None = None
+
+
+class RateLimiter:
+    """Sliding-window limits per platform and per chat, on the time the caller passes in."""
+
+    def __init__(self, limits: dict[Platform, Limits] | None = None) -> None:
+        self.limits: dict[Platform, Limits] = dict(limits or {})
+        self._overall: dict[Platform, deque[float]] = {}
+        self._last: dict[tuple[Platform, str], float] = {}
+        self._minute: dict[tuple[Platform, str], deque[float]] = {}
+        self._blocked: dict[tuple[Platform, str], float] = {}
+
+    @classmethod
+    def telegram(
+        cls, overall: float = 30.0, per_chat: float = 1.0, per_group_minute: int = 20
+    ) -> RateLimiter:
+        """Telegram's published limits (the defaults), or a deployment's own."""
+        return cls({Platform.TELEGRAM: Limits(overall, per_chat, per_group_minute)})
+
+    def wait(
+        self, platform: Platform, chat_id: str, now: datetime, *, group: bool = True
+    ) -> float:
+        """Seconds until a send to `chat_id` is allowed (0: go ahead, and it is counted)."""
+        t = now.timestamp()
+        key = (platform, chat_id)
+        waits = [self._blocked.get(key, t) - t]
+        lim = self.limits.get(platform, Limits())
+        overall = self._overall.setdefault(platform, deque())
+        _trim(overall, t - 1.0)
+        if lim.overall_per_second is not None and len(overall) >= lim.overall_per_second:
+            waits.append(overall[0] + 1.0 - t)
+        if lim.per_chat_per_second is not None and key in self._last:
+            waits.append(self._last[key] + 1.0 / lim.per_chat_per_second - t)
+        minute = self._minute.get(key)
+        if minute is not None:
+            _trim(minute, t - 60.0)
+        if group and lim.per_group_per_minute is not None and minute is not None:
+            if len(minute) >= lim.per_group_per_minute:
+                waits.append(minute[0] + 60.0 - t)
+        delay = max(waits)
+        if delay > 0:
+            return delay
+        overall.append(t)
+        self._last[key] = t
+        self._minute.setdefault(key, deque()).append(t)
+        self._blocked.pop(key, None)
+        return 0.0
+
+    def block(self, platform: Platform, chat_id: str, until: datetime) -> None:
+        """The platform asked us to leave this chat alone until `until` (HTTP 429)."""
+        key = (platform, chat_id)
+        self._blocked[key] = max(self._blocked.get(key, 0.0), until.timestamp())
+
+    def forget_idle(self, now: datetime) -> None:
+        """Drop the state of chats quiet for over a minute, so memory stays bounded."""
+        t = now.timestamp()
+        for key in [k for k, last in self._last.items() if last < t - 60.0]:
+            self._last.pop(key, None)
+            self._minute.pop(key, None)
+        for key in [k for k, until in self._blocked.items() if until < t]:
+            self._blocked.pop(key, None)
+
+
+def _trim(window: deque[float], before: float) -> None:
+    while window and window[0] <= before:
+        window.popleft()
