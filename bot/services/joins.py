@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot import texts
 from bot.context import Ctx
 from bot.conversation import Conversation
-from bot.model import LANGUAGES, Button, ChatRef, MessageRef, Platform, Rich, UserRef
+from bot.model import LANGUAGES, Button, ChatRef, MessageRef, Outgoing, Platform, Rich, UserRef
 from bot.ports import PlatformError
 from bot.services.audience import (
+    Body,
+    Buttons,
     bin_and_zone,
     display_name,
     group_language,
@@ -56,12 +58,13 @@ def questions_of(b: Bin) -> list[str]:
 
 
 def question_text(question: str, lang: str) -> str:
+    """An intake question as the reader sees it (the default one in their language)."""
     return texts.text("groups.intake_street", lang) if question == DEFAULT_QUESTION else question
 
 
 @dataclass(frozen=True)
 class Refusal:
-    """Why a person cannot ask (a catalogue key and its values)."""
+    """Why a person cannot ask: a catalogue key, and the BIN (or the word) it is about."""
 
     key: str
     name: str
@@ -198,8 +201,6 @@ async def start_intake(
             _question(data, lang, prefix),
         ]
     )
-    from bot.model import Outgoing
-
     try:
         platform = core.platform(user.platform)
         if private is None:
@@ -217,7 +218,7 @@ async def start_intake(
     )
 
 
-def request_buttons(request_id: int) -> Any:
+def request_buttons(request_id: int) -> Buttons:
     """Approve / Decline, labelled in the coordinator's language."""
 
     def rows(lang: str) -> list[list[Button]]:
@@ -231,7 +232,7 @@ def request_buttons(request_id: int) -> Any:
     return rows
 
 
-def request_body(req: JoinRequest, bin_name: str, name: str, answers: dict[str, Any]) -> Any:
+def request_body(req: JoinRequest, bin_name: str, name: str, answers: dict[str, Any]) -> Body:
     """What coordinators read about a request, as a function of their language."""
 
     def body(lang: str, prefix: str) -> Rich:
@@ -277,14 +278,6 @@ async def withdraw(core: Core, request_id: int) -> None:
     from bot.services.membership import close
 
     await close(core, request_id, "withdrawn", from_statuses=("intake", "pending"))
-
-
-def live_intake(core: Core, request_id: int, now: datetime) -> bool:
-    """Whether someone is still answering the intake questions of a request."""
-    return any(
-        isinstance(c, Intake) and c.data.get("request_id") == request_id and c.expires_at > now
-        for c in core.conversations.open.values()
-    )
 
 
 async def ask_by_command(ctx: Ctx, word: str) -> None:

@@ -107,12 +107,8 @@ async def link(ctx: Ctx, args: str) -> None:
                 linked_at=now,
             )
             repo.session.add(group)
-        group.bin_id, group.active, group.linked_by, group.linked_at = (
-            b.id,
-            True,
-            ctx.person.id,
-            now,
-        )
+        group.bin_id, group.active, group.linked_at = b.id, True, now
+        group.linked_by = ctx.person.id
         group.title = ctx.chat.title or group.title or ""
         group.unlinked_at = group.inactive_reason = None
         await repo.session.flush()

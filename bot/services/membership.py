@@ -41,7 +41,6 @@ async def close(
     *,
     from_statuses: Sequence[str] = ("pending",),
     by: int | None = None,
-    reason: str | None = None,
 ) -> JoinRequest | None:
     """Close a request (its answers erased) unless someone else did first; then turn the
     platform's own request down when it was not approved, and take the buttons away."""
@@ -49,7 +48,7 @@ async def close(
     async with core.tx() as repo:
         groups = GroupRepo(repo.session)
         if not await groups.close_request(
-            request_id, status, now, from_statuses=from_statuses, by=by, reason=reason
+            request_id, status, now, from_statuses=from_statuses, by=by
         ):
             return None
         req = await groups.request(request_id)
@@ -101,17 +100,13 @@ async def decide(ctx: Ctx, request_id: int, approve: bool, reason: str | None = 
         await ctx.reply("groups.request_not_yours", n=request_id)
         return
     assert req is not None
-    if (
-        req.status != "pending"
-        or await close(
-            core,
-            request_id,
-            "approved" if approve else "declined",
-            by=ctx.person.id,
-            reason=reason,
+    # The reason goes to the requester and is not kept: it may well name them.
+    closed = None
+    if req.status == "pending":
+        closed = await close(
+            core, request_id, "approved" if approve else "declined", by=ctx.person.id
         )
-        is None
-    ):
+    if closed is None:
         await _already(ctx, request_id, name)
         return
     if approve:

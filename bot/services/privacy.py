@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from bot import texts
 from bot.context import Ctx
 from bot.conversation import Conversation
-from bot.model import Button, Rich
+from bot.model import Button, Rich, Role
 from bot.services import nudges
 from bot.services.audience import label, status_word
 from bot.services.joins import question_text
@@ -150,7 +150,7 @@ async def ask_forget(ctx: Ctx) -> None:
     parts = [ctx.t("groups.forget_question")]
     if bins:
         parts.append(ctx.t("groups.forget_leaves", bins=", ".join(bins)))
-    if ctx.roles.grants and any(g.role.value != "member" for g in ctx.roles.grants):
+    if ctx.roles.kinds - {Role.MEMBER}:
         parts.append(ctx.t("groups.forget_roles"))
     with_buttons = ctx.core.platform(ctx.platform).capabilities.buttons
     parts.append(ctx.t("groups.forget_how_buttons" if with_buttons else "groups.forget_how_words"))
@@ -189,7 +189,5 @@ async def erase(ctx: Ctx) -> None:
 def _forget_in_memory(core: Core, person_id: int, accounts: set[tuple[str, str]]) -> None:
     """Drop conversations (intake answers among them) and other traces kept in memory."""
     for key in [k for k in core.conversations.open if (k[0], k[2]) in accounts]:
-        conv = core.conversations.open[key]
-        if not isinstance(conv, ForgetMe):  # the dispatcher ends this one itself
-            del core.conversations.open[key]
+        del core.conversations.open[key]
     nudges.forget(core, person_id)
