@@ -101,3 +101,18 @@ async def test_forgetme_in_french_with_words(h: Harness) -> None:
     await h.say("luc", "Oui !")
     assert "j'ai tout effacé" in h.new("luc")[-1]
     assert await rows(h, Membership) == []
+
+
+async def test_join_decide_and_forget_on_postgresql(pg_url: str, tmp_path: Path) -> None:
+    h = await Harness.create(tmp_path, url=pg_url)
+    try:
+        await ready(h)
+        await member(h, "jan")
+        [req] = await rows(h, JoinRequest)
+        assert req.status == "approved" and req.answers is None
+        await h.say("jan", "/forgetme")
+        await h.say("jan", "ja")
+        assert await rows(h, Membership) == [] and await rows(h, JoinRequest) == []
+        assert [i.user_id for i in await rows(h, Identity)] == ["an"]
+    finally:
+        await h.close()

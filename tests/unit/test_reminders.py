@@ -92,3 +92,38 @@ def test_quiet_hours_and_periods() -> None:
     sunday = datetime(2026, 1, 11, 22, 59, tzinfo=UTC)
     assert period_of(zone, monday) == period_of(zone, sunday)
     assert period_of(zone, monday) != period_of(zone, datetime(2026, 1, 11, 23, 0, tzinfo=UTC))
+
+
+async def test_claims_are_atomic_on_both_databases(db_url: str) -> None:
+    """Reminder periods and nudge cooldowns are claimed in one statement, on SQLite and
+    PostgreSQL alike, so two processes never both post."""
+    from datetime import timedelta
+
+    from storage.db import open_database
+    from storage.groups import GroupRepo
+    from storage.repo import Repo
+    from storage.tables import Bin, Group
+
+    now = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    db = await open_database(db_url)
+    try:
+        async with db.session() as s:
+            repo = Repo(s)
+            zone = await repo.add(Zone(name="Beringen", created_at=now))
+            b = await repo.add(Bin(zone_id=zone.id, name="Noord", code="noord", created_at=now))
+            group = await repo.add(
+                Group(bin_id=b.id, platform="telegram", chat_id="-1", linked_at=now)
+            )
+        for expected in (True, False):
+            async with db.session() as s:
+                assert await GroupRepo(s).claim_reminder(group.id, "7d-1", now) is expected
+        quiet = timedelta(minutes=30)
+        for at, expected in (
+            (now, True),
+            (now + timedelta(minutes=29), False),
+            (now + timedelta(minutes=31), True),
+        ):
+            async with db.session() as s:
+                assert await GroupRepo(s).claim_nudge(group.id, at, at - quiet) is expected
+    finally:
+        await db.dispose()
