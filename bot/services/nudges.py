@@ -106,11 +106,13 @@ def looks_like_incident(text: str) -> bool:
 
 @dataclass
 class Nudge:
-    """The last nudge in a group: its message, text and who confirmed calling (if anyone)."""
+    """The last nudge in a group: its message and text, whether someone confirmed calling 101,
+    and who (kept only to be forgotten on request)."""
 
     ref: MessageRef
     body: Rich
     at: datetime
+    called: bool = False
     called_by: int | None = None
 
 
@@ -184,7 +186,7 @@ async def called(ctx: Ctx) -> None:
     """Someone says they called 101 after a nudge: the group sees it, once."""
     group = ctx.group
     if group is None or not group.active:
-        await ctx.reply("core.button_expired")
+        await ctx.reply("groups.not_linked")
         return
     now = ctx.core.clock.now()
     nudge = nudges(ctx.core).get(group.id)
@@ -192,11 +194,11 @@ async def called(ctx: Ctx) -> None:
     if recent is None or now - recent > CALLED_WINDOW:
         await ctx.reply("groups.called_nothing")
         return
-    if nudge is not None and nudge.called_by is not None:
+    if nudge is not None and nudge.called:
         await ctx.reply("groups.called_already")
         return
     if nudge is not None:
-        nudge.called_by = ctx.person.id
+        nudge.called, nudge.called_by = True, ctx.person.id
         try:
             await ctx.core.platform(group.platform).edit(nudge.ref, Outgoing(nudge.body))
         except PlatformError as exc:
@@ -206,7 +208,7 @@ async def called(ctx: Ctx) -> None:
     else:
         # After a restart the nudge is forgotten; remember this confirmation from now on.
         nudges(ctx.core)[group.id] = Nudge(
-            MessageRef(chat_of(group), ""), Rich(), recent, ctx.person.id
+            MessageRef(chat_of(group), ""), Rich(), recent, True, ctx.person.id
         )
     await ctx.reply("groups.called", name=ctx.sender.display_name or "?")
 
@@ -215,4 +217,4 @@ def forget(core: Core, person_id: int) -> None:
     """Drop in-memory traces of a person (who confirmed calling)."""
     for nudge in nudges(core).values():
         if nudge.called_by == person_id:
-            nudge.called_by = -1
+            nudge.called_by = None

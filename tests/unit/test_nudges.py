@@ -174,3 +174,19 @@ async def test_nudge_in_french(h: Harness) -> None:
     assert "Avez-vous d'abord appelé la police ?" in h.new("buurt")[-1]
     await h.press("luc", "J'ai appelé le 101", chat="buurt")
     assert h.new("buurt")[-1].startswith("✅ Luc a appelé la police (101).")
+
+
+async def test_i_called_101_still_works_once_after_a_restart(h: Harness) -> None:
+    from bot.dispatch import Core
+
+    await ready(h)
+    await h.say("jan", "Inbraak bij nummer 3", chat="buurt")
+    h.new("buurt")
+    h.core = Core(h.db, {h.platform.platform: h.platform}, clock=h.clock)
+    await h.press("jan", "Ik heb 101 gebeld", chat="buurt")
+    assert h.new("buurt")[-1].startswith("✅ Jan heeft de politie gebeld")
+    await h.press("lies", "Ik heb 101 gebeld", chat="buurt")
+    assert "al laten weten" in h.new("buurt")[-1]
+    # The cooldown survived the restart too: it lives in the database.
+    await h.say("lies", "Nog een inbraak", chat="buurt")
+    assert h.new("buurt") == []
