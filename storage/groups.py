@@ -55,6 +55,7 @@ class GroupRepo:
         return (await self.session.execute(q)).scalar_one_or_none()
 
     async def group(self, group_id: int) -> Group | None:
+        """A group by id."""
         return await self.session.get(Group, group_id)
 
     async def groups_of_bins(
@@ -102,6 +103,7 @@ class GroupRepo:
     # -- join requests ---------------------------------------------------------------------
 
     async def request(self, request_id: int) -> JoinRequest | None:
+        """A join request by id."""
         return await self.session.get(JoinRequest, request_id)
 
     async def open_request(self, person_id: int, bin_id: int) -> JoinRequest | None:
@@ -125,6 +127,7 @@ class GroupRepo:
         return (await self.session.execute(q)).scalars().all()
 
     async def requests_of(self, person_id: int) -> Sequence[JoinRequest]:
+        """Every request a person made, oldest first."""
         q = select(JoinRequest).where(JoinRequest.person_id == person_id).order_by(JoinRequest.id)
         return (await self.session.execute(q)).scalars().all()
 
@@ -177,6 +180,7 @@ class GroupRepo:
         return (await self.session.execute(q)).scalar_one_or_none()
 
     async def membership_by_id(self, membership_id: int) -> Membership | None:
+        """A membership by id (the number coordinators see in /members)."""
         return await self.session.get(Membership, membership_id)
 
     async def members(self, bin_ids: Sequence[int]) -> Sequence[Membership]:

@@ -44,8 +44,8 @@ class Sent:
 
 
 def sent_requests(core: Core) -> dict[int, Sent]:
-    """Request id -> the messages that carried it (in memory; after a restart the buttons
-    stay, and pressing one answers that the request is decided)."""
+    """Request id -> the coordinators' copies of it, kept in memory."""
+    # After a restart the copies keep their buttons; a press then learns it was decided.
     found: dict[int, Sent] = core.services.setdefault("groups:requests", {})
     return found
 
@@ -89,8 +89,7 @@ async def record_request(
     group: Group | None,
     hint: str | None,
 ) -> tuple[JoinRequest, str]:
-    """Record a new request (in intake, or pending when the BIN asks nothing) and the
-    language to write to the requester in, which is kept as their language from now on."""
+    """Record a new request; also the requester's language, kept from now on if unset."""
     now = core.clock.now()
     async with core.tx() as repo:
         person = await repo.person(person_id)

@@ -75,8 +75,7 @@ async def _chosen_bin(ctx: Ctx, word: str) -> Bin | None:
 
 
 async def link(ctx: Ctx, args: str) -> None:
-    """Make this group a group of the coordinator's BIN: record, post and pin the rules,
-    make it approval-only, and tell the coordinator what is still missing."""
+    """Make this group a group of the coordinator's BIN, with its rules pinned."""
     b = await _chosen_bin(ctx, args.strip())
     if b is None:
         return

@@ -42,8 +42,9 @@ async def close(
     from_statuses: Sequence[str] = ("pending",),
     by: int | None = None,
 ) -> JoinRequest | None:
-    """Close a request (its answers erased) unless someone else did first; then turn the
-    platform's own request down when it was not approved, and take the buttons away."""
+    """Close a pending request, answers erased; None when someone else closed it first."""
+    # Then the platform's own request is turned down unless approved, and the coordinators'
+    # copies lose their buttons.
     now = core.clock.now()
     async with core.tx() as repo:
         groups = GroupRepo(repo.session)
@@ -189,8 +190,9 @@ async def let_in(core: Core, req: JoinRequest, b: Bin, zone: Zone) -> None:
 async def _open_door(
     core: Core, group: Group, user_id: str, asked: bool
 ) -> tuple[str, dict[str, object]]:
-    """Let a new member into one group: approve their request, else the invite link, else
-    an invitation (Matrix). The line of the welcome that says what happened."""
+    """Let a new member into one group; the welcome line that says how."""
+    # Their own request is approved; else they get the invite link; else an invitation
+    # (approve_join invites on Matrix).
     title = group.title or group.chat_id
     if group.invite_link and not asked:
         return "groups.welcome_link", {"group": title, "link": group.invite_link}

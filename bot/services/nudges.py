@@ -106,14 +106,13 @@ def looks_like_incident(text: str) -> bool:
 
 @dataclass
 class Nudge:
-    """The last nudge in a group: its message and text, whether someone confirmed calling 101,
-    and who (kept only to be forgotten on request)."""
+    """The last nudge in a group, and whether someone confirmed calling 101."""
 
     ref: MessageRef
     body: Rich
     at: datetime
     called: bool = False
-    called_by: int | None = None
+    called_by: int | None = None  # kept only so that /forgetme can drop it
 
 
 def nudges(core: Core) -> dict[int, Nudge]:

@@ -222,8 +222,8 @@ async def leave(ctx: Ctx, word: str) -> None:
 
 
 async def member_left(core: Core, chat: ChatRef, user: UserRef) -> None:
-    """Someone left a BIN group on the platform: without another group of that BIN on the
-    platform, their membership ends too."""
+    """Someone left a BIN group on the platform: the membership ends with the last group."""
+    # The last group of that BIN on that platform: elsewhere they are still in the BIN.
     if chat.is_private or user.is_bot:
         return
     async with core.tx() as repo:

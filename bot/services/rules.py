@@ -96,11 +96,8 @@ def in_quiet_hours(zone: Zone, now: datetime) -> bool:
 
 
 def period_of(zone: Zone, now: datetime) -> str:
-    """The reminder period `now` falls in: blocks of `reminder_days` local days.
-
-    Day 1 of the proleptic calendar (ordinal 1) was a Monday, so weekly periods run Monday
-    to Sunday.
-    """
+    """The reminder period `now` falls in: blocks of `reminder_days` local days."""
+    # Ordinal 1 (1 January of year 1) was a Monday, so weekly periods run Monday to Sunday.
     days = max(1, zone.reminder_days)
     day: date = local_time(zone, now).date()
     return f"{days}d-{(day.toordinal() - 1) // days}"
