@@ -77,11 +77,12 @@ async def redeem(ctx: Ctx, args: str) -> None:
         await ctx.reply("core.redeem_refused")
     else:
         assert result.grant is not None
-        role = texts.text("role." + result.grant.role, ctx.lang)
+        # The new role may bring a zone and with it a language: answer in that one.
+        fresh = await ctx.core.context(ctx.chat, ctx.sender, ctx.message_id)
+        role = texts.text("role." + result.grant.role, fresh.lang)
         key = "core.redeem_ok" if result.outcome == invites.Redeemed.OK else "core.redeem_already"
-        await ctx.reply(key, role=role, scope=scope)
+        await fresh.reply(key, role=role, scope=scope)
         if result.outcome == invites.Redeemed.OK:
-            fresh = await ctx.core.context(ctx.chat, ctx.sender, ctx.message_id)
             await help_(fresh, "")
 
 

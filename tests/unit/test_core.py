@@ -191,3 +191,10 @@ async def test_bots_are_ignored(h: Harness) -> None:
     bot = UserRef(Platform.TELEGRAM, "999", "OtherBot", is_bot=True)
     await h.event(CommandIssued(ChatRef(Platform.TELEGRAM, "999", True), bot, "help", "", "1"))
     assert h.platform.sent == []
+
+
+async def test_a_new_role_answers_in_its_zones_language(h: Harness) -> None:
+    await h.admin("zone add Liège --language fr")
+    await h.admin("invite police --zone Liège")
+    await h.say("luc", f"/redeem {h.code}")
+    assert h.texts("luc")[0] == "C'est fait : vous êtes maintenant police pour Liège."
