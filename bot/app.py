@@ -14,9 +14,9 @@ from typing import Any, TextIO
 
 from bot.delivery import build_worker
 from bot.dispatch import Core, CoreConfig
+from bot.events import Event
 from bot.model import Platform
-from bot.ports import Clock, KeyValueStore, PlatformPort
-from bot.scheduler import build_scheduler
+from bot.ports import Clock, EventSink, KeyValueStore, PlatformPort
 from config.settings import Settings
 from storage.db import Database, open_database
 
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # Each factory gets the core and returns an object with async start() and stop().
 SERVICE_FACTORIES: list[Callable[[Core, Settings], Any]] = []
 SERVICE_FACTORIES.append(build_worker)  # the outbox worker: official messages to every group
+LEADER_RETRY = 5.0  # seconds between a standby's tries to become the scheduler's leader
 
 
 class DbKeyValue(KeyValueStore):
@@ -68,18 +69,55 @@ def build_platforms(settings: Settings, db: Database) -> dict[Platform, Platform
         from adapters.matrix.platform import MatrixPlatform
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        platforms[Platform.MATRIX] = MatrixPlatform(
-            settings.matrix, DbKeyValue(db, "matrix:"), settings.data_dir / "matrix"
-        )
+        matrix, prefix, folder = settings.matrix, "matrix:", settings.data_dir / "matrix"
+        if not matrix.sync:
+            # A sending process is a Matrix device of its own: its own login, encryption keys
+            # and sync token, so that it never skips events for, or shares keys with, the
+            # process that hands Matrix events to the core.
+            name = settings.process_name
+            matrix = matrix.model_copy(
+                update={
+                    "access_token": None,
+                    "device_id": None,
+                    "device_name": f"{matrix.device_name} ({name})",
+                }
+            )
+            prefix, folder = f"matrix-sender:{name}:", settings.data_dir / f"matrix-{name}"
+        platforms[Platform.MATRIX] = MatrixPlatform(matrix, DbKeyValue(db, prefix), folder)
     return platforms
+
+
+async def _ignore(event: Event) -> None:
+    """The sink of a platform that only sends in this process (BINBOT_MATRIX__SYNC=false)."""
+
+
+def _sink(core: Core, settings: Settings, platform: Platform) -> EventSink:
+    if platform == Platform.MATRIX and not settings.matrix.sync:
+        return _ignore
+    return core.handle
 
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """`binbot run`: every configured platform on one event loop until stopped."""
+    from bot.health import Health
+
     db = await open_database(settings.database_url)
     core = Core(db, build_platforms(settings, db), config=core_config(settings))
     services = [factory(core, settings) for factory in SERVICE_FACTORIES]
-    scheduler = build_scheduler(core) if settings.run_scheduler else None
+    leadership = None
+    if settings.run_scheduler:
+        from bot.leader import lead_scheduler
+        from storage.locks import AdvisoryLock
+
+        # With several processes on PostgreSQL only the holder of this lock runs the jobs.
+        leadership = lead_scheduler(core, AdvisoryLock(db, "scheduler"), retry=LEADER_RETRY)
+        services.append(leadership)
+    health = Health(core, process=settings.process_name, leadership=leadership)
+    front: list[Any] = []
+    if settings.http.port:
+        from adapters.http.health import HealthServer
+
+        front.append(HealthServer(health, listen=settings.http.listen, port=settings.http.port))
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -87,21 +125,22 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             loop.add_signal_handler(sig, stop.set)
     started: list[Any] = []
     try:
+        for part in front:  # first, so that /healthz says 503 while the platforms start
+            await part.start()
+            started.append(part)
         for platform in core.platforms.values():
-            await platform.start(core.handle)
+            await platform.start(_sink(core, settings, platform.platform))
             started.append(platform)
+            health.started(platform.platform)
             log.info("platform %s started", platform.platform.value)
         await publish_commands(core)
         for service in services:
             await service.start()
             started.append(service)
-        if scheduler is not None:
-            scheduler.start()
         log.info("binbot running")
         await stop.wait()
     finally:
-        if scheduler is not None and scheduler.running:
-            scheduler.shutdown(wait=False)
+        health.running.clear()
         for part in reversed(started):
             try:
                 await part.stop()

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from bot import texts
+from bot import metrics, texts
 from bot.commands import REGISTRY, Command, Registry, Where
 from bot.context import Ctx, Grant, Roles
 from bot.conversation import Conversations
@@ -221,6 +221,7 @@ class Core:
 
     async def handle(self, event: Event) -> None:
         """Handle one event from an adapter. Never raises: a failure is logged and answered."""
+        metrics.count_update(event)
         try:
             await self._route(event)
         except Exception:

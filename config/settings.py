@@ -60,6 +60,9 @@ class MatrixSettings(BaseModel):
     leave_unlinked_after: float = Field(default=3600.0, ge=0, description="seconds")
     max_retries: int = Field(default=5, ge=0)
     concurrency: int = Field(default=16, ge=1)
+    sync: bool = Field(
+        default=True, description="hand Matrix events to the core (one process); false: send only"
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> MatrixSettings:
@@ -74,6 +77,13 @@ class MatrixSettings(BaseModel):
                 )
             if self.password is None and self.access_token is None:
                 raise ValueError("set BINBOT_MATRIX__PASSWORD or BINBOT_MATRIX__ACCESS_TOKEN")
+            if not self.sync and self.password is None:
+                # A sending process logs in as a device of its own: two processes must never
+                # share one device's encryption keys, so one access token cannot serve both.
+                raise ValueError(
+                    "set BINBOT_MATRIX__PASSWORD: with BINBOT_MATRIX__SYNC=false this process "
+                    "logs in as its own device"
+                )
         return self
 
     @property
@@ -92,6 +102,13 @@ class DeliverySettings(BaseModel):
     lease: float = Field(
         default=300.0, gt=0, description="seconds a claimed delivery may stay in sending"
     )
+
+
+class HttpSettings(BaseModel):
+    """The health and metrics endpoint (`/healthz`, `/metrics`); port 0 turns it off."""
+
+    listen: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=0, le=65535)
 
 
 class Settings(BaseSettings):
@@ -117,6 +134,7 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = TelegramSettings()
     matrix: MatrixSettings = MatrixSettings()
     delivery: DeliverySettings = DeliverySettings()
+    http: HttpSettings = HttpSettings()
 
     @field_validator("database_url")
     @classmethod

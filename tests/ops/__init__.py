@@ -1,0 +1,1 @@
+"""Operations tests: several real processes on one PostgreSQL."""
