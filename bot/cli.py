@@ -7,9 +7,12 @@ import asyncio
 import json
 import logging
 import random
+import re
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from bot.admin import ADMIN_COMMANDS, add_admin_parsers, run_admin
 from config.settings import Settings, SettingsError, load_settings
@@ -49,28 +52,87 @@ def build_parser() -> argparse.ArgumentParser:
 class JsonFormatter(logging.Formatter):
     """One JSON object per line; messages carry ids and reasons, never personal data."""
 
+    def __init__(self, process: str | None = None) -> None:
+        super().__init__()
+        self.process = process
+
     def format(self, record: logging.LogRecord) -> str:
+        at = datetime.fromtimestamp(record.created, UTC)
         row: dict[str, Any] = {
-            "at": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "at": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
         }
+        if self.process:
+            row["process"] = self.process
         if record.exc_info:
             row["error"] = self.formatException(record.exc_info)
         return json.dumps(row, ensure_ascii=False)
 
 
+# A Telegram bot token (the Bot API puts it in every URL): digits, a colon, 35 characters.
+_BOT_TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
+
+
+class RedactingFormatter(logging.Formatter):
+    """Another formatter's output with the deployment's secrets and any bot token masked."""
+
+    def __init__(self, inner: logging.Formatter, secrets: Sequence[str] = ()) -> None:
+        super().__init__()
+        self.inner = inner
+        found = {s for s in secrets if len(s) >= 6} | {quote(s, safe="") for s in secrets}
+        self.secrets = sorted((s for s in found if len(s) >= 6), key=len, reverse=True)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = self.inner.format(record)
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
+        return _BOT_TOKEN.sub("[redacted]", text)
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """Every secret in the settings, as it could appear in a log line."""
+    found = [
+        value.get_secret_value()
+        for value in (
+            settings.telegram.token,
+            settings.telegram.webhook_secret,
+            settings.matrix.password,
+            settings.matrix.access_token,
+        )
+        if value is not None
+    ]
+    password = urlsplit(settings.database_url).password
+    return [*found, password] if password else found
+
+
 def setup_logging(settings: Settings, *, quiet: bool = False) -> None:
+    """One event per line on stderr (JSON on request), with secrets masked."""
     handler = logging.StreamHandler(sys.stderr)
-    if settings.log_json:
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    inner = (
+        JsonFormatter(settings.process_name)
+        if settings.log_json
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    handler.setFormatter(RedactingFormatter(inner, secrets_of(settings)))
     level = logging.WARNING if quiet else getattr(logging, settings.log_level)
     logging.basicConfig(level=level, handlers=[handler], force=True)
-    for noisy in ("httpx", "apscheduler", "aiosqlite", "alembic", "nio"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # httpx logs every URL (the Telegram token is in it) and python-telegram-bot's DEBUG lines
+    # carry message texts and names: neither goes below these levels, whatever LOG_LEVEL says.
+    for noisy, floor in NOISY_LOGGERS.items():
+        logging.getLogger(noisy).setLevel(max(level, floor))
+
+
+NOISY_LOGGERS = {
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "telegram": logging.INFO,
+    "apscheduler": logging.WARNING,
+    "aiosqlite": logging.WARNING,
+    "alembic": logging.WARNING,
+    "nio": logging.WARNING,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
