@@ -195,23 +195,27 @@ class AlertRepo:
         )
         if self._postgres:
             q = q.with_for_update(skip_locked=True)
-        ids = list((await self.session.execute(q)).scalars().all())
-        if not ids:
-            return []
-        await self.session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(ids), due)
-            .values(
-                status=SENDING,
-                claimed_by=token,
-                claimed_at=now,
-                attempts=Delivery.attempts + 1,
+        # Without row locks (SQLite) another claim may win every row just seen: look again.
+        for _ in range(3):
+            ids = list((await self.session.execute(q)).scalars().all())
+            if not ids:
+                return []
+            await self.session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(ids), due)
+                .values(
+                    status=SENDING,
+                    claimed_by=token,
+                    claimed_at=now,
+                    attempts=Delivery.attempts + 1,
+                )
+                .execution_options(synchronize_session=False)
             )
-            .execution_options(synchronize_session=False)
-        )
-        rows = select(Delivery).where(Delivery.id.in_(ids), Delivery.claimed_by == token)
-        result = await self.session.execute(rows.order_by(Delivery.id))
-        return list(result.scalars().all())
+            rows = select(Delivery).where(Delivery.id.in_(ids), Delivery.claimed_by == token)
+            won = list((await self.session.execute(rows.order_by(Delivery.id))).scalars().all())
+            if won:
+                return won
+        return []
 
     async def _settle(self, delivery_id: int, token: str, **values: Any) -> bool:
         result = await self.session.execute(

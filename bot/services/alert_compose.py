@@ -383,6 +383,7 @@ class AlertComposer(Conversation):
             stored.receipt_message_id = sent.message_id
         worker = ctx.core.services.get("delivery")
         if worker is not None:
+            worker.receipts.posted(alert.id, body.plain)
             worker.wake()
             # The deliveries may all have settled before the receipt's id was known.
             await worker.refresh_receipt(alert.id)

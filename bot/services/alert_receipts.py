@@ -29,7 +29,11 @@ class Receipts:
 
     def __init__(self, core: Core) -> None:
         self.core = core
-        self._last: dict[int, tuple[str, datetime]] = {}
+        self._last: dict[int, tuple[str, datetime | None]] = {}
+
+    def posted(self, alert_id: int, text: str) -> None:
+        """The receipt as first posted: the next change is shown at once."""
+        self._remember(alert_id, text, None)
 
     async def refresh(self, alert_id: int) -> None:
         """Edit the receipt with the current figures (where the platform edits); elsewhere
@@ -50,7 +54,8 @@ class Receipts:
             if port.capabilities.edit and alert.receipt_message_id:
                 last = self._last.get(alert_id)
                 if last is not None and (
-                    last[0] == body.plain or (not settled and now - last[1] < EVERY)
+                    last[0] == body.plain
+                    or (not settled and last[1] is not None and now - last[1] < EVERY)
                 ):
                     return
                 await port.edit(MessageRef(chat, alert.receipt_message_id), Outgoing(body))
@@ -63,7 +68,7 @@ class Receipts:
         except PlatformError as exc:  # a receipt is a courtesy; the figures stay in /status
             log.info("receipt of alert %s not updated: %s", alert_id, exc.reason)
 
-    def _remember(self, alert_id: int, text: str, now: datetime) -> None:
+    def _remember(self, alert_id: int, text: str, now: datetime | None) -> None:
         self._last[alert_id] = (text, now)
         if len(self._last) > KEEP:
             for key in sorted(self._last)[: KEEP // 2]:
