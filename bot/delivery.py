@@ -84,11 +84,15 @@ class DeliveryWorker:
         limiter: RateLimiter | None = None,
         *,
         name: str = "binbot",
+        parallel: bool = True,
     ) -> None:
         self.core = core
         self.settings = settings or DeliverySettings()
         self.limiter = limiter or RateLimiter()
         self.name = name[:40]
+        # Chats of a batch go out concurrently; one after another where order matters more
+        # than latency (the console, whose transcript must replay identically).
+        self.parallel = parallel
         self.lease = timedelta(seconds=self.settings.lease)
         self._batches = itertools.count(1)
         self._lock = asyncio.Lock()
@@ -171,9 +175,13 @@ class DeliveryWorker:
             by_chat: dict[int, list[Delivery]] = {}
             for row in rows:
                 by_chat.setdefault(row.group_id, []).append(row)
-            async with asyncio.TaskGroup() as tg:
+            if self.parallel:
+                async with asyncio.TaskGroup() as tg:
+                    for chat_rows in by_chat.values():
+                        tg.create_task(self._chat(chat_rows, token))
+            else:
                 for chat_rows in by_chat.values():
-                    tg.create_task(self._chat(chat_rows, token))
+                    await self._chat(chat_rows, token)
             for alert_id in sorted({r.alert_id for r in rows}):
                 await self.refresh_receipt(alert_id)
             self.limiter.forget_idle(now)
@@ -384,7 +392,10 @@ def build_worker(core: Core, settings: Settings) -> DeliveryWorker:
     """The worker as `binbot run` and `binbot console` start it (see SERVICE_FACTORIES)."""
     tg = settings.telegram
     limiter = RateLimiter.telegram(tg.rate_overall, tg.rate_per_chat, tg.rate_per_group_minute)
-    return DeliveryWorker(core, settings.delivery, limiter, name=settings.process_name)
+    console_only = set(core.platforms) == {Platform.CONSOLE}
+    return DeliveryWorker(
+        core, settings.delivery, limiter, name=settings.process_name, parallel=not console_only
+    )
 
 
 @periodic("delivery.sweep", seconds=60)
