@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="the database").add_subparsers(dest="action", required=True)
     db.add_parser("upgrade", help="migrate the schema to the newest version")
     db.add_parser("status", help="show the schema version")
+    sub.add_parser("doctor", help="check settings, database, platforms and group rights")
     add_admin_parsers(sub)
     return parser
 
@@ -139,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `binbot` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "doctor":
+        return asyncio.run(_doctor(args.config))
     try:
         settings = load_settings(args.config)
     except SettingsError as exc:
@@ -149,6 +152,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_main(args, settings))
     except KeyboardInterrupt:
         return 130
+
+
+async def _doctor(config_file: str | None) -> int:
+    from adapters.probe import connected
+    from bot.app import build_platforms
+    from bot.doctor import doctor
+
+    logging.basicConfig(level=logging.ERROR, force=True)  # the checks speak for themselves
+    return await doctor(config_file, print, build=build_platforms, connect=connected)
 
 
 async def _main(args: argparse.Namespace, settings: Settings) -> int:

@@ -6,6 +6,7 @@ Nothing else reads the environment. Built once in the composition root and passe
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -189,6 +190,19 @@ def async_database_url(value: str) -> str:
     if scheme not in mapping:
         raise ValueError("use a SQLite path, sqlite:///FILE or postgresql://USER@HOST/DB")
     return f"{mapping[scheme]}://{rest}"
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """BINBOT_ variables that name no setting: the environment source ignores them silently."""
+    known = {"BINBOT_CONFIG", "BINBOT_TEST_POSTGRES"}
+    for name, info in Settings.model_fields.items():
+        group = info.annotation
+        if isinstance(group, type) and issubclass(group, BaseModel):
+            known.update(f"BINBOT_{name}__{sub}".upper() for sub in group.model_fields)
+        else:
+            known.add(f"BINBOT_{name}".upper())
+    names = os.environ if environ is None else environ
+    return sorted(k for k in names if k.upper().startswith("BINBOT_") and k.upper() not in known)
 
 
 def _env_name(loc: tuple[Any, ...]) -> str:
