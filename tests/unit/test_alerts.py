@@ -333,3 +333,34 @@ async def test_dutch_groups_read_dutch(h: Harness) -> None:
     assert message.startswith("🚨 OFFICIEEL BIN-BERICHT · DRINGEND\nPolitiezone Beringen")
     assert "geldig tot di 6 jan 13:00" in message and "Bel eerst 101" in message
     assert h.platform.in_chat("noord-1")[-1].buttons[0][0] == "Gezien"
+
+
+async def test_serving_two_zones_or_two_roles_asks_which(h: Harness) -> None:
+    world = await make_world(h)
+    await h.admin("zone add Hasselt --language en")
+    from tests.unit.test_alerts_world import add_bins
+
+    await add_bins(world, "Hasselt", {"kiewit": ["kiewit-1"]})
+    await official(h, "jan")
+    await official(h, "jan", zone="Hasselt")
+    await official(h, "jan", role="prevention")
+    await h.say("jan", "/alert soon")
+    assert h.last("jan").startswith("Use /alert. If you write for both the police")
+    await h.say("jan", "/alert")
+    assert "For which police zone do you write?" in h.last("jan")
+    await h.press("jan", "Hasselt")
+    await h.press("jan", "Kiewit")
+    await h.press("jan", "Done")
+    await h.press("jan", "Missing person")
+    await h.say("jan", "Missing since this morning: a man of 82, grey coat.")
+    await h.press("jan", "Confirm")
+    assert "OFFICIAL BIN MESSAGE · URGENT" in h.last("kiewit-1")
+
+    await h.say("jan", "/alert non-urgent")  # the same person, writing for prevention
+    assert "(not urgent) as prevention service" in h.new("jan")[-2]
+    await h.press("jan", "Noord")
+    await h.press("jan", "Done")
+    await h.press("jan", "Prevention tip")
+    await h.say("jan", "Info evening on burglary prevention, town hall, Thursday 19:00.")
+    await h.press("jan", "Confirm")
+    assert "OFFICIAL BIN NOTICE" in h.last("noord-1")
