@@ -153,13 +153,12 @@ class GroupRepo:
         *,
         from_statuses: Sequence[str] = ("pending",),
         by: int | None = None,
-        reason: str | None = None,
     ) -> bool:
         """Decide a request and erase its answers, atomically: only the first decision wins."""
         result = await self.session.execute(
             update(JoinRequest)
             .where(JoinRequest.id == request_id, JoinRequest.status.in_(list(from_statuses)))
-            .values(status=status, decided_at=now, decided_by=by, reason=reason, answers=null())
+            .values(status=status, decided_at=now, decided_by=by, answers=null())
         )
         return bool(getattr(result, "rowcount", 0) == 1)
 

@@ -192,7 +192,6 @@ class JoinRequest(Base):
     expires_at: Mapped[datetime]
     decided_at: Mapped[datetime | None]
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
-    reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Membership(Base):

@@ -11,8 +11,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
-
 revision = '0001'
 down_revision = None
 branch_labels = None
@@ -248,7 +246,6 @@ def upgrade() -> None:
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('decided_by', sa.Integer(), nullable=True),
-    sa.Column('reason', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['bin_id'], ['bins.id'], name=op.f('fk_join_requests_bin_id_bins')),
     sa.ForeignKeyConstraint(['decided_by'], ['persons.id'], name=op.f('fk_join_requests_decided_by_persons'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['group_id'], ['groups.id'], name=op.f('fk_join_requests_group_id_groups')),
