@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from bot.model import ChatRef, UserRef
+
 if TYPE_CHECKING:
     from bot.context import Ctx
     from bot.dispatch import Core
@@ -51,6 +53,7 @@ class Conversations:
     def __init__(self, core: Core) -> None:
         self.core = core
         self.open: dict[Key, Conversation] = {}
+        self._where: dict[Key, tuple[ChatRef, UserRef]] = {}
 
     @staticmethod
     def key(ctx: Ctx) -> Key:
@@ -62,6 +65,7 @@ class Conversations:
     def begin(self, ctx: Ctx, conversation: Conversation) -> None:
         """Open (or replace) the conversation of this person in this chat."""
         self.open[self.key(ctx)] = conversation
+        self._where[self.key(ctx)] = (ctx.chat, ctx.sender)
 
     def current(self, ctx: Ctx) -> Conversation | None:
         return self.open.get(self.key(ctx))
@@ -70,6 +74,7 @@ class Conversations:
         conv = self.open.get(self.key(ctx))
         if conv is not None and conv.expires_at <= self.core.clock.now():
             del self.open[self.key(ctx)]
+            self._where.pop(self.key(ctx), None)
             await conv.on_timeout(ctx)
             return None
         return conv
@@ -91,6 +96,7 @@ class Conversations:
             return True  # the step replaced or ended the conversation itself
         if nxt is None:
             del self.open[self.key(ctx)]
+            self._where.pop(self.key(ctx), None)
         else:
             conv.state = nxt
             conv.expires_at = self.core.clock.now() + self.timeout()
@@ -99,15 +105,20 @@ class Conversations:
     async def cancel(self, ctx: Ctx) -> bool:
         """End the open conversation at the person's request."""
         conv = self.open.pop(self.key(ctx), None)
+        self._where.pop(self.key(ctx), None)
         if conv is None:
             return False
         await conv.on_cancel(ctx)
         return True
 
     async def sweep(self) -> int:
-        """Drop conversations past their timeout (the scheduler calls this); returns how many."""
+        """End conversations past their timeout, telling each person (the scheduler calls
+        this); returns how many ended."""
         now = self.core.clock.now()
         expired = [k for k, c in self.open.items() if c.expires_at <= now]
         for k in expired:
-            self.open.pop(k, None)
+            conv = self.open.pop(k, None)
+            where = self._where.pop(k, None)
+            if conv is not None and where is not None:
+                await conv.on_timeout(await self.core.context(*where))
         return len(expired)

@@ -198,3 +198,21 @@ async def test_a_new_role_answers_in_its_zones_language(h: Harness) -> None:
     await h.admin("invite police --zone Liège")
     await h.say("luc", f"/redeem {h.code}")
     assert h.texts("luc")[0] == "C'est fait : vous êtes maintenant police pour Liège."
+
+
+async def test_an_unanswered_conversation_ends_and_says_so(h: Harness) -> None:
+    from bot.conversation import Conversation
+
+    class Ask(Conversation):
+        async def answer(self, ctx: Ctx, answer: str) -> str | None:
+            await ctx.reply("core.cancelled")
+            return None
+
+    ctx = await h.core.context(h.chat(None, "jan"), h.user("jan"))
+    h.core.conversations.begin(ctx, Ask("ask", h.clock.now() + h.core.conversations.timeout()))
+    assert await h.core.conversations.sweep() == 0
+    h.clock.advance(minutes=16)
+    assert await h.core.conversations.sweep() == 1
+    assert h.last("jan").startswith("Je antwoord bleef te lang uit")
+    await h.say("jan", "hallo")  # the conversation is gone: plain text gets the hint
+    assert "/help" in h.last("jan")
