@@ -7,9 +7,10 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
-from nio import AsyncClient, ErrorResponse
+from nio import AsyncClient, ErrorResponse, RoomCreateResponse, RoomPreset
 
 from adapters.matrix.errors import check, transport_errors
+from adapters.matrix.rights import INVITE
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,31 @@ class DirectRooms:
             return
         rooms.append(room_id)
         await self._save()
+
+    async def create(self, user_id: str) -> str:
+        """Open a direct room with `user_id` (encrypted when the bot can) and remember it."""
+        state = []
+        if self._client.olm is not None:
+            state.append(
+                {
+                    "type": "m.room.encryption",
+                    "state_key": "",
+                    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+                }
+            )
+        with transport_errors("create_direct"):
+            resp = await self._client.room_create(
+                is_direct=True,
+                invite=[user_id],
+                preset=RoomPreset.trusted_private_chat,
+                initial_state=state,
+            )
+        check(resp, action="create_direct", right=INVITE)
+        assert isinstance(resp, RoomCreateResponse)
+        room_id = str(resp.room_id)
+        await self.remember(user_id, room_id)
+        log.info("matrix: created direct room %s", room_id)
+        return room_id
 
     async def forget(self, room_id: str) -> None:
         """Drop a room the bot left from `m.direct`."""

@@ -19,17 +19,17 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from nio import (
     AsyncClient,
-    RoomCreateResponse,
+    LocalProtocolError,
+    MatrixRoom,
     RoomGetStateEventError,
     RoomGetStateEventResponse,
     RoomGetStateResponse,
-    RoomPreset,
     RoomSendResponse,
 )
 
@@ -240,32 +240,19 @@ class MatrixPlatform:
     async def check_rights(self, chat: ChatRef) -> BotRights:
         """The rights the bot needs in the room (power levels) and lacks."""
         state = await self._room_state(chat.chat_id)
-        return BotRights(self._missing(state))
+        return BotRights(rights.missing_in_state(state, self.user_id))
 
     async def secure_group(self, chat: ChatRef) -> GroupSetup:
         """Make the room knock-only when the bot may change join rules; name what it lacks."""
         room_id = chat.chat_id
         state = await self._room_state(room_id)
-        missing = self._missing(state)
-        create = state.get(("m.room.create", ""), {})
-        version = str((create.get("content") or {}).get("room_version", "1"))
-        if rights.CHANGE_JOIN_RULES not in missing:
-            target = "knock" if rights.knock_supported(version) else "invite"
-            current = (state.get(("m.room.join_rules", ""), {}).get("content") or {}).get(
-                "join_rule"
-            )
-            if current not in (target, "knock_restricted"):
-                await self._put_state(
-                    room_id, "m.room.join_rules", {"join_rule": target}, rights.CHANGE_JOIN_RULES
-                )
-                log.info("matrix: join rule of %s set to %s", room_id, target)
-        alias = (state.get(("m.room.canonical_alias", ""), {}).get("content") or {}).get("alias")
-        server = self.user_id.split(":", 1)[-1]
-        link = (
-            f"https://matrix.to/#/{alias}"
-            if alias
-            else f"https://matrix.to/#/{room_id}?via={server}"
-        )
+        missing = rights.missing_in_state(state, self.user_id)
+        target = rights.join_rule_to_set(state)
+        if target is not None and rights.CHANGE_JOIN_RULES not in missing:
+            content = {"join_rule": target}
+            await self._put_state(room_id, "m.room.join_rules", content, rights.CHANGE_JOIN_RULES)
+            log.info("matrix: join rule of %s set to %s", room_id, target)
+        link = rights.room_link(state, room_id, self.user_id.split(":", 1)[-1])
         return GroupSetup(BotRights(missing), invite_link=link)
 
     async def leave(self, chat: ChatRef) -> None:
@@ -285,11 +272,6 @@ class MatrixPlatform:
         return None
 
     # -- helpers ---------------------------------------------------------------------------
-
-    def _missing(self, state: Mapping[tuple[str, str], dict[str, Any]]) -> tuple[str, ...]:
-        levels = state.get(("m.room.power_levels", ""), {}).get("content")
-        creators = rights.room_creators(state.get(("m.room.create", ""), {}))
-        return rights.missing_rights(levels, self.user_id, creators)
 
     async def _room_state(self, room_id: str) -> dict[tuple[str, str], dict[str, Any]]:
         async with self._limit:
@@ -330,14 +312,22 @@ class MatrixPlatform:
             return len(json.dumps(content)) * 4 / 3
         return len(json.dumps(content, ensure_ascii=False).encode())
 
-    async def _known_room(self, room_id: str) -> None:
-        """Encrypting needs the room's members: wait until a fresh room has been synced."""
+    async def _known_room(
+        self, room_id: str, ready: Callable[[MatrixRoom], bool] | None = None
+    ) -> None:
+        """Encrypting needs the room's members: wait until a fresh room has been synced
+        (and, with `ready`, until its synced state passes that check)."""
         client = self.client
-        if client.olm is None or room_id in client.rooms:
+        if client.olm is None:
             return
+
+        def synced() -> bool:
+            room = client.rooms.get(room_id)
+            return room is not None and (ready is None or ready(room))
+
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ROOM_WAIT
-        while room_id not in client.rooms and self._loop is not None:
+        while not synced() and self._loop is not None:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
@@ -353,16 +343,23 @@ class MatrixPlatform:
             raise PermanentError("message_too_long")
         async with self._limit:
             with transport_errors(action):
-                resp = await self.client.room_send(
-                    room_id,
-                    "m.room.message",
-                    content,
-                    tx_id=transaction_id(txn_id),
-                    ignore_unverified_devices=True,
-                )
+                resp = await self._nio_send(room_id, content, transaction_id(txn_id))
         check(resp, action=action, right=rights.SEND_MESSAGES)
         assert isinstance(resp, RoomSendResponse)
         return str(resp.event_id)
+
+    async def _nio_send(self, room_id: str, content: dict[str, Any], tx_id: str | None) -> Any:
+        for attempt in (1, 2):
+            try:
+                return await self.client.room_send(
+                    room_id, "m.room.message", content, tx_id=tx_id, ignore_unverified_devices=True
+                )
+            except LocalProtocolError as exc:
+                # The sync loop's key query finished between nio's check and its own query:
+                # the keys are known now, so the second attempt goes through.
+                if attempt == 2 or "key query" not in str(exc):
+                    raise
+        raise AssertionError("unreachable")
 
     async def _direct_room(self, user_id: str) -> str:
         lock = self._dm_locks.setdefault(user_id, asyncio.Lock())
@@ -380,25 +377,9 @@ class MatrixPlatform:
                     await self.leave(ChatRef(Platform.MATRIX, room_id, is_private=True))
                 except PlatformError as exc:
                     log.info("matrix: leaving old direct room %s failed: %s", room_id, exc.reason)
-            initial_state = []
-            if client.olm is not None:
-                initial_state.append(
-                    {
-                        "type": "m.room.encryption",
-                        "state_key": "",
-                        "content": {"algorithm": "m.megolm.v1.aes-sha2"},
-                    }
-                )
             async with self._limit:
-                with transport_errors("create_direct"):
-                    resp = await client.room_create(
-                        is_direct=True,
-                        invite=[user_id],
-                        preset=RoomPreset.trusted_private_chat,
-                        initial_state=initial_state,
-                    )
-            check(resp, action="create_direct", right=rights.INVITE)
-            assert isinstance(resp, RoomCreateResponse)
-            await self._direct.remember(user_id, resp.room_id)
-            log.info("matrix: created direct room %s", resp.room_id)
-            return str(resp.room_id)
+                room_id = await self._direct.create(user_id)
+            # A sync can catch the new room half made: wait for encryption and the invite, or
+            # the first message would be shared with nobody but the bot.
+            await self._known_room(room_id, lambda room: room.encrypted and user_id in room.users)
+            return room_id

@@ -116,3 +116,34 @@ def missing_rights(
         return tuple(needed)
     level = user_level(power_levels, user_id, creators)
     return tuple(r for r in needed if level < required_level(power_levels, r))
+
+
+State = Mapping[tuple[str, str], Mapping[str, Any]]
+
+
+def _content(state: State, event_type: str) -> Mapping[str, Any]:
+    return state.get((event_type, ""), {}).get("content") or {}
+
+
+def missing_in_state(state: State, user_id: str) -> tuple[str, ...]:
+    """The needed rights `user_id` lacks, from a room's full state keyed by (type, key)."""
+    levels = state.get(("m.room.power_levels", ""), {}).get("content")
+    creators = room_creators(state.get(("m.room.create", ""), {}))
+    return missing_rights(levels, user_id, creators)
+
+
+def join_rule_to_set(state: State) -> str | None:
+    """The join rule that makes the room approval-only (`knock` from room version 7, else
+    `invite`), or None when it already is."""
+    version = str(_content(state, "m.room.create").get("room_version", "1"))
+    target = "knock" if knock_supported(version) else "invite"
+    current = _content(state, "m.room.join_rules").get("join_rule")
+    return None if current in (target, "knock_restricted") else target
+
+
+def room_link(state: State, room_id: str, server_name: str) -> str:
+    """A matrix.to link people can knock through: the room's alias, else its id and server."""
+    alias = _content(state, "m.room.canonical_alias").get("alias")
+    if isinstance(alias, str) and alias:
+        return f"https://matrix.to/#/{alias}"
+    return f"https://matrix.to/#/{room_id}?via={server_name}"

@@ -128,7 +128,12 @@ class MatrixUser:
         self._sync_task = asyncio.create_task(self.client.sync_forever(timeout=1000))
 
     async def sync_once(self) -> None:
-        """One sync, so the client knows the latest room state and keys."""
+        """One more sync, so the client knows the latest room state and keys."""
+        if self._sync_task is not None:
+            # Never sync beside the background loop: two syncs at once confuse nio's keys.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.client.synced.wait(), 5)
+            return
         _ok(await self.client.sync(timeout=0))
         if self.client.olm is not None:
             await self.client.send_to_device_messages()

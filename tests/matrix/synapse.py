@@ -181,6 +181,24 @@ class SynapseServer:
             self._process.kill()
             self._process.wait(timeout=10)
 
+    def start_again(self, startup_timeout: float = 90.0) -> None:
+        """Start a stopped homeserver again: same configuration, port, database and accounts.
+
+        Tests use this to take the homeserver away for a while (an outage, a restart).
+        """
+        if self.running:
+            return
+        self._process = _spawn(self.workdir)
+        _wait_healthy(self, startup_timeout)
+
+    async def astop(self) -> None:
+        """`stop` without blocking the event loop."""
+        await asyncio.to_thread(self.stop)
+
+    async def astart_again(self) -> None:
+        """`start_again` without blocking the event loop."""
+        await asyncio.to_thread(self.start_again)
+
     def log_tail(self, lines: int = 60) -> str:
         """The last lines of the homeserver's log, for failure messages."""
         try:
@@ -334,22 +352,36 @@ def _launch(workdir: Path, server_name: str, port: int, startup_timeout: float) 
     key = workdir / "signing.key"
     if not key.exists():
         key.write_text(f"ed25519 a_test {base64.b64encode(os.urandom(32)).decode().rstrip('=')}\n")
-    stdio = (workdir / "stdio.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "synapse.app.homeserver", "--config-path", str(config_path)],
-        cwd=workdir,
-        stdout=stdio,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    stdio.close()
+    (workdir / "stdio.log").write_bytes(b"")  # a start again appends to it
     server = SynapseServer(
         workdir=workdir,
         port=port,
         server_name=server_name,
         shared_secret=shared_secret,
-        process=process,
+        process=_spawn(workdir),
     )
+    _wait_healthy(server, startup_timeout)
+    return server
+
+
+def _spawn(workdir: Path) -> subprocess.Popen[bytes]:
+    with (workdir / "stdio.log").open("ab") as stdio:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "synapse.app.homeserver",
+                "--config-path",
+                str(workdir / "homeserver.yaml"),
+            ],
+            cwd=workdir,
+            stdout=stdio,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+def _wait_healthy(server: SynapseServer, startup_timeout: float) -> None:
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
         if not server.running:
@@ -357,7 +389,7 @@ def _launch(workdir: Path, server_name: str, port: int, startup_timeout: float) 
         with contextlib.suppress(OSError):
             with urllib.request.urlopen(f"{server.base_url}/health", timeout=2) as resp:
                 if resp.status == 200:
-                    return server
+                    return
         time.sleep(0.2)
     server.stop()
     raise SynapseError(_start_failure(server, f"Synapse not healthy after {startup_timeout}s"))
