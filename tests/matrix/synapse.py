@@ -112,6 +112,8 @@ def _config(workdir: Path, port: int, server_name: str, shared_secret: str) -> d
         "macaroon_secret_key": secrets.token_hex(32),
         "form_secret": secrets.token_hex(32),
         "enable_registration": False,
+        # Tests register and log in often; the production cost of 12 rounds buys nothing here.
+        "bcrypt_rounds": 4,
         "report_stats": False,
         "trusted_key_servers": [],
         "suppress_key_server_warning": True,
