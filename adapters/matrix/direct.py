@@ -41,7 +41,8 @@ def raise_for_raw(status: int, body: dict[str, Any], transport: Any, action: str
 
 
 class DirectRooms:
-    """Direct rooms per person (`m.direct`), loaded once and written back on change."""
+    """Direct rooms per person (`m.direct`), cached; every change is a fresh read-modify-write,
+    so that processes sending for the same account do not drop each other's rooms."""
 
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
@@ -74,12 +75,12 @@ class DirectRooms:
 
     async def remember(self, user_id: str, room_id: str) -> None:
         """Record `room_id` as the direct room with `user_id` and save `m.direct`."""
-        self.room_ids.add(room_id)
+        await self.load()
         rooms = self._by_user.setdefault(user_id, [])
-        if room_id in rooms:
-            return
-        rooms.append(room_id)
-        await self._save()
+        self.room_ids.add(room_id)
+        if room_id not in rooms:
+            rooms.append(room_id)
+            await self._save()
 
     async def create(self, user_id: str) -> str:
         """Open a direct room with `user_id` (encrypted when the bot can) and remember it."""
@@ -110,11 +111,14 @@ class DirectRooms:
         """Drop a room the bot left from `m.direct`."""
         if room_id not in self.room_ids:
             return
+        await self.load()
         self.room_ids.discard(room_id)
-        for rooms in self._by_user.values():
-            if room_id in rooms:
-                rooms.remove(room_id)
-        self._by_user = {u: r for u, r in self._by_user.items() if r}
+        if not any(room_id in rooms for rooms in self._by_user.values()):
+            return
+        self._by_user = {
+            user: [r for r in rooms if r != room_id] for user, rooms in self._by_user.items()
+        }
+        self._by_user = {user: rooms for user, rooms in self._by_user.items() if rooms}
         await self._save()
 
     async def _save(self) -> None:

@@ -365,21 +365,32 @@ class MatrixPlatform:
         lock = self._dm_locks.setdefault(user_id, asyncio.Lock())
         async with lock:
             assert self._direct is not None
-            client = self.client
-            for room_id in reversed(self._direct.rooms_of(user_id)):
-                room = client.rooms.get(room_id)
-                if room is None or client.user_id not in room.users:
-                    continue
-                if user_id in room.users:
-                    return room_id
-                # They left this one: do not stay alone in it; a new room invites them again.
-                try:
-                    await self.leave(ChatRef(Platform.MATRIX, room_id, is_private=True))
-                except PlatformError as exc:
-                    log.info("matrix: leaving old direct room %s failed: %s", room_id, exc.reason)
+            room_id = await self._usable_direct(user_id)
+            if room_id is None:
+                await self._direct.load()  # another process may have opened one meanwhile
+                room_id = await self._usable_direct(user_id)
+            if room_id is not None:
+                return room_id
             async with self._limit:
                 room_id = await self._direct.create(user_id)
             # A sync can catch the new room half made: wait for encryption and the invite, or
             # the first message would be shared with nobody but the bot.
             await self._known_room(room_id, lambda room: room.encrypted and user_id in room.users)
             return room_id
+
+    async def _usable_direct(self, user_id: str) -> str | None:
+        """A known direct room the bot and `user_id` are both in; leaves ones they left."""
+        assert self._direct is not None
+        client = self.client
+        for room_id in reversed(self._direct.rooms_of(user_id)):
+            room = client.rooms.get(room_id)
+            if room is None or client.user_id not in room.users:
+                continue
+            if user_id in room.users:
+                return room_id
+            # They left this one: do not stay alone in it; a new room invites them again.
+            try:
+                await self.leave(ChatRef(Platform.MATRIX, room_id, is_private=True))
+            except PlatformError as exc:
+                log.info("matrix: leaving old direct room %s failed: %s", room_id, exc.reason)
+        return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from adapters.matrix import rights
@@ -11,6 +13,7 @@ from bot.ports import MissingRights
 
 from .conftest import BotFactory, UserFactory
 from .harness import eventually
+from .synapse import SynapseServer
 
 
 def chat(room_id: str) -> ChatRef:
@@ -96,7 +99,7 @@ async def test_secure_group_names_what_is_missing_without_power(
 
 
 async def test_send_direct_creates_one_room_and_reuses_it(
-    make_bot: BotFactory, make_user: UserFactory, synapse: object
+    make_bot: BotFactory, make_user: UserFactory
 ) -> None:
     bot, _ = await make_bot(encryption=False)
     jan = await make_user("jan")
@@ -136,3 +139,25 @@ async def test_send_direct_after_the_person_left_opens_a_new_room(
     # The bot does not stay alone in the room Jan left.
     old = await bot.client.room_get_state_event(first.chat.chat_id, "m.room.member", bot.user_id)
     assert getattr(old, "content", {}).get("membership") == "leave"
+
+
+async def test_two_processes_of_one_account_share_the_direct_room(
+    synapse: SynapseServer, make_bot: BotFactory, make_user: UserFactory, tmp_path: Path
+) -> None:
+    account = await synapse.create_user("bot")
+    syncing, _ = await make_bot(account=account, data_dir=tmp_path / "a", encryption=False)
+    sender, _ = await make_bot(account=account, data_dir=tmp_path / "b", encryption=False)
+    assert syncing.device_id != sender.device_id
+    jan = await make_user("jan")
+    first = await sender.send_direct(jan.user_id, Outgoing(Rich.of("Aanvraag 1")))
+    await jan.join(first.chat.chat_id)
+
+    async def synced() -> bool:
+        room = syncing.client.rooms.get(first.chat.chat_id)
+        return room is not None and jan.user_id in room.users
+
+    await eventually(synced)
+    second = await syncing.send_direct(jan.user_id, Outgoing(Rich.of("Aanvraag 2")))
+    assert second.chat.chat_id == first.chat.chat_id
+    direct = await syncing.client.list_direct_rooms()
+    assert direct.rooms == {jan.user_id: [first.chat.chat_id]}  # type: ignore[union-attr]
