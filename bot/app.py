@@ -83,8 +83,22 @@ def build_platforms(settings: Settings, db: Database) -> dict[Platform, Platform
                 }
             )
             prefix, folder = f"matrix-sender:{name}:", settings.data_dir / f"matrix-{name}"
-        platforms[Platform.MATRIX] = MatrixPlatform(matrix, DbKeyValue(db, prefix), folder)
+        platforms[Platform.MATRIX] = MatrixPlatform(
+            matrix, DbKeyValue(db, prefix), folder, is_linked=_linked_room(db)
+        )
     return platforms
+
+
+def _linked_room(db: Database) -> Callable[[str], Awaitable[bool]]:
+    """Whether a Matrix room is (still) a BIN group: rooms nobody links are left again."""
+    from storage.groups import GroupRepo
+
+    async def is_linked(chat_id: str) -> bool:
+        async with db.session() as session:
+            group = await GroupRepo(session).group_by_chat(Platform.MATRIX.value, chat_id)
+        return group is not None and group.active
+
+    return is_linked
 
 
 async def _ignore(event: Event) -> None:
