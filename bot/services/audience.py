@@ -121,13 +121,17 @@ async def _tell(
     async with core.tx() as repo:
         lang = lang or await core.person_language(repo, person_id)
         idents = [i for i in await repo.identities_of(person_id) if i.platform in core.platforms]
-    rows = tuple(tuple(r) for r in buttons(lang)) if buttons else ()
     for ident in idents:
+        platform = core.platform(ident.platform)
         rich = render(body, lang, prefix_for(ident.platform), values)
+        # Without buttons (Matrix) the text already says which command to type instead.
+        rows = (
+            tuple(tuple(r) for r in buttons(lang))
+            if buttons and platform.capabilities.buttons
+            else ()
+        )
         try:
-            ref = await core.platform(ident.platform).send_direct(
-                ident.user_id, Outgoing(rich, rows)
-            )
+            ref = await platform.send_direct(ident.user_id, Outgoing(rich, rows))
             return ref, rich
         except PlatformError as exc:
             log.warning("private message to person %s failed: %s", person_id, exc.reason)

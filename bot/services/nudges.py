@@ -198,8 +198,11 @@ async def called(ctx: Ctx) -> None:
         return
     if nudge is not None:
         nudge.called, nudge.called_by = True, ctx.person.id
+        platform = ctx.core.platform(group.platform)
         try:
-            await ctx.core.platform(group.platform).edit(nudge.ref, Outgoing(nudge.body))
+            # The edit only takes the button away; without buttons it would change nothing.
+            if platform.capabilities.buttons:
+                await platform.edit(nudge.ref, Outgoing(nudge.body))
         except PlatformError as exc:
             log.info(
                 "taking the button off the nudge in group %s failed: %s", group.id, exc.reason
