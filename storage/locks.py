@@ -111,7 +111,8 @@ class AdvisoryLock:
 
 
 async def _close(conn: AsyncConnection) -> None:
+    # Bounded: a server that stopped answering must not hold up a standby or a shutdown.
     with contextlib.suppress(Exception):
-        await conn.invalidate()
+        await asyncio.wait_for(conn.invalidate(), CHECK_TIMEOUT)
     with contextlib.suppress(Exception):
-        await conn.close()
+        await asyncio.wait_for(conn.close(), CHECK_TIMEOUT)

@@ -88,8 +88,9 @@ async def test_when_the_leaders_connection_is_killed_the_other_takes_over(
             assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
         finally:
             await admin.close()
-        took = await until(lambda: b.is_leader and not a.is_leader)
-        assert took < 2.0
+        # Within seconds: the next try after the server freed the lock (retry 0.2 s here),
+        # with room for a loaded test machine.
+        await until(lambda: b.is_leader and not a.is_leader, within=10.0)
         assert log[0] == "a elected" and sorted(log[1:]) == ["a deposed", "b elected"]
         await asyncio.sleep(RETRY * 3)  # a, alive again, stays standby
         assert (a.is_leader, b.is_leader) == (False, True)
