@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import signal
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 SERVICE_FACTORIES: list[Callable[[Core, Settings], Any]] = []
 SERVICE_FACTORIES.append(build_worker)  # the outbox worker: official messages to every group
 LEADER_RETRY = 5.0  # seconds between a standby's tries to become the scheduler's leader
+CONTEXT_REUSE_SECONDS = 5.0  # see CoreConfig; the console keeps 0 so transcripts stay exact
 
 
 class DbKeyValue(KeyValueStore):
@@ -116,7 +118,10 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     from bot.health import Health
 
     db = await open_database(settings.database_url)
-    core = Core(db, build_platforms(settings, db), config=core_config(settings))
+    config = dataclasses.replace(
+        core_config(settings), context_reuse_seconds=CONTEXT_REUSE_SECONDS
+    )
+    core = Core(db, build_platforms(settings, db), config=config)
     services = [factory(core, settings) for factory in SERVICE_FACTORIES]
     leadership = None
     if settings.run_scheduler:

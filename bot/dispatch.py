@@ -10,9 +10,10 @@ import asyncio
 import logging
 import random
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot import metrics, texts
@@ -48,6 +49,16 @@ class CoreConfig:
     conversation_timeout_minutes: float = 15.0
     redeem_max_failures: int = 5
     redeem_lockout_minutes: float = 15.0
+    # Seconds a person's context may be reused for read-only commands (0: never). Roles and
+    # language changed elsewhere (another process, the admin's shell) show that much later in
+    # /help; privileged commands, buttons and conversations always read them afresh.
+    context_reuse_seconds: float = 0.0
+
+
+# Commands that only read and answer, for which a context a few seconds old is good enough.
+READ_ONLY_COMMANDS = frozenset({"help", "numbers", "check"})
+LANGUAGE_MEMO_SECONDS = 60.0  # a zone's language changes rarely and only picks a reply's words
+RECENT_MAX = 50_000
 
 
 class Core:
@@ -75,6 +86,8 @@ class Core:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.idle_hooks: list[Callable[[], Awaitable[None]]] = []
         self.services: dict[str, Any] = {}
+        self._languages: dict[tuple[str, int], tuple[str | None, float]] = {}
+        self._recent: dict[tuple[str, str], tuple[str, Ctx, float]] = {}
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -121,17 +134,43 @@ class Core:
 
     # -- people ----------------------------------------------------------------------------
 
-    async def context(self, chat: ChatRef, sender: UserRef, message_id: str | None = None) -> Ctx:
-        """Resolve the person behind `sender`, their roles and their language."""
+    async def context(
+        self,
+        chat: ChatRef,
+        sender: UserRef,
+        message_id: str | None = None,
+        *,
+        reuse: bool = False,
+    ) -> Ctx:
+        """Resolve the person behind `sender`, their roles and their language.
+
+        With `reuse`, a context resolved for the same person in the same chat within
+        `context_reuse_seconds` is reused; without, any reusable one of theirs is dropped.
+        """
         from storage.groups import GroupRepo
 
+        key, now = (sender.platform.value, sender.user_id), time.monotonic()
+        pseudonym = f"p-{self.rng.getrandbits(48):012x}"  # drawn either way: seeds stay exact
+        if not reuse:
+            self._recent.pop(key, None)
+        elif (hit := self._recent.get(key)) is not None:
+            where, known, at = hit
+            same_name = (
+                not sender.display_name or sender.display_name == known.identity.display_name
+            )
+            if (
+                where == chat.chat_id
+                and same_name
+                and now - at < self.config.context_reuse_seconds
+            ):
+                return replace(known, message_id=message_id, extra={})
         async with self.tx() as repo:
             person, identity = await repo.ensure_identity(
                 sender.platform,
                 sender.user_id,
                 sender.display_name,
                 self.clock.now(),
-                pseudonym=f"p-{self.rng.getrandbits(48):012x}",
+                pseudonym=pseudonym,
             )
             roles = await self._roles(repo, person.id)
             group = None
@@ -152,7 +191,12 @@ class Core:
             )
         if lang not in LANGUAGES:
             lang = self.config.default_language
-        return Ctx(self, chat, sender, person, identity, roles, lang, group, message_id)
+        ctx = Ctx(self, chat, sender, person, identity, roles, lang, group, message_id)
+        if reuse and self.config.context_reuse_seconds > 0:
+            if len(self._recent) >= RECENT_MAX:
+                self._recent.clear()
+            self._recent[key] = (chat.chat_id, ctx, now)
+        return ctx
 
     async def _roles(self, repo: Repo, person_id: int) -> Roles:
         from storage.groups import GroupRepo
@@ -164,16 +208,36 @@ class Core:
             grants.append(Grant(Role.MEMBER, None, m.bin_id))
         return Roles(tuple(grants))
 
+    async def _memo_language(
+        self, key: tuple[str, int], load: Callable[[], Awaitable[str | None]]
+    ) -> str | None:
+        now = time.monotonic()
+        hit = self._languages.get(key)
+        if hit is not None and now - hit[1] < LANGUAGE_MEMO_SECONDS:
+            return hit[0]
+        value = await load()
+        self._languages[key] = (value, now)
+        return value
+
     async def _bin_language(self, repo: Repo, bin_id: int) -> str | None:
-        b = await repo.bin(bin_id)
-        zone = await repo.zone(b.zone_id) if b else None
-        return zone.language if zone else None
+        async def load() -> str | None:
+            b = await repo.bin(bin_id)
+            zone = await repo.zone(b.zone_id) if b else None
+            return zone.language if zone else None
+
+        return await self._memo_language(("bin", bin_id), load)
+
+    async def _zone_language(self, repo: Repo, zone_id: int) -> str | None:
+        async def load() -> str | None:
+            zone = await repo.zone(zone_id)
+            return zone.language if zone else None
+
+        return await self._memo_language(("zone", zone_id), load)
 
     async def _person_zone_language(self, repo: Repo, roles: Roles) -> str | None:
         for g in roles.grants:
             if g.zone_id is not None:
-                zone = await repo.zone(g.zone_id)
-                return zone.language if zone else None
+                return await self._zone_language(repo, g.zone_id)
             if g.bin_id is not None:
                 return await self._bin_language(repo, g.bin_id)
         return None
@@ -250,7 +314,8 @@ class Core:
                 ctx = await self.context(event.chat, event.sender, event.message_id)
                 await ctx.reply("core.unknown_command", command=event.name)
             return  # in groups, commands of other bots are none of our business
-        ctx = await self.context(event.chat, event.sender, event.message_id)
+        reuse = cmd.roles is None and cmd.name in READ_ONLY_COMMANDS
+        ctx = await self.context(event.chat, event.sender, event.message_id, reuse=reuse)
         if not await self._allowed(ctx, cmd):
             return
         await cmd.handler(ctx, event.args)
