@@ -107,6 +107,15 @@ async def doctor(
                 f"set {SETTINGS[Platform.TELEGRAM]} or {SETTINGS[Platform.MATRIX]}",
             )
         )
+    if settings.telegram.enabled and not settings.telegram.webhook_url:
+        if settings.database_url.startswith("postgresql"):
+            report(
+                warn(
+                    "telegram",
+                    "long polling: only one process at a time may take this bot's updates",
+                    "set BINBOT_TELEGRAM__WEBHOOK_URL when several processes share the database",
+                )
+            )
     await _check_all(settings, report, build, connect)
     return 1 if any(f.level == "FAIL" for f in findings) else 0
 

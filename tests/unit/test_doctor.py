@@ -193,3 +193,21 @@ async def test_groups_on_a_platform_this_process_does_not_run_are_a_warning(
         "configure it (BINBOT_MATRIX__HOMESERVER, __USER_ID and __PASSWORD or "
         "__ACCESS_TOKEN) in the process that delivers there"
     ) in lines
+
+
+async def test_polling_beside_postgresql_is_a_warning(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = Database(pg_url)
+    await db.upgrade()
+    await db.dispose()
+    monkeypatch.setenv("BINBOT_DATABASE_URL", pg_url)
+    monkeypatch.setenv("BINBOT_TELEGRAM__TOKEN", TOKEN)
+    lines: list[str] = []
+    code = await doctor(None, lines.append, build=lambda s, d: {}, connect=reachable)
+    assert code == 0, lines
+    assert (
+        "warn telegram: long polling: only one process at a time may take this bot's updates "
+        "— set BINBOT_TELEGRAM__WEBHOOK_URL when several processes share the database"
+    ) in lines
+    assert "ok   database: PostgreSQL reachable, schema at the newest migration" in lines[-1]
