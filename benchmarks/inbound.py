@@ -29,6 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.console.platform import ConsolePlatform
@@ -155,6 +157,12 @@ async def run(url: str, n: int, concurrency: int, seed: int, reuse: float) -> di
 
     latencies: list[float] = []
     per_kind: dict[str, list[float]] = {}
+    statements = [0]
+
+    def count(*_: object) -> None:
+        statements[0] += 1
+
+    sqlalchemy.event.listen(db.engine.sync_engine, "before_cursor_execute", count)
     start = time.perf_counter()
     for kind, event in sequential:
         t0 = time.perf_counter()
@@ -164,6 +172,7 @@ async def run(url: str, n: int, concurrency: int, seed: int, reuse: float) -> di
         per_kind.setdefault(kind, []).append(took)
     await core.idle()
     seq_s = time.perf_counter() - start
+    sqlalchemy.event.remove(db.engine.sync_engine, "before_cursor_execute", count)
 
     gate = asyncio.Semaphore(concurrency)
 
@@ -186,6 +195,7 @@ async def run(url: str, n: int, concurrency: int, seed: int, reuse: float) -> di
         "concurrency": concurrency,
         "p50_ms": round(statistics.median(latencies) * 1000, 3),
         "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 3),
+        "statements_per_update": round(statements[0] / n, 2),
         "mean_ms_by_kind": {
             kind: round(statistics.fmean(v) * 1000, 3) for kind, v in sorted(per_kind.items())
         },
@@ -227,7 +237,8 @@ def show(label: str, r: dict[str, Any]) -> None:
     print(
         f"{label:<20} {r['sequential_per_s']:>8.0f} updates/s one at a time, "
         f"{r['concurrent_per_s']:>8.0f} updates/s {r['concurrency']} at a time; "
-        f"latency p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms ({r['events']} updates)"
+        f"latency p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms ({r['events']} updates, "
+        f"{r['statements_per_update']} SQL statements each)"
     )
     for kind, mean in r["mean_ms_by_kind"].items():
         share = r["share_of_time_by_kind"][kind]

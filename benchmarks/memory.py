@@ -343,20 +343,20 @@ def main() -> int:
         f"database: {'PostgreSQL' if made else 'SQLite'}, filled in {filled:.0f} s with "
         f"{args.groups} groups and {args.members} members"
     )
-    print(f"resident after imports        {rss['imported']:7.1f} MB")
-    print(f"resident once started         {rss['started']:7.1f} MB")
-    print(
-        f"after {args.updates} updates        {rss['after_updates']:7.1f} MB "
-        f"({result['updates_s']} s)"
-    )
-    print(
-        f"after every job once          {rss['after_jobs']:7.1f} MB "
-        f"({result['jobs_s']} s, {result['messages_sent']} messages sent in all)"
-    )
-    print(f"serving /healthz and /metrics {rss['serving']:7.1f} MB")
-    print(
-        f"peak (VmHWM)                  {result['peak_mb']:7.1f} MB; target < {TARGET_MB:.0f} MB"
-    )
+    rows = [
+        ("resident after imports", rss["imported"], ""),
+        ("resident once started", rss["started"], ""),
+        (f"after {args.updates} updates", rss["after_updates"], f"({result['updates_s']} s)"),
+        (
+            "after every job once",
+            rss["after_jobs"],
+            f"({result['jobs_s']} s, {result['messages_sent']} messages sent in all)",
+        ),
+        ("serving /healthz and /metrics", rss["serving"], ""),
+        ("peak (VmHWM)", result["peak_mb"], f"target < {TARGET_MB:.0f} MB"),
+    ]
+    for label, mb, note in rows:
+        print(f"{label:<30} {mb:7.1f} MB {note}".rstrip())
     summary = {
         "benchmark": "memory",
         "database": "postgresql" if made else "sqlite",
