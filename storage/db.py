@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATE_LOCK = 0x62696E6D  # "binm": the advisory lock key held while migrating
 
 
 class Database:
@@ -45,8 +46,16 @@ class Database:
             yield session
 
     async def upgrade(self) -> None:
-        """Migrate the schema to head (idempotent)."""
+        """Migrate the schema to head (idempotent).
+
+        On PostgreSQL a transaction-scoped advisory lock serialises processes that start
+        together, so only the first migrates and the others find the schema at head.
+        """
         async with self.engine.begin() as conn:
+            if self.is_postgres:
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_LOCK}
+                )
             await conn.run_sync(_upgrade_sync)
 
     async def current_revision(self) -> str | None:

@@ -149,3 +149,12 @@ async def test_key_value_state(db: Database) -> None:
     async with db.session() as s:
         assert await Repo(s).kv_get("matrix:next_batch") == "s2"
         assert await Repo(s).kv_get("nothing") is None
+
+
+async def test_processes_starting_together_migrate_once(pg_url: str) -> None:
+    """Three processes' worth of engines upgrade an empty PostgreSQL database at once."""
+    dbs = [Database(pg_url) for _ in range(3)]
+    await asyncio.gather(*(d.upgrade() for d in dbs))
+    assert {await d.current_revision() for d in dbs} == {head_revision()}
+    for d in dbs:
+        await d.dispose()
