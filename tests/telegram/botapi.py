@@ -13,7 +13,7 @@ Bot API methods the adapter uses with Telegram's own errors (botapi_methods for 
 updates and messages; botapi_members for chats and members), enforces the
 flood limits (botapi_flood), parses HTML like Telegram (botapi_html), long-polls and pushes to
 webhooks (botapi_updates), and lets tests make people act (botapi_inject) or make it fail
-(`fail_next`, `delay_next`, `forbid`, `migrate`). It binds to 127.0.0.1 only.
+(`fail_next`, `delay_next`, `delay_chat`, `forbid`, `migrate`). It binds to 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from aiohttp import web
 from tests.telegram.botapi_flood import FloodLimits
 from tests.telegram.botapi_inject import Injections
 from tests.telegram.botapi_methods import Methods
-from tests.telegram.botapi_state import JSON, ApiError
+from tests.telegram.botapi_state import JSON, ApiError, FakeChat
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,7 @@ class FakeBotApi(Methods, Injections):
         self.port = port
         self.calls: list[ApiCall] = []
         self._faults: dict[str, deque[Fault]] = defaultdict(deque)
+        self._slow_chats: dict[str, deque[float]] = defaultdict(deque)
         self._runner: web.AppRunner | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -143,6 +144,12 @@ class FakeBotApi(Methods, Injections):
         """The next `times` calls of `method` are answered (normally) after `seconds`."""
         for _ in range(times):
             self._faults[method.lower()].append(Fault(delay=seconds))
+
+    def delay_chat(self, chat: FakeChat | int, seconds: float, times: int = 1) -> None:
+        """The next `times` calls naming `chat` are handled only after `seconds`, so that the
+        world can change while the request is in flight (answered as the world is by then)."""
+        chat_id = chat.id if isinstance(chat, FakeChat) else chat
+        self._slow_chats[str(chat_id)].extend([seconds] * times)
 
     # -- inspection ----------------------------------------------------------------------
 
@@ -212,6 +219,9 @@ class FakeBotApi(Methods, Injections):
             if fault.status is not None:
                 error = ApiError(fault.status, fault.description, fault.parameters)
                 return self._answer(error.body(), fault.status)
+        slow = self._slow_chats.get(str(params.get("chat_id")))
+        if slow:
+            await asyncio.sleep(slow.popleft())
         handler = self.method(name)
         if handler is None:
             return self._answer({"ok": False, "error_code": 404, "description": "Not Found"}, 404)

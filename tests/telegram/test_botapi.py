@@ -262,6 +262,21 @@ async def test_injected_failures_and_delays(botapi: FakeBotApi, http: httpx.Asyn
     assert len(botapi.calls_to("getme")) == 4
 
 
+async def test_a_slow_chat_is_answered_as_the_world_is_when_the_delay_ends(
+    botapi: FakeBotApi, http: httpx.AsyncClient
+) -> None:
+    group, other = botapi.add_group("BIN Zuid", supergroup=False), botapi.add_group("BIN Oost")
+    botapi.delay_chat(group, 0.3)
+    slow = asyncio.ensure_future(call(http, "sendMessage", chat_id=group.id, text="Hallo"))
+    await botapi.wait_for_call("sendMessage")
+    assert (await call(http, "sendMessage", chat_id=other.id, text="Hallo"))[0] == 200
+    assert not slow.done()  # other chats are not held up
+    new = botapi.migrate(group)  # while the first request is in flight
+    status, body = await slow
+    assert (status, body["parameters"]) == (400, {"migrate_to_chat_id": new.id})
+    assert (await call(http, "sendMessage", chat_id=new.id, text="Hallo"))[0] == 200
+
+
 async def test_edit_delete_pin(botapi: FakeBotApi, http: httpx.AsyncClient) -> None:
     group = botapi.add_group("BIN Noord", bot_rights={"can_pin_messages": False})
     _, sent = await call(http, "sendMessage", chat_id=group.id, text="Eerste")
