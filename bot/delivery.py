@@ -29,11 +29,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from bot import metrics
 from bot.model import ChatRef, MessageRef, Outgoing, Platform
 from bot.ports import (
     BotRemoved,
@@ -46,7 +48,7 @@ from bot.ports import (
 from bot.ratelimit import RateLimiter
 from bot.scheduler import periodic
 from bot.services import alert_render as render
-from bot.services import alerts
+from bot.services import alerts, linking
 from bot.services.alert_receipts import Receipts
 from config.settings import DeliverySettings, Settings
 from storage.alerts import CANCELLED, FAILED, SENT, AlertRepo
@@ -60,6 +62,9 @@ log = logging.getLogger(__name__)
 # A follow-up waits this long for its original when another process is still sending it.
 ORIGINAL_WAIT = timedelta(seconds=2)
 MIN_RETRY = 0.5
+# A batch takes the rows whose overall-limit slot frees within this time, and each waits for
+# its slot in the batch: claiming and reading then overlap the wait instead of adding to it.
+AHEAD = timedelta(seconds=0.25)
 
 
 @dataclass
@@ -145,7 +150,12 @@ class DeliveryWorker:
             nxt = await AlertRepo(repo.session).next_due(self._platforms())
         if nxt is None:
             return self.settings.poll_interval
-        wait = (nxt - self.core.clock.now()).total_seconds()
+        now = self.core.clock.now()
+        wait = (nxt - now).total_seconds()
+        if wait <= 0:  # due, but run_once found no room: look again just before a slot frees
+            slots = [self.limiter.free_in(Platform(p), now) for p in self._platforms()]
+            ahead = min(slots, default=0.0) - AHEAD.total_seconds()
+            return min(self.settings.poll_interval, max(0.001, ahead))
         return min(self.settings.poll_interval, max(0.05, wait))
 
     def _platforms(self) -> list[str]:
@@ -154,7 +164,7 @@ class DeliveryWorker:
     # -- one batch -------------------------------------------------------------------------
 
     async def drain(self) -> None:
-        """Send everything due now; return when nothing due is left."""
+        """Send everything due now; return when nothing due can go out now."""
         while await self.run_once():
             pass
 
@@ -166,10 +176,13 @@ class DeliveryWorker:
                 return 0
             now = self.core.clock.now()
             token = f"{self.name}#{next(self._batches)}"
+            rows: list[Delivery] = []
             async with self.core.tx() as repo:
-                rows = await AlertRepo(repo.session).claim(
-                    now, token, self.settings.concurrency, now - self.lease, platforms
-                )
+                ar = AlertRepo(repo.session)
+                for platform in platforms:
+                    limit = self._room(Platform(platform), now)
+                    if limit:
+                        rows += await ar.claim(now, token, limit, now - self.lease, [platform])
             if not rows:
                 return 0
             by_chat: dict[int, list[Delivery]] = {}
@@ -186,6 +199,20 @@ class DeliveryWorker:
                 await self.refresh_receipt(alert_id)
             self.limiter.forget_idle(now)
             return len(rows)
+
+    def _room(self, platform: Platform, now: datetime) -> int:
+        """How many rows of `platform` to claim now.
+
+        No more than the platform's overall limit lets out within AHEAD: a row claimed only
+        to be put back costs two transactions and delays the rest. And no more than the limit
+        lets out in AHEAD at its steady pace, so that a second's worth of slots freeing at
+        once goes out in small batches that each send promptly, not in one crowded one."""
+        most = self.settings.concurrency
+        room = self.limiter.room(platform, now + AHEAD)
+        limits = self.limiter.limits.get(platform)
+        if room is None or limits is None or limits.overall_per_second is None:
+            return most
+        return min(room, most, math.ceil(limits.overall_per_second * AHEAD.total_seconds()))
 
     async def _chat(self, rows: Sequence[Delivery], token: str) -> None:
         """One chat's rows, in order; once one must wait, the rest of the chat waits too."""
@@ -237,22 +264,38 @@ class DeliveryWorker:
                 )
             reply_to = original.platform_message_id
         port = self.core.platforms[Platform(row.platform)]
+        # Read the clock again: the reads above may have queued behind the rest of the batch,
+        # and the limiter must count the send when it leaves, not when its row was picked up.
+        now = self.core.clock.now()
         wait = self.limiter.wait(port.platform, group.chat_id, now)
+        # Its slot is about to free: wait for it here. Other rows of the batch may take the
+        # first free slots; a row that finds none soon enough goes back to the queue.
+        ahead, loop = AHEAD.total_seconds(), asyncio.get_running_loop()
+        deadline = loop.time() + 2 * ahead
+        while 0 < wait <= ahead and loop.time() + wait < deadline:
+            await asyncio.sleep(wait)
+            now = self.core.clock.now()
+            wait = self.limiter.wait(port.platform, group.chat_id, now)
         if wait > 0:
             return await self._later(row, token, now + timedelta(seconds=wait))
         chat = ChatRef(port.platform, group.chat_id, False, group.title)
         msg = self._message(job, group, port, reply_to)
+        began = loop.time()
         try:
             sent = await port.send(chat, msg, txn_id=f"binbot-d{row.id}")
+            metrics.observe_send(row.platform, loop.time() - began)
+            self.limiter.sent(port.platform, group.chat_id, now, self.core.clock.now())
         except RetryLater as exc:
+            metrics.count_429(row.platform)
             until = now + timedelta(seconds=max(MIN_RETRY, exc.retry_after))
             self.limiter.block(port.platform, group.chat_id, until)
             return await self._later(row, token, until, exc.reason)
         except ChatMoved as exc:
             return await self._moved(row, token, job, group, exc.new_chat_id, now)
         except BotRemoved:
-            async with self.core.tx() as repo:
-                await AlertRepo(repo.session).deactivate_group(group.id, "bot_removed", now)
+            # As when the platform reports the removal: the link goes inactive and the BIN's
+            # coordinators are told, so that they can add the bot back.
+            await linking.bot_gone(self.core, row.platform, group.chat_id)
             await self._fail(row, token, job, "bot_removed")
             return None
         except PermanentError as exc:
@@ -373,7 +416,11 @@ class DeliveryWorker:
     ) -> datetime | None:
         """The group got a new id (Telegram supergroup): follow it and send there at once."""
         async with self.core.tx() as repo:
-            moved = await AlertRepo(repo.session).move_group(group.id, row.platform, new_id)
+            ar = AlertRepo(repo.session)
+            moved = await ar.move_group(group.id, row.platform, new_id)
+            if not moved:  # the migration's own update may have moved this group already
+                current = await ar.group(group.id)
+                moved = current is not None and current.chat_id == new_id
         if not moved:
             await self._fail(row, token, job, "chat_migrated_conflict")
             return None

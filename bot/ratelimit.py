@@ -12,6 +12,8 @@ they may exceed the overall limit; the platform's 429 then slows them down (Retr
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
@@ -74,6 +76,38 @@ class RateLimiter:
         self._blocked.pop(key, None)
         return 0.0
 
+    def room(self, platform: Platform, at: datetime) -> int | None:
+        """How many sends the overall limit lets through at `at` (now, or a moment ahead,
+        counting what was sent so far); None when the platform has no overall limit."""
+        lim = self.limits.get(platform, Limits())
+        if lim.overall_per_second is None:
+            return None
+        since = at.timestamp() - 1.0
+        used = sum(1 for t in self._overall.get(platform, ()) if t > since)
+        return max(0, math.ceil(lim.overall_per_second) - used)
+
+    def free_in(self, platform: Platform, now: datetime) -> float:
+        """Seconds until the overall limit lets a send through (0: now)."""
+        if self.room(platform, now) != 0:
+            return 0.0
+        since = now.timestamp() - 1.0
+        first = next(t for t in self._overall[platform] if t > since)
+        return first + 1.0 - now.timestamp()
+
+    def sent(self, platform: Platform, chat_id: str, started: datetime, done: datetime) -> None:
+        """The send that `wait` let through at `started` was answered at `done`.
+
+        The platform counted it somewhere in between, so from now on it counts at `done`: a
+        send let through a window after that can never reach the platform within the window,
+        however the network delays the earlier send or hurries the later one."""
+        t0, t1 = started.timestamp(), done.timestamp()
+        if t1 <= t0:
+            return
+        key = (platform, chat_id)
+        _move(self._overall.get(platform), t0, t1)
+        _move(self._minute.get(key), t0, t1)
+        self._last[key] = max(self._last.get(key, t1), t1)
+
     def block(self, platform: Platform, chat_id: str, until: datetime) -> None:
         """The platform asked us to leave this chat alone until `until` (HTTP 429)."""
         key = (platform, chat_id)
@@ -87,6 +121,15 @@ class RateLimiter:
             self._minute.pop(key, None)
         for key in [k for k, until in self._blocked.items() if until < t]:
             self._blocked.pop(key, None)
+
+
+def _move(window: deque[float] | None, old: float, new: float) -> None:
+    """Count one entry at `old` at `new` instead, keeping the window in order."""
+    if window is None:
+        return
+    if old in window:  # else trimmed already: the send took longer than the window
+        window.remove(old)
+    bisect.insort(window, new)
 
 
 def _trim(window: deque[float], before: float) -> None:
