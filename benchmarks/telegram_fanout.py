@@ -1,0 +1,265 @@
+"""One official message to 1,000 Telegram groups, at Telegram's flood limits.
+
+    python benchmarks/telegram_fanout.py [--groups 1000] [--bins 10] [--aio-retries 3]
+
+The fake Bot API server (tests/telegram) enforces the limits Telegram documents: 30 messages
+a second overall, 1 a second in a chat, 20 a minute in a group, answering 429 with
+`retry_after` beyond them. Against it:
+
+1. binbot: the real stack of the scenario tests (python-telegram-bot inside TelegramPlatform,
+   the core on a SQLite file). An officer composes the message with /alert and its buttons
+   for the whole zone and confirms; that stores the message and one delivery per group, as
+   in production. Then the delivery worker starts, and the clock runs until the server has
+   accepted the last group's message.
+2. python-telegram-bot's own AIORateLimiter, for comparison: a plain ExtBot with
+   `rate_limiter=AIORateLimiter(max_retries=...)` sends the same HTML and button to the same
+   number of groups on a fresh server, every send started at once.
+
+For each it prints delivered, lost, duplicates (from what each chat holds on the server),
+429s (the server's count), the elapsed time and the rate as a fraction of 30/s; the last line
+is one JSON object with every figure. Sending N messages within a sliding one-second window of
+30 takes ceil(N/30) - 1 seconds at best (1,000: 33 s), so a perfect run shows a fraction a
+little over 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import select
+from telegram.constants import ParseMode
+from telegram.error import RetryAfter, TelegramError
+from telegram.ext import AIORateLimiter, ExtBot
+from telegram.request import HTTPXRequest
+
+from storage.tables import Group
+from tests.scenarios.telegram_stack import TelegramStack
+from tests.telegram.botapi import FakeBotApi
+from tests.telegram.botapi_state import JSON, FakeChat
+
+LIMIT = 30.0  # messages per second overall, as Telegram documents and the server enforces
+RECEIPT = "🧾 Ontvangstbewijs"
+
+
+@dataclass
+class Figures:
+    """What one variant achieved, read from the server."""
+
+    delivered: int
+    lost: int
+    duplicates: int
+    flood_errors: int
+    elapsed_s: float
+    rate: float
+    rate_fraction: float
+
+
+class TimedBotApi(FakeBotApi):
+    """The fake server, also noting when it accepted each message, per chat."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.accepted: list[tuple[int, float]] = []
+
+    async def m_sendMessage(self, p: JSON) -> JSON:
+        result = await super().m_sendMessage(p)
+        self.accepted.append((int(result["chat"]["id"]), self.clock()))
+        return result
+
+
+def figures(api: TimedBotApi, groups: list[FakeChat], started: float) -> Figures:
+    """Count, per group, the messages the bot posted there; and how fast they went."""
+    counts = Counter(len(api.bot_messages(chat)) for chat in groups)
+    delivered = sum(n for copies, n in counts.items() if copies >= 1)
+    duplicates = sum((copies - 1) * n for copies, n in counts.items() if copies > 1)
+    ids = {chat.id for chat in groups}
+    last = max((at for chat, at in api.accepted if chat in ids), default=started)
+    elapsed = max(last - started, 1e-9)
+    rate = delivered / elapsed
+    return Figures(
+        delivered=delivered,
+        lost=len(groups) - delivered,
+        duplicates=duplicates,
+        flood_errors=api.flood_429_count,
+        elapsed_s=round(elapsed, 2),
+        rate=round(rate, 2),
+        rate_fraction=round(rate / LIMIT, 3),
+    )
+
+
+# -- binbot ----------------------------------------------------------------------------------
+
+
+async def binbot(groups: int, bins: int, folder: Path) -> tuple[Figures, JSON]:
+    """The official message through binbot's compose, outbox and worker."""
+    async with TelegramStack.running(folder, start_worker=False, server=TimedBotApi) as s:
+        api = s.api
+        assert isinstance(api, TimedBotApi)
+        await s.admin('zone add Beringen --non-urgent "011 27 95 79" --language nl')
+        chats = await _link(s, groups, bins)
+        jan = api.add_user("Jan", "Peeters")
+        with s.flood_off():  # set up at machine speed; the fan-out is what is measured
+            await s.say(jan, "/start " + await s.invite("police --zone Beringen"))
+            await s.say(jan, "/alert")
+            await s.press(jan, "Hele zone")
+            await s.press(jan, "Verdacht voertuig")
+            await s.say(jan, "Grijze bestelwagen, Belgische nummerplaat, rijdt traag rond.")
+            confirm, data = s.button(jan, "Bevestigen")
+            api.press_button(jan, confirm, data)  # the deliveries are stored; none sent yet
+            await s.handled()
+            await s.until(lambda: any(t.startswith(RECEIPT) for t in s.texts(jan)))
+        assert await s.unsettled_deliveries() == groups
+        api.flood.refused = 0
+        started = api.clock()
+        await s.start_worker()
+        await s.outbox_empty(within=groups / LIMIT * 3 + 30)
+        result = figures(api, chats, started)
+        sample = api.bot_messages(chats[0])[0]
+        message = {"html": sample.html or sample.text, "reply_markup": sample.reply_markup}
+        message["receipt"] = s.texts(jan)[-1]
+        return result, message
+
+
+async def _link(s: TelegramStack, groups: int, bins: int) -> list[FakeChat]:
+    """The groups on the server, the bot an administrator in each, linked to the BINs."""
+    chats: list[FakeChat] = []
+    per_bin = -(-groups // bins)
+    for b in range(bins):
+        await s.admin(f"bin add Wijk{b:02} --zone Beringen --code w{b:02}")
+    async with s.core.tx() as repo:
+        found = {x.code: x for x in await repo.bins()}
+        for i in range(groups):
+            chat = s.api.add_group(f"Straat {i:04}")
+            chats.append(chat)
+            repo.session.add(
+                Group(
+                    bin_id=found[f"w{i // per_bin:02}"].id,
+                    platform="telegram",
+                    chat_id=str(chat.id),
+                    title=chat.title,
+                    linked_at=s.core.clock.now(),
+                    active=True,
+                )
+            )
+    async with s.core.tx() as repo:
+        linked = (await repo.session.execute(select(Group))).scalars().all()
+        assert len(linked) == groups
+    return chats
+
+
+# -- python-telegram-bot's AIORateLimiter -------------------------------------------------------
+
+
+async def aio_rate_limiter(groups: int, message: JSON, max_retries: int) -> Figures:
+    """The same sends through a plain ExtBot with AIORateLimiter, all started at once."""
+    api = TimedBotApi()
+    async with api:
+        chats = [api.add_group(f"Straat {i:04}") for i in range(groups)]
+        bot: ExtBot[int] = ExtBot(
+            api.token,
+            base_url=api.base_url,
+            base_file_url=api.base_file_url,
+            request=HTTPXRequest(connection_pool_size=256, pool_timeout=60.0),
+            rate_limiter=AIORateLimiter(max_retries=max_retries),
+        )
+        markup = message["reply_markup"]
+        async with bot:
+            started = api.clock()
+            results = await asyncio.gather(
+                *(
+                    bot.send_message(
+                        chat.id,
+                        message["html"],
+                        parse_mode=ParseMode.HTML,
+                        reply_markup=markup,
+                    )
+                    for chat in chats
+                ),
+                return_exceptions=True,
+            )
+        failures = Counter(type(r).__name__ for r in results if isinstance(r, BaseException))
+        if failures:
+            print(f"  AIORateLimiter: sends that raised: {dict(failures)}")
+        unexpected = [
+            r
+            for r in results
+            if isinstance(r, BaseException) and not isinstance(r, RetryAfter | TelegramError)
+        ]
+        if unexpected:
+            raise unexpected[0]
+        return figures(api, chats, started)
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+def show(name: str, f: Figures) -> None:
+    print(f"{name}")
+    print(f"  delivered     {f.delivered}")
+    print(f"  lost          {f.lost}")
+    print(f"  duplicates    {f.duplicates}")
+    print(f"  429s          {f.flood_errors}")
+    print(f"  elapsed       {f.elapsed_s:.2f} s")
+    print(f"  rate          {f.rate:.2f} msg/s = {f.rate_fraction:.3f} of {LIMIT:.0f}/s")
+
+
+async def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--groups", type=int, default=1000)
+    parser.add_argument("--bins", type=int, default=10)
+    parser.add_argument(
+        "--aio-retries",
+        type=int,
+        default=3,
+        help="AIORateLimiter's max_retries (its default, 0, loses every message that gets a 429)",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)
+    print(f"one official message to {args.groups} Telegram groups, server limits 30/s overall")
+    with tempfile.TemporaryDirectory(prefix="binbot-fanout-") as folder:
+        t0 = time.monotonic()
+        ours, message = await binbot(args.groups, args.bins, Path(folder))
+    show(f"binbot (outbox worker, TelegramPlatform)  [{time.monotonic() - t0:.0f} s in all]", ours)
+    delivered = [line for line in message["receipt"].splitlines() if "Bezorgd" in line]
+    print("  the officer's receipt: " + " / ".join(delivered))
+    t0 = time.monotonic()
+    theirs = await aio_rate_limiter(args.groups, message, args.aio_retries)
+    show(
+        f"python-telegram-bot AIORateLimiter(max_retries={args.aio_retries})"
+        f"  [{time.monotonic() - t0:.0f} s]",
+        theirs,
+    )
+    speedup = round(ours.rate / theirs.rate, 3) if theirs.rate else None
+    print(f"speedup (binbot rate / AIORateLimiter rate): {speedup}")
+    ok = (
+        ours.rate_fraction >= 0.95
+        and ours.flood_errors == 0
+        and ours.lost == 0
+        and ours.duplicates == 0
+    )
+    print(
+        "target (>= 0.95 of the limit, no 429, none lost, no duplicates): "
+        + ("met" if ok else "MISSED")
+    )
+    summary = asdict(ours) | {"groups": args.groups, "speedup": speedup, "target_met": ok}
+    summary |= {f"aio_{k}": v for k, v in asdict(theirs).items()}
+    summary["aio_max_retries"] = args.aio_retries
+    print(json.dumps(summary, sort_keys=False))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
