@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from bot import metrics, texts
 from bot.commands import REGISTRY, Command, Registry, Where
@@ -32,6 +32,7 @@ from bot.model import (
     Role,
     UserRef,
 )
+from bot.patience import Patient
 from bot.ports import Clock, PlatformError, PlatformPort, SystemClock
 from storage.db import Database
 from storage.repo import Repo
@@ -92,11 +93,13 @@ class Core:
     # -- plumbing --------------------------------------------------------------------------
 
     def platform(self, platform: Platform | str) -> PlatformPort:
-        """The adapter for a platform; a clear error when it is not running."""
+        """The adapter for a platform, waiting out short rate limits (interactive sends);
+        a clear error when it is not running. The delivery worker uses `platforms` as is."""
         try:
-            return self.platforms[Platform(platform)]
+            port = self.platforms[Platform(platform)]
         except KeyError:
             raise PlatformError(f"platform_not_running:{platform}") from None
+        return cast(PlatformPort, Patient(port))
 
     @asynccontextmanager
     async def tx(self) -> AsyncIterator[Repo]:

@@ -10,7 +10,7 @@ import pytest
 from bot.commands import REGISTRY, Registry, Where
 from bot.context import Ctx
 from bot.dispatch import Core
-from bot.model import Role
+from bot.model import Outgoing, Rich, Role
 from tests.fakes import Harness
 
 
@@ -216,3 +216,27 @@ async def test_an_unanswered_conversation_ends_and_says_so(h: Harness) -> None:
     assert h.last("jan").startswith("Je antwoord bleef te lang uit")
     await h.say("jan", "hallo")  # the conversation is gone: plain text gets the hint
     assert "/help" in h.last("jan")
+
+
+async def test_an_answer_waits_out_a_short_rate_limit(h: Harness) -> None:
+    from bot.ports import RetryLater
+
+    h.platform.fail("jan", RetryLater(0.01), RetryLater(0.01))
+    await h.say("jan", "/numbers")
+    assert "112" in h.last("jan")  # answered on the third try, not dropped
+
+
+async def test_a_long_rate_limit_is_not_waited_out(h: Harness) -> None:
+    from bot.patience import Patient
+    from bot.ports import RetryLater
+
+    h.platform.fail("jan", RetryLater(60))
+    waited: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waited.append(seconds)
+
+    patient = Patient(h.platform, sleep)
+    with pytest.raises(RetryLater):
+        await patient.send_direct("jan", Outgoing(Rich.of("x")))
+    assert waited == [] and h.texts("jan") == []
