@@ -35,7 +35,7 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.inbound import drop_postgres, postgres_database
+from benchmarks.pg import drop_postgres, postgres_database
 from config.settings import DeliverySettings
 from storage.db import Database
 from storage.tables import Bin, Delivery, Person

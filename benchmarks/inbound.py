@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import random
-import secrets
 import statistics
 import sys
 import tempfile
@@ -34,6 +33,7 @@ import sqlalchemy
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.console.platform import ConsolePlatform
+from benchmarks.pg import drop_postgres, postgres_database
 from bot.app import CONTEXT_REUSE_SECONDS
 from bot.dispatch import Core, CoreConfig
 from bot.events import Event
@@ -203,34 +203,6 @@ async def run(url: str, n: int, concurrency: int, seed: int, reuse: float) -> di
             kind: round(sum(v) / sum(latencies), 3) for kind, v in sorted(per_kind.items())
         },
     }
-
-
-async def postgres_database(admin_url: str) -> tuple[str, str] | None:
-    """A fresh database on the PostgreSQL at `admin_url`, or None when none is reachable."""
-    try:
-        import asyncpg
-
-        conn = await asyncpg.connect(admin_url, timeout=5)
-    except Exception as exc:
-        print(f"PostgreSQL not reachable at {admin_url}: {type(exc).__name__}", file=sys.stderr)
-        return None
-    name = f"binbot_bench_{secrets.token_hex(4)}"
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    return f"{base}/{name}", name
-
-
-async def drop_postgres(admin_url: str, name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_url, timeout=5)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 def show(label: str, r: dict[str, Any]) -> None:

@@ -21,7 +21,6 @@ import itertools
 import json
 import os
 import random
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.pg import drop_postgres, postgres_database
 
 TARGET_MB = 150.0
 GROUPS_PER_BIN = 4
@@ -286,29 +287,6 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-async def postgres_database(admin_url: str) -> tuple[str, str]:
-    import asyncpg
-
-    name = f"binbot_membench_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(admin_url, timeout=5)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    return f"{base}/{name}", name
-
-
-async def drop_postgres(admin_url: str, name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_url, timeout=5)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--groups", type=int, default=10_000)
@@ -325,6 +303,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         if args.postgres:
             made = asyncio.run(postgres_database(args.postgres))
+            if made is None:
+                return 2
             url = made[0]
         else:
             url = f"sqlite+aiosqlite:///{Path(tmp) / 'memory.db'}"
