@@ -8,15 +8,28 @@ serves one process, whose worker serialises its claims itself.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from storage.tables import Alert, AlertTarget, Delivery, FollowUp, Group, Seen, Zone
+from storage.tables import (
+    Alert,
+    AlertTarget,
+    AuditEntry,
+    Delivery,
+    FollowUp,
+    Group,
+    Seen,
+    Zone,
+)
+
+if TYPE_CHECKING:
+    from storage.db import Database
 
 PENDING = "pending"
 SENDING = "sending"
@@ -26,6 +39,16 @@ CANCELLED = "cancelled"
 SETTLED = (SENT, FAILED, CANCELLED)
 
 LIVE_STATES = ("active", "updated")
+
+
+@dataclass
+class Context:
+    """What a claimed batch needs to be sent: its alerts, zones, groups and follow-ups."""
+
+    alerts: dict[int, Alert] = field(default_factory=dict)
+    zones: dict[int, Zone] = field(default_factory=dict)
+    groups: dict[int, Group] = field(default_factory=dict)
+    followups: dict[int, FollowUp] = field(default_factory=dict)
 
 
 class AlertRepo:
@@ -193,8 +216,23 @@ class AlertRepo:
             .order_by(Delivery.id)
             .limit(limit)
         )
+        claimed = {
+            "status": SENDING,
+            "claimed_by": token,
+            "claimed_at": now,
+            "attempts": Delivery.attempts + 1,
+        }
         if self._postgres:
-            q = q.with_for_update(skip_locked=True)
+            # One round trip: lock the due rows other workers have not locked, mark them.
+            stmt = (
+                update(Delivery)
+                .where(Delivery.id.in_(q.with_for_update(skip_locked=True).scalar_subquery()))
+                .values(**claimed)
+                .returning(Delivery)
+                .execution_options(synchronize_session=False, populate_existing=True)
+            )
+            won = list((await self.session.execute(stmt)).scalars().all())
+            return sorted(won, key=lambda d: d.id)
         # Without row locks (SQLite) another claim may win every row just seen: look again.
         for _ in range(3):
             ids = list((await self.session.execute(q)).scalars().all())
@@ -203,12 +241,7 @@ class AlertRepo:
             await self.session.execute(
                 update(Delivery)
                 .where(Delivery.id.in_(ids), due)
-                .values(
-                    status=SENDING,
-                    claimed_by=token,
-                    claimed_at=now,
-                    attempts=Delivery.attempts + 1,
-                )
+                .values(**claimed)
                 .execution_options(synchronize_session=False)
             )
             rows = select(Delivery).where(Delivery.id.in_(ids), Delivery.claimed_by == token)
@@ -216,6 +249,24 @@ class AlertRepo:
             if won:
                 return won
         return []
+
+    async def context(self, rows: Sequence[Delivery]) -> Context:
+        """The alerts (with their zones), groups and follow-ups of a claimed batch."""
+        ctx = Context()
+        alert_ids = sorted({r.alert_id for r in rows})
+        if alert_ids:
+            pairs = select(Alert, Zone).join(Zone, Zone.id == Alert.zone_id)
+            for alert, zone in await self.session.execute(pairs.where(Alert.id.in_(alert_ids))):
+                ctx.alerts[alert.id], ctx.zones[zone.id] = alert, zone
+        group_ids = sorted({r.group_id for r in rows})
+        if group_ids:
+            groups = select(Group).where(Group.id.in_(group_ids))
+            ctx.groups = {g.id: g for g in (await self.session.execute(groups)).scalars()}
+        fu_ids = sorted({r.followup_id for r in rows if r.followup_id is not None})
+        if fu_ids:
+            fus = select(FollowUp).where(FollowUp.id.in_(fu_ids))
+            ctx.followups = {f.id: f for f in (await self.session.execute(fus)).scalars()}
+        return ctx
 
     async def _settle(self, delivery_id: int, token: str, **values: Any) -> bool:
         result = await self.session.execute(
@@ -347,3 +398,77 @@ class AlertRepo:
     async def seen_count(self, alert_id: int) -> int:
         q = select(func.count()).select_from(Seen).where(Seen.alert_id == alert_id)
         return int((await self.session.execute(q)).scalar() or 0)
+
+
+def _record_sent_statements() -> tuple[Any, Any, Any]:
+    """The statements of `record_sent`, built once with bound parameters: building them anew
+    for each row costs more than running them (SQLAlchemy keys its compiled cache on them)."""
+    claimed = and_(
+        Delivery.id == bindparam("delivery_id"),
+        Delivery.status == SENDING,
+        Delivery.claimed_by == bindparam("token"),
+    )
+    mark = (
+        update(Delivery)
+        .where(claimed)
+        .values(
+            status=SENT,
+            platform_message_id=bindparam("message_id"),
+            chat_id=bindparam("chat_id"),
+            sent_at=bindparam("now"),
+            error=None,
+        )
+    )
+    audit = insert(AuditEntry).values(
+        at=bindparam("now"),
+        actor="delivery",
+        action="delivery.sent",
+        outcome="ok",
+        zone_id=bindparam("zone_id"),
+        bin_id=bindparam("bin_id"),
+        detail=bindparam("detail", type_=AuditEntry.__table__.c.detail.type),
+    )
+    marked = mark.returning(Delivery.id).cte("s")
+    both = select(func.count()).select_from(marked).add_cte(audit.cte("a"))
+    return mark.execution_options(synchronize_session=False), audit, both
+
+
+_MARK_SENT, _AUDIT_SENT, _MARK_AND_AUDIT_SENT = _record_sent_statements()
+
+
+async def record_sent(
+    db: Database,
+    delivery_id: int,
+    token: str,
+    message_id: str,
+    chat_id: str,
+    now: datetime,
+    *,
+    zone_id: int | None,
+    bin_id: int | None,
+    detail: dict[str, Any],
+) -> bool:
+    """Mark a claimed delivery `sent` and append its `delivery.sent` audit entry, together.
+
+    On PostgreSQL that is one statement (two data-modifying CTEs), so one round trip and one
+    implicit transaction; elsewhere one ordinary transaction. False if the claim was lost
+    meanwhile (the audit entry is written all the same: the platform did take the message).
+    """
+    params = {
+        "delivery_id": delivery_id,
+        "token": token,
+        "message_id": message_id,
+        "chat_id": chat_id,
+        "now": now,
+        "zone_id": zone_id,
+        "bin_id": bin_id,
+        "detail": detail or None,
+    }
+    if db.is_postgres:
+        async with db.engine.connect() as conn:
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return bool((await auto.execute(_MARK_AND_AUDIT_SENT, params)).scalar() == 1)
+    async with db.session() as session:
+        result = await session.execute(_MARK_SENT, params)
+        await session.execute(_AUDIT_SENT, params)
+        return bool(getattr(result, "rowcount", 0) == 1)
