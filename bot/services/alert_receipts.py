@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING
 from bot.model import ChatRef, MessageRef, Outgoing, Platform
 from bot.ports import PlatformError
 from bot.services import alert_render as render
-from bot.services import alerts
-from storage.alerts import AlertRepo
+from storage.alerts import PENDING, SENDING, AlertRepo
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
@@ -37,30 +36,48 @@ class Receipts:
 
     async def refresh(self, alert_id: int) -> None:
         """Edit the receipt with the current figures (where the platform edits); elsewhere
-        post the final figures once, when everything has settled."""
+        post the final figures once, when everything has settled.
+
+        The figures are one aggregate query; the rest of the receipt is read only when it is
+        going to be shown (not while an edit is held back, nor before the end without edit).
+        """
         now = self.core.clock.now()
         async with self.core.tx() as repo:
-            alert = await AlertRepo(repo.session).alert(alert_id)
+            ar = AlertRepo(repo.session)
+            alert = await ar.alert(alert_id)
             if alert is None or alert.receipt_platform is None or alert.author_id is None:
                 return
             port = self.core.platforms.get(Platform(alert.receipt_platform))
             if port is None or alert.receipt_chat_id is None:
                 return
+            rows = await ar.figures(alert.id)
+            settled = all(status not in (PENDING, SENDING) for _, _, status, _, _ in rows)
+            edit = bool(port.capabilities.edit and alert.receipt_message_id)
+            last = self._last.get(alert_id)
+            if edit and not settled and last is not None and last[1] is not None:
+                if now - last[1] < EVERY:
+                    return
+            if not edit and not settled:
+                return
+            zone = await repo.zone(alert.zone_id)
+            if zone is None:
+                return
             lang = alert.receipt_language or await self.core.person_language(repo, alert.author_id)
             prefix = render.prefix_of(alert.receipt_platform)
-            body, settled = await alerts.status_of(repo, alert, lang, prefix, now, receipt=True)
+            fus = list(await ar.followups(alert.id))
+            seen = await ar.seen_count(alert.id)
+            body = render.status(
+                alert, zone, fus, render.figures(rows), seen, lang, prefix, now, receipt=True
+            )
         chat = ChatRef(port.platform, alert.receipt_chat_id, True)
         try:
-            if port.capabilities.edit and alert.receipt_message_id:
-                last = self._last.get(alert_id)
-                if last is not None and (
-                    last[0] == body.plain
-                    or (not settled and last[1] is not None and now - last[1] < EVERY)
-                ):
+            if edit:
+                assert alert.receipt_message_id is not None
+                if last is not None and last[0] == body.plain:
                     return
                 await port.edit(MessageRef(chat, alert.receipt_message_id), Outgoing(body))
                 self._remember(alert_id, body.plain, now)
-            elif settled:
+            else:
                 async with self.core.tx() as repo:
                     if not await AlertRepo(repo.session).finalise_receipt(alert_id, now):
                         return
