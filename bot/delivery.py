@@ -5,12 +5,15 @@ Exactly once, step by step:
 1. An official message and one delivery row per target group are stored in one
    transaction (`bot.services.alerts.store`); follow-ups likewise.
 2. The worker claims due rows and marks them `sending` in one transaction, before any
-   platform call. On PostgreSQL the claim uses `SELECT ... FOR UPDATE SKIP LOCKED`, so
-   workers in several processes never take the same row; SQLite serves one process, whose
-   worker claims under a lock.
+   platform call; the same transaction reads what the rows need (alert, zone, group,
+   follow-up). On PostgreSQL the claim is one `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE
+   SKIP LOCKED)`, so workers in several processes never take the same row; SQLite serves one
+   process, whose worker claims under a lock.
 3. Once the platform has accepted a message, its row becomes `sent` with the platform's
-   message id (follow-ups reply to it, withdrawals delete it). A `sent` row is never
-   claimed again.
+   message id (follow-ups reply to it, withdrawals delete it), in a commit of its own made
+   right then: never gathered with other rows' commits, which would widen the window below.
+   Its audit entry goes in the same statement (`storage.alerts.record_sent`). A `sent` row is
+   never claimed again.
 
 The one crash window: the process dies after the platform accepted a message and before
 `sent` was committed. The row stays `sending`; when its lease (`DeliverySettings.lease`)
@@ -19,9 +22,14 @@ because every send carries the transaction id `binbot-d<delivery id>`. Telegram 
 such id, so there, and only there, this crash can show the message twice. Every other
 failure (429, 5xx, timeouts, a stopped worker) is retried without duplicates.
 
-A 429 or a transient error puts back only that chat's rows, with back-off; the other
-chats of the batch are sent concurrently and never wait for it. Non-urgent messages are
-stored with a `next_attempt_at` after the zone's quiet hours, so they simply are not due.
+In the background the worker keeps up to `concurrency` rows in hand and claims more once
+half of them have settled, rather than waiting for a whole batch. A chat's rows go out one
+after another in the order claimed, a row claimed later waiting behind the chat's rows still
+in hand. A 429 or a transient error puts back only that chat's rows, with back-off; the
+other chats are sent concurrently and never wait for it. Non-urgent messages are stored
+with a `next_attempt_at` after the zone's quiet hours, so they simply are not due. A message
+withdrawn after its rows were claimed still goes out where it was claimed, as before; the
+withdrawal follows it there and deletes it.
 """
 
 from __future__ import annotations
@@ -30,8 +38,10 @@ import asyncio
 import itertools
 import logging
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -51,11 +61,12 @@ from bot.services import alert_render as render
 from bot.services import alerts, linking
 from bot.services.alert_receipts import Receipts
 from config.settings import DeliverySettings, Settings
-from storage.alerts import CANCELLED, FAILED, SENT, AlertRepo
+from storage.alerts import CANCELLED, FAILED, SENT, AlertRepo, record_sent
 from storage.tables import Alert, Delivery, FollowUp, Group, Zone
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
+    from storage.repo import Repo
 
 log = logging.getLogger(__name__)
 
@@ -65,22 +76,52 @@ MIN_RETRY = 0.5
 # A batch takes the rows whose overall-limit slot frees within this time, and each waits for
 # its slot in the batch: claiming and reading then overlap the wait instead of adding to it.
 AHEAD = timedelta(seconds=0.25)
+# In the background, receipts are brought up to date at most this often (seconds); the last
+# refresh always comes after the last row in hand has settled.
+RECEIPT_EVERY = 0.25
 
 
 @dataclass
 class _Job:
-    """Everything one send needs, read in one short transaction."""
+    """Everything one send needs, read with its claim (the original just before sending)."""
 
     alert: Alert
     zone: Zone
     group: Group | None
     followup: FollowUp | None
-    original: Delivery | None
+    original: Delivery | None = None
+    # The message as rendered for (language, platform, buttons), shared by the jobs of one
+    # alert in one claim: a fan-out renders it once per language, not once per group.
+    renders: dict[tuple[str, str, bool], Outgoing] = field(default_factory=dict)
+
+
+@dataclass
+class _Item:
+    """A claimed row in hand: its claim token, what it needs, and when it has settled."""
+
+    row: Delivery
+    token: str
+    job: _Job | None  # None: the alert (or its zone) is gone
+    done: asyncio.Future[None]
+    receipt: bool = False  # refresh the receipt in the background once settled
+    error: BaseException | None = None
+
+
+@dataclass
+class _Chat:
+    """The rows in hand for one chat, sent one after another in the order claimed."""
+
+    queue: deque[_Item] = field(default_factory=deque)
+    regroup: bool = False  # the group changed under us (bot removed): read it again
 
 
 class DeliveryWorker:
     """Sends the outbox. `run_once()`/`drain()` drive it step by step (tests, console);
-    `start()` runs it in the background until `stop()`."""
+    `start()` runs it in the background until `stop()`.
+
+    In the background the worker keeps up to `concurrency` rows in hand and claims more as
+    soon as half of them have settled, instead of waiting for the slowest send of a batch.
+    Each chat's rows still go out one after another, in the order claimed."""
 
     def __init__(
         self,
@@ -100,10 +141,22 @@ class DeliveryWorker:
         self.parallel = parallel
         self.lease = timedelta(seconds=self.settings.lease)
         self._batches = itertools.count(1)
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # claims, one at a time
+        self._batch_lock = asyncio.Lock()  # run_once
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._chats: dict[int, _Chat] = {}
+        self._chat_tasks: set[asyncio.Task[None]] = set()
+        self._in_hand = 0
+        self._more = False  # the last claim was full: more rows are probably due
+        self._dirty: set[int] = set()  # alerts whose receipt is to be refreshed
+        self._flusher: asyncio.Task[None] | None = None
+        self._receipts_at = 0.0
+        # Row updates share a few pooled connections rather than each taking its own: rows
+        # sent together settle together, and more at once only makes the pool open (and
+        # close again) overflow connections.
+        self._db_slots = asyncio.Semaphore(self.settings.connections)
         self.receipts = Receipts(core)
         core.services["delivery"] = self
         core.idle_hooks.append(self.drain)
@@ -116,7 +169,7 @@ class DeliveryWorker:
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
-        """Finish the batch in hand, then stop (rows not yet sent wait in the outbox)."""
+        """Finish the rows in hand, then stop (rows not yet claimed wait in the outbox)."""
         self._stopping = True
         self._wake.set()
         if self._task is not None:
@@ -130,20 +183,53 @@ class DeliveryWorker:
         """New work was queued: look now rather than at the next poll."""
         self._wake.set()
 
+    @property
+    def _refill(self) -> int:
+        """Claim again once this many of the `concurrency` places are free."""
+        return max(1, self.settings.concurrency // 2)
+
     async def _loop(self) -> None:
-        while not self._stopping:
-            try:
-                if await self.run_once():
+        try:
+            while not self._stopping:
+                try:
+                    delay = await self._step()
+                except Exception:
+                    log.exception("delivery batch failed")
+                    delay = self.settings.poll_interval
+                if delay is None:
                     continue
-                delay = await self._idle_delay()
-            except Exception:
-                log.exception("delivery batch failed")
-                delay = self.settings.poll_interval
-            try:
-                await asyncio.wait_for(self._wake.wait(), delay)
-            except TimeoutError:
-                pass
-            self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), delay)
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+        finally:
+            await self._finish()
+
+    async def _step(self) -> float | None:
+        """Claim what there is room for; None to go on at once, else how long to wait."""
+        if not self.parallel:  # one batch at a time, in order (the console)
+            return None if await self.run_once() else await self._idle_delay()
+        room = self.settings.concurrency - self._in_hand
+        if room < self._refill:  # woken when enough rows in hand have settled
+            return self.settings.poll_interval
+        items, asked = await self._claim(room)
+        self._more = asked > 0 and len(items) >= asked
+        if items:
+            for item in items:
+                item.receipt = True
+            self._dispatch(items)
+        if self._more:
+            return None
+        return await self._idle_delay()
+
+    async def _finish(self) -> None:
+        """Let the rows in hand settle, then bring their receipts up to date."""
+        while self._chat_tasks:
+            await asyncio.gather(*list(self._chat_tasks), return_exceptions=True)
+        self._receipts_at = 0.0
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
 
     async def _idle_delay(self) -> float:
         async with self.core.tx() as repo:
@@ -152,7 +238,7 @@ class DeliveryWorker:
             return self.settings.poll_interval
         now = self.core.clock.now()
         wait = (nxt - now).total_seconds()
-        if wait <= 0:  # due, but run_once found no room: look again just before a slot frees
+        if wait <= 0:  # due, but there was no room: look again just before a slot frees
             slots = [self.limiter.free_in(Platform(p), now) for p in self._platforms()]
             ahead = min(slots, default=0.0) - AHEAD.total_seconds()
             return min(self.settings.poll_interval, max(0.001, ahead))
@@ -161,44 +247,80 @@ class DeliveryWorker:
     def _platforms(self) -> list[str]:
         return [p.value for p in self.core.platforms]
 
-    # -- one batch -------------------------------------------------------------------------
+    # -- claiming --------------------------------------------------------------------------
 
     async def drain(self) -> None:
-        """Send everything due now; return when nothing due can go out now."""
-        while await self.run_once():
-            pass
+        """Send everything due now; return when nothing due can go out now, and no row the
+        background loop has in hand is still being sent."""
+        while True:
+            if await self.run_once():
+                continue
+            if not self._chat_tasks:
+                return
+            await asyncio.gather(*list(self._chat_tasks), return_exceptions=True)
 
     async def run_once(self) -> int:
         """Claim one batch of due rows and settle each; returns how many were claimed."""
+        async with self._batch_lock:  # one whole batch at a time, as the console replays it
+            return await self._batch()
+
+    async def _batch(self) -> int:
+        items, _ = await self._claim(self.settings.concurrency)
+        if not items:
+            return 0
+        now = self.core.clock.now()
+        if self.parallel:
+            self._dispatch(items)
+            await asyncio.gather(*(i.done for i in items))
+        else:
+            by_chat: dict[int, list[_Item]] = {}
+            for item in items:
+                by_chat.setdefault(item.row.group_id, []).append(item)
+            for chat_items in by_chat.values():
+                self._dispatch(chat_items)
+                await asyncio.gather(*(i.done for i in chat_items))
+        errors = [i.error for i in items if i.error is not None]
+        if errors:  # as a TaskGroup over the chats would report them
+            raise BaseExceptionGroup("delivery batch failed", errors)
+        for alert_id in sorted({i.row.alert_id for i in items}):
+            await self.refresh_receipt(alert_id)
+        self.limiter.forget_idle(now)
+        return len(items)
+
+    async def _claim(self, most: int) -> tuple[list[_Item], int]:
+        """Claim up to `most` due rows (fewer where the rate limit has less room) and read
+        what they need, in one transaction; also returns how many were asked for."""
         async with self._lock:
             platforms = self._platforms()
-            if not platforms:
-                return 0
+            if not platforms or most <= 0:
+                return [], 0
             now = self.core.clock.now()
             token = f"{self.name}#{next(self._batches)}"
             rows: list[Delivery] = []
+            asked = 0
             async with self.core.tx() as repo:
                 ar = AlertRepo(repo.session)
                 for platform in platforms:
-                    limit = self._room(Platform(platform), now)
+                    limit = min(most, self._room(Platform(platform), now))
                     if limit:
+                        asked += limit
                         rows += await ar.claim(now, token, limit, now - self.lease, [platform])
-            if not rows:
-                return 0
-            by_chat: dict[int, list[Delivery]] = {}
-            for row in rows:
-                by_chat.setdefault(row.group_id, []).append(row)
-            if self.parallel:
-                async with asyncio.TaskGroup() as tg:
-                    for chat_rows in by_chat.values():
-                        tg.create_task(self._chat(chat_rows, token))
-            else:
-                for chat_rows in by_chat.values():
-                    await self._chat(chat_rows, token)
-            for alert_id in sorted({r.alert_id for r in rows}):
-                await self.refresh_receipt(alert_id)
-            self.limiter.forget_idle(now)
-            return len(rows)
+                if not rows:
+                    return [], asked
+                ctx = await ar.context(rows)
+        loop = asyncio.get_running_loop()
+        items = []
+        renders: dict[int, dict[tuple[str, str, bool], Outgoing]] = {}
+        for row in rows:
+            alert = ctx.alerts.get(row.alert_id)
+            zone = ctx.zones.get(alert.zone_id) if alert is not None else None
+            job = None
+            if alert is not None and zone is not None:
+                fu = ctx.followups.get(row.followup_id) if row.followup_id else None
+                shared = renders.setdefault(alert.id, {})
+                job = _Job(alert, zone, ctx.groups.get(row.group_id), fu, renders=shared)
+            items.append(_Item(row, token, job, loop.create_future()))
+        return items, asked
 
     def _room(self, platform: Platform, now: datetime) -> int:
         """How many rows of `platform` to claim now.
@@ -214,36 +336,116 @@ class DeliveryWorker:
             return most
         return min(room, most, math.ceil(limits.overall_per_second * AHEAD.total_seconds()))
 
-    async def _chat(self, rows: Sequence[Delivery], token: str) -> None:
-        """One chat's rows, in order; once one must wait, the rest of the chat waits too."""
-        for i, row in enumerate(rows):
-            later = await self._one(row, token)
-            if later is None:
-                continue
-            async with self.core.tx() as repo:
-                ar = AlertRepo(repo.session)
-                for rest in rows[i + 1 :]:
-                    await ar.retry_at(rest.id, token, later, None, count=False)
-            return
+    # -- rows in hand ----------------------------------------------------------------------
 
-    async def _read(self, row: Delivery) -> _Job | None:
-        async with self.core.tx() as repo:
-            ar = AlertRepo(repo.session)
-            alert = await ar.alert(row.alert_id)
-            zone = await ar.zone(alert.zone_id) if alert else None
-            if alert is None or zone is None:
-                return None
-            fu = await repo.session.get(FollowUp, row.followup_id) if row.followup_id else None
-            original = await ar.original_in(alert.id, row.group_id) if fu else None
-            return _Job(alert, zone, await ar.group(row.group_id), fu, original)
+    def _dispatch(self, items: Sequence[_Item]) -> None:
+        """Hand claimed rows to their chats: after any rows of the same chat already in hand."""
+        self._in_hand += len(items)
+        loop = asyncio.get_running_loop()
+        for item in items:
+            chat = self._chats.get(item.row.group_id)
+            if chat is None:
+                chat = self._chats[item.row.group_id] = _Chat()
+                task = loop.create_task(self._chat(item.row.group_id, chat))
+                self._chat_tasks.add(task)
+                task.add_done_callback(self._chat_tasks.discard)
+            chat.queue.append(item)
 
-    async def _one(self, row: Delivery, token: str) -> datetime | None:
+    async def _chat(self, group_id: int, chat: _Chat) -> None:
+        """One chat's rows, in order; once one must wait, the rest in hand waits too."""
+        try:
+            while chat.queue:
+                item = chat.queue.popleft()
+                later = None
+                try:
+                    later = await self._one(item, chat)
+                except Exception as exc:
+                    # The row stays `sending` until its lease runs out; then it is retried.
+                    log.exception("delivery %s: settling it failed", item.row.id)
+                    item.error = exc
+                except BaseException as exc:  # the process is going down: leave the rest
+                    item.error = exc
+                    for other in chat.queue:
+                        other.error = exc
+                        self._settled(other)
+                    chat.queue.clear()
+                    if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt, SystemExit)):
+                        raise
+                finally:
+                    self._settled(item)
+                if later is None or not chat.queue:
+                    continue
+                rest = list(chat.queue)
+                chat.queue.clear()
+                try:
+                    async with self._tx() as repo:
+                        ar = AlertRepo(repo.session)
+                        for other in rest:
+                            await ar.retry_at(other.row.id, other.token, later, None, count=False)
+                except Exception as exc:
+                    log.exception("delivery: putting back the rows of group %s failed", group_id)
+                    for other in rest:
+                        other.error = exc
+                finally:
+                    for other in rest:
+                        self._settled(other)
+        finally:
+            del self._chats[group_id]
+
+    def _settled(self, item: _Item) -> None:
+        self._in_hand -= 1
+        if not item.done.done():
+            item.done.set_result(None)
+        if item.receipt:
+            self._receipt_soon(item.row.alert_id)
+        if self._more and self.settings.concurrency - self._in_hand == self._refill:
+            self._wake.set()  # room for another claim
+
+    def _receipt_soon(self, alert_id: int) -> None:
+        """Refresh the alert's receipt at most every RECEIPT_EVERY, and always once after the
+        last of its rows here has settled (so the final figures are shown)."""
+        self._dirty.add(alert_id)
+        if self._flusher is None:  # `Core.idle()` waits for it, as for other background work
+            self._flusher = self.core.spawn(self._flush_receipts())
+
+    async def _flush_receipts(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._dirty:
+                wait = self._receipts_at - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                alert_ids = sorted(self._dirty)
+                self._dirty.clear()
+                self._receipts_at = loop.time() + RECEIPT_EVERY
+                for alert_id in alert_ids:
+                    try:
+                        await self.refresh_receipt(alert_id)
+                    except Exception:
+                        log.exception("receipt of alert %s: refresh failed", alert_id)
+        finally:
+            self._flusher = None
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[Repo]:
+        """A transaction for one row's outcome, on one of the worker's connection slots."""
+        async with self._db_slots, self.core.tx() as repo:
+            yield repo
+
+    async def _original(self, row: Delivery, alert: Alert) -> Delivery | None:
+        async with self._tx() as repo:
+            return await AlertRepo(repo.session).original_in(alert.id, row.group_id)
+
+    async def _one(self, item: _Item, chat_state: _Chat) -> datetime | None:
         """Settle one row. Returns when to try this chat again if it must wait, else None."""
+        row, token, job = item.row, item.token, item.job
         now = self.core.clock.now()
-        job = await self._read(row)
         if job is None:
             await self._fail(row, token, None, "alert_missing")
             return None
+        if chat_state.regroup:
+            async with self._tx() as repo:
+                job.group = await AlertRepo(repo.session).group(row.group_id)
         group = job.group
         if group is None or not group.active:
             why = (group.inactive_reason if group else None) or ("unlinked" if group else "gone")
@@ -254,7 +456,8 @@ class DeliveryWorker:
             return None
         reply_to = None
         if job.followup is not None:
-            original = job.original
+            # Read now, not with the claim: the original may have gone out just before.
+            job.original = original = await self._original(row, job.alert)
             if original is None or original.status in (FAILED, CANCELLED):
                 await self._fail(row, token, job, "original_not_delivered", status=CANCELLED)
                 return None
@@ -264,8 +467,8 @@ class DeliveryWorker:
                 )
             reply_to = original.platform_message_id
         port = self.core.platforms[Platform(row.platform)]
-        # Read the clock again: the reads above may have queued behind the rest of the batch,
-        # and the limiter must count the send when it leaves, not when its row was picked up.
+        # Read the clock again: the row may have waited behind the rest of its chat, and the
+        # limiter must count the send when it leaves, not when its row was picked up.
         now = self.core.clock.now()
         wait = self.limiter.wait(port.platform, group.chat_id, now)
         # Its slot is about to free: wait for it here. Other rows of the batch may take the
@@ -296,6 +499,7 @@ class DeliveryWorker:
             # As when the platform reports the removal: the link goes inactive and the BIN's
             # coordinators are told, so that they can add the bot back.
             await linking.bot_gone(self.core, row.platform, group.chat_id)
+            chat_state.regroup = True
             await self._fail(row, token, job, "bot_removed")
             return None
         except PermanentError as exc:
@@ -316,9 +520,13 @@ class DeliveryWorker:
     ) -> Outgoing:
         lang = alerts.group_language(group, job.zone)
         if job.followup is None:
-            return render.official_outgoing(
-                job.alert, job.zone, lang, group.platform, buttons=port.capabilities.buttons
-            )
+            key = (lang, group.platform, port.capabilities.buttons)
+            msg = job.renders.get(key)
+            if msg is None:
+                msg = job.renders[key] = render.official_outgoing(
+                    job.alert, job.zone, lang, group.platform, buttons=port.capabilities.buttons
+                )
+            return msg
         return render.followup_outgoing(
             job.alert, job.followup, job.zone, lang, group.platform, reply_to
         )
@@ -344,21 +552,25 @@ class DeliveryWorker:
         sent: MessageRef,
         now: datetime,
     ) -> None:
-        async with self.core.tx() as repo:
-            ok = await AlertRepo(repo.session).mark_sent(
-                row.id, token, sent.message_id, group.chat_id, now
-            )
-            await repo.audit(
+        # The row's own commit, right after the platform took it (never batched with others:
+        # that would widen the crash window), with its audit entry in the same round trip.
+        async with self._db_slots:
+            ok = await record_sent(
+                self.core.db,
+                row.id,
+                token,
+                sent.message_id,
+                group.chat_id,
                 now,
-                "delivery",
-                "delivery.sent",
                 zone_id=job.alert.zone_id,
                 bin_id=group.bin_id,
-                ref=job.alert.ref,
-                delivery=row.id,
-                group=group.id,
-                platform=row.platform,
-                kind=_kind(job),
+                detail={
+                    "ref": job.alert.ref,
+                    "delivery": row.id,
+                    "group": group.id,
+                    "platform": row.platform,
+                    "kind": _kind(job),
+                },
             )
         if not ok:
             log.warning("delivery %s: the claim ran out before it was recorded as sent", row.id)
@@ -367,7 +579,7 @@ class DeliveryWorker:
         self, row: Delivery, token: str, job: _Job | None, reason: str, *, status: str = FAILED
     ) -> None:
         now = self.core.clock.now()
-        async with self.core.tx() as repo:
+        async with self._tx() as repo:
             await AlertRepo(repo.session).mark_failed(row.id, token, reason, status=status)
             if status == FAILED:
                 await repo.audit(
@@ -390,8 +602,9 @@ class DeliveryWorker:
         self, row: Delivery, token: str, at: datetime, reason: str | None = None
     ) -> datetime:
         """Put the row back without spending an attempt (rate limit, 429, waiting)."""
-        async with self.core.tx() as repo:
+        async with self._tx() as repo:
             await AlertRepo(repo.session).retry_at(row.id, token, at, reason, count=False)
+        self._wake.set()  # it may be due again at once (a moved chat)
         return at
 
     async def _retry(
@@ -406,7 +619,7 @@ class DeliveryWorker:
         # Jitter keeps many chats that failed together from retrying in lockstep.
         delay = base * (0.5 + self.core.rng.random() / 2)
         at = now + timedelta(seconds=delay)
-        async with self.core.tx() as repo:
+        async with self._tx() as repo:
             await AlertRepo(repo.session).retry_at(row.id, token, at, reason, count=True)
         log.info("delivery %s: %s, retrying in %.1fs", row.id, reason, delay)
         return at
@@ -415,7 +628,7 @@ class DeliveryWorker:
         self, row: Delivery, token: str, job: _Job, group: Group, new_id: str, now: datetime
     ) -> datetime | None:
         """The group got a new id (Telegram supergroup): follow it and send there at once."""
-        async with self.core.tx() as repo:
+        async with self._tx() as repo:
             ar = AlertRepo(repo.session)
             moved = await ar.move_group(group.id, row.platform, new_id)
             if not moved:  # the migration's own update may have moved this group already

@@ -100,6 +100,11 @@ class DeliverySettings(BaseModel):
     backoff_base: float = Field(default=1.0, gt=0)
     backoff_max: float = Field(default=300.0, gt=0)
     concurrency: int = Field(default=32, ge=1)
+    connections: int = Field(
+        default=4,
+        ge=1,
+        description="database connections the worker's per-row updates use at once",
+    )
     lease: float = Field(
         default=300.0, gt=0, description="seconds a claimed delivery may stay in sending"
     )
