@@ -5,25 +5,71 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+
+from storage import sqlite_inline
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATE_LOCK = 0x62696E6D  # "binm": the advisory lock key held while migrating
+SQLITE_LOCK_TIMEOUT = 30.0  # seconds a statement waits for another writer to finish
+# The tables a person's context is made of (who they are, their roles, their groups and the
+# languages of these) and the directory of zones and BINs. What this process commits to them
+# is recorded in `Database.changes`, so that copies kept in memory are known to be stale.
+PERSON_TABLES = frozenset({"persons", "identities", "role_grants", "memberships"})
+DIRECTORY_TABLES = PERSON_TABLES | {"zones", "bins", "groups"}
+_CHANGED = "binbot.changed"
+# Execution options for a bulk statement on one of these tables that changes nothing a
+# context or the directory is made of (a nudge's cooldown, say).
+NOT_A_DIRECTORY_CHANGE = {"binbot_directory_change": False}
+_ALL = -1  # in a session's set of changed persons: a change that may concern anyone
+
+
+class Changes:
+    """Which committed changes of this process concern whom, by generation.
+
+    A reader notes `generation` before it reads; what it read is stale once `stale(noted,
+    person_id)` says so. Changes made by other processes (the admin shell, other `binbot run`
+    processes) are not seen here: readers that keep copies bound their age as well.
+    """
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self._everyone = 0
+        self._persons: dict[int, int] = {}
+
+    def stale(self, noted: int, person_id: int | None = None) -> bool:
+        """Whether a change committed after `noted` concerns `person_id` (None: the directory)."""
+        if self._everyone > noted:
+            return True
+        return person_id is not None and self._persons.get(person_id, 0) > noted
+
+    def committed(self, persons: set[int]) -> None:
+        self.generation += 1
+        if _ALL in persons:
+            self._everyone = self.generation
+            self._persons.clear()
+        else:
+            for person_id in persons:
+                self._persons[person_id] = self.generation
 
 
 class Database:
     """An async engine and its session factory. Connects lazily, never at import time."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, sqlite_lock_timeout: float = SQLITE_LOCK_TIMEOUT
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.is_postgres = url.startswith("postgresql")
@@ -31,13 +77,28 @@ class Database:
         # carry its values, such as a person's display name.
         kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.is_sqlite:
-            kwargs["connect_args"] = {"timeout": 30}
+            # sqlite3 on the event loop rather than on aiosqlite's thread (see sqlite_inline).
+            path = make_url(url).database or ":memory:"
+            kwargs["async_creator"] = sqlite_inline.creator(path, timeout=sqlite_lock_timeout)
         else:
             kwargs["pool_pre_ping"] = True
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.changes = Changes()
+        session_class = type("DatabaseSession", (Session,), {})
+        event.listen(session_class, "after_flush", _note_flush)
+        event.listen(session_class, "do_orm_execute", _note_statement)
+        event.listen(session_class, "after_commit", self._after_commit)
+        event.listen(session_class, "after_rollback", _forget)
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=session_class
+        )
+
+    def _after_commit(self, session: Session) -> None:
+        persons = session.info.pop(_CHANGED, None)
+        if persons:
+            self.changes.committed(persons)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -97,11 +158,44 @@ def _upgrade_sync(connection: Any) -> None:
     command.upgrade(alembic_config(connection), "head")
 
 
+async def changes_pending(session: AsyncSession) -> bool:
+    """Flush, and say whether the session's transaction changed DIRECTORY_TABLES so far."""
+    await session.flush()
+    return bool(session.info.get(_CHANGED))
+
+
+def _note_flush(session: Session, _flush: UOWTransaction) -> None:
+    for obj in chain(session.new, session.dirty, session.deleted):
+        table = getattr(obj, "__table__", None)
+        if table is None or table.name not in DIRECTORY_TABLES:
+            continue
+        changed: set[int] = session.info.setdefault(_CHANGED, set())
+        if table.name == "persons":
+            changed.add(obj.id)
+        elif table.name in PERSON_TABLES:
+            changed.add(obj.person_id)
+        else:
+            changed.add(_ALL)
+
+
+def _note_statement(state: ORMExecuteState) -> None:
+    """Bulk statements (UPDATE ... WHERE, DELETE ...) may concern anyone."""
+    if state.execution_options.get("binbot_directory_change", True) is False:
+        return
+    if state.is_insert or state.is_update or state.is_delete:
+        table = getattr(state.statement, "table", None)
+        if table is None or table.name in DIRECTORY_TABLES:
+            state.session.info.setdefault(_CHANGED, set()).add(_ALL)
+
+
+def _forget(session: Session) -> None:
+    session.info.pop(_CHANGED, None)
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
 
 
