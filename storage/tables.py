@@ -149,7 +149,9 @@ class Invite(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
-    used_by: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    used_by: Mapped[int | None] = mapped_column(
+        ForeignKey("persons.id", ondelete="SET NULL"), index=True
+    )
     revoked_at: Mapped[datetime | None]
 
 
@@ -165,7 +167,9 @@ class Group(Base):
     title: Mapped[str] = mapped_column(String(255), default="")
     language: Mapped[str | None] = mapped_column(String(2))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    linked_by: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    linked_by: Mapped[int | None] = mapped_column(
+        ForeignKey("persons.id", ondelete="SET NULL"), index=True
+    )
     linked_at: Mapped[datetime]
     unlinked_at: Mapped[datetime | None]
     inactive_reason: Mapped[str | None] = mapped_column(String(64))
@@ -191,7 +195,9 @@ class JoinRequest(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     decided_at: Mapped[datetime | None]
-    decided_by: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    decided_by: Mapped[int | None] = mapped_column(
+        ForeignKey("persons.id", ondelete="SET NULL"), index=True
+    )
 
 
 class Membership(Base):
@@ -216,7 +222,9 @@ class Alert(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     ref: Mapped[str] = mapped_column(String(16), unique=True)
     zone_id: Mapped[int] = mapped_column(ForeignKey("zones.id"), index=True)
-    author_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("persons.id", ondelete="SET NULL"), index=True
+    )
     author_role: Mapped[str] = mapped_column(String(16))
     urgency: Mapped[str] = mapped_column(String(16))
     category: Mapped[str] = mapped_column(String(32))
@@ -249,7 +257,9 @@ class FollowUp(Base):
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     text: Mapped[str | None] = mapped_column(Text)
-    author_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("persons.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime]
 
 
@@ -287,7 +297,7 @@ class Seen(Base):
     __tablename__ = "seen"
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), primary_key=True)
     person_id: Mapped[int] = mapped_column(
-        ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True
+        ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     at: Mapped[datetime]
 
@@ -307,7 +317,7 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     at: Mapped[datetime] = mapped_column(index=True)
-    actor: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(64), index=True)
     action: Mapped[str] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(16), default="ok")
     zone_id: Mapped[int | None] = mapped_column(Integer)
