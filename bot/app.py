@@ -28,7 +28,10 @@ log = logging.getLogger(__name__)
 SERVICE_FACTORIES: list[Callable[[Core, Settings], Any]] = []
 SERVICE_FACTORIES.append(build_worker)  # the outbox worker: official messages to every group
 LEADER_RETRY = 5.0  # seconds between a standby's tries to become the scheduler's leader
-CONTEXT_REUSE_SECONDS = 5.0  # see CoreConfig; the console keeps 0 so transcripts stay exact
+# See CoreConfig. As long as zones and BINs are kept (DIRECTORY_SECONDS): a change made by the
+# admin's shell shows in /help and /numbers within a minute, and at once in what it governs.
+# The console keeps 0 so that transcripts replay exactly.
+CONTEXT_REUSE_SECONDS = 60.0
 
 
 class DbKeyValue(KeyValueStore):

@@ -59,6 +59,10 @@ class Conversations:
     def key(ctx: Ctx) -> Key:
         return (ctx.chat.platform.value, ctx.chat.chat_id, ctx.sender.user_id)
 
+    def has_open(self, chat: ChatRef, sender: UserRef) -> bool:
+        """Whether this person has a conversation open in this chat (expired or not)."""
+        return (chat.platform.value, chat.chat_id, sender.user_id) in self.open
+
     def timeout(self) -> timedelta:
         return timedelta(minutes=self.core.config.conversation_timeout_minutes)
 

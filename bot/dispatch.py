@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from bot import metrics, texts
 from bot.commands import REGISTRY, Command, Registry, Where
@@ -34,8 +34,9 @@ from bot.model import (
 )
 from bot.patience import Patient
 from bot.ports import Clock, PlatformError, PlatformPort, SystemClock
-from storage.db import Database
+from storage.db import Database, changes_pending
 from storage.repo import Repo
+from storage.tables import Bin, Group, Zone
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +51,29 @@ class CoreConfig:
     conversation_timeout_minutes: float = 15.0
     redeem_max_failures: int = 5
     redeem_lockout_minutes: float = 15.0
-    # Seconds a person's context may be reused for read-only commands (0: never). Roles and
-    # language changed elsewhere (another process, the admin's shell) show that much later in
-    # /help; privileged commands, buttons and conversations always read them afresh.
+    # Seconds a person's context may be reused for read-only commands and private chatter
+    # (0: never). What this process changes is seen at once; roles and languages changed
+    # elsewhere (another process, the admin's shell) show that much later in /help.
+    # Privileged commands, buttons and conversations always read them afresh.
     context_reuse_seconds: float = 0.0
 
 
-# Commands that only read and answer, for which a context a few seconds old is good enough.
+# Commands that only read and answer, for which a recent context is good enough.
 READ_ONLY_COMMANDS = frozenset({"help", "numbers", "check"})
-LANGUAGE_MEMO_SECONDS = 60.0  # a zone's language changes rarely and only picks a reply's words
+# Zones, BINs and groups read less than this long ago are not read again, unless this process
+# changed one since (a change made elsewhere, e.g. by the admin shell, shows this much later).
+DIRECTORY_SECONDS = 60.0
 RECENT_MAX = 50_000
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """A resolved context, kept for reuse (see `Core.context`)."""
+
+    ctx: Ctx
+    noted: int  # Changes.generation before it was read
+    at: float  # time.monotonic() when it was read
 
 
 class Core:
@@ -87,8 +101,8 @@ class Core:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.idle_hooks: list[Callable[[], Awaitable[None]]] = []
         self.services: dict[str, Any] = {}
-        self._languages: dict[tuple[str, int], tuple[str | None, float]] = {}
-        self._recent: dict[tuple[str, str], tuple[str, Ctx, float]] = {}
+        self._directory: dict[tuple[object, ...], tuple[object, int, float]] = {}
+        self._recent: dict[tuple[str, str, str], _Kept] = {}
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -147,26 +161,30 @@ class Core:
     ) -> Ctx:
         """Resolve the person behind `sender`, their roles and their language.
 
-        With `reuse`, a context resolved for the same person in the same chat within
-        `context_reuse_seconds` is reused; without, any reusable one of theirs is dropped.
+        With `reuse`, the context last resolved for the same person in the same chat is
+        reused while nothing this process committed has changed it and it is younger than
+        `context_reuse_seconds` (which bounds how late changes made elsewhere show).
+        Without, it is read afresh.
         """
-        from storage.groups import GroupRepo
-
-        key, now = (sender.platform.value, sender.user_id), time.monotonic()
+        key = (sender.platform.value, sender.user_id, chat.chat_id)
+        now = time.monotonic()
         pseudonym = f"p-{self.rng.getrandbits(48):012x}"  # drawn either way: seeds stay exact
-        if not reuse:
-            self._recent.pop(key, None)
-        elif (hit := self._recent.get(key)) is not None:
-            where, known, at = hit
-            same_name = (
-                not sender.display_name or sender.display_name == known.identity.display_name
-            )
+        changes = self.db.changes
+        if reuse and (hit := self._recent.get(key)) is not None:
             if (
-                where == chat.chat_id
-                and same_name
-                and now - at < self.config.context_reuse_seconds
+                now - hit.at < self.config.context_reuse_seconds
+                and not changes.stale(hit.noted, hit.ctx.person.id)
+                and (
+                    not sender.display_name or sender.display_name == hit.ctx.identity.display_name
+                )
             ):
-                return replace(known, message_id=message_id, extra={})
+                metrics.count_context(reused=True)
+                return replace(hit.ctx, message_id=message_id, extra={})
+        metrics.count_context(reused=False)
+        noted = changes.generation
+        group = None
+        if not chat.is_private:
+            group = await self.group_by_chat(chat.platform, chat.chat_id)
         async with self.tx() as repo:
             person, identity = await repo.ensure_identity(
                 sender.platform,
@@ -175,15 +193,12 @@ class Core:
                 self.clock.now(),
                 pseudonym=pseudonym,
             )
-            roles = await self._roles(repo, person.id)
-            group = None
-            group_lang = None
-            if not chat.is_private:
-                group = await GroupRepo(repo.session).group_by_chat(chat.platform, chat.chat_id)
-                if group is not None:
-                    group_lang = group.language or await self._bin_language(repo, group.bin_id)
             if chat.is_private and identity.dm_chat_id != chat.chat_id:
                 identity.dm_chat_id = chat.chat_id
+            roles = await self._roles(repo, person.id)
+            group_lang = None
+            if group is not None:
+                group_lang = group.language or await self._bin_language(repo, group.bin_id)
             lang = (
                 group_lang
                 if group_lang
@@ -192,50 +207,79 @@ class Core:
                 or await self._person_zone_language(repo, roles)
                 or self.config.default_language
             )
+            wrote = await changes_pending(repo.session)
+        if wrote and changes.generation == noted + 1:
+            noted = changes.generation  # that commit was this one: what was read is current
         if lang not in LANGUAGES:
             lang = self.config.default_language
         ctx = Ctx(self, chat, sender, person, identity, roles, lang, group, message_id)
-        if reuse and self.config.context_reuse_seconds > 0:
+        if self.config.context_reuse_seconds > 0:
             if len(self._recent) >= RECENT_MAX:
                 self._recent.clear()
-            self._recent[key] = (chat.chat_id, ctx, now)
+            self._recent[key] = _Kept(ctx, noted, now)
         return ctx
 
     async def _roles(self, repo: Repo, person_id: int) -> Roles:
-        from storage.groups import GroupRepo
+        return Roles(
+            tuple(
+                Grant(Role(role), zone_id, bin_id)
+                for role, zone_id, bin_id in await repo.roles_of(person_id)
+            )
+        )
 
-        grants = [
-            Grant(Role(g.role), g.zone_id, g.bin_id) for g in await repo.grants_of(person_id)
-        ]
-        for m in await GroupRepo(repo.session).memberships_of(person_id):
-            grants.append(Grant(Role.MEMBER, None, m.bin_id))
-        return Roles(tuple(grants))
+    # -- the directory, kept in memory -----------------------------------------------------
 
-    async def _memo_language(
-        self, key: tuple[str, int], load: Callable[[], Awaitable[str | None]]
-    ) -> str | None:
-        now = time.monotonic()
-        hit = self._languages.get(key)
-        if hit is not None and now - hit[1] < LANGUAGE_MEMO_SECONDS:
-            return hit[0]
+    async def _kept(self, key: tuple[object, ...], load: Callable[[], Awaitable[_T]]) -> _T:
+        """`load()`, or its value from the last `DIRECTORY_SECONDS` if this process changed
+        no zone, BIN or group since. Zones, BINs and groups change rarely; these copies are
+        for reading (a change is made on a row read in its own transaction)."""
+        now, changes = time.monotonic(), self.db.changes
+        hit = self._directory.get(key)
+        if hit is not None and now - hit[2] < DIRECTORY_SECONDS and not changes.stale(hit[1]):
+            return cast(_T, hit[0])
+        noted = changes.generation
         value = await load()
-        self._languages[key] = (value, now)
+        if len(self._directory) >= RECENT_MAX:
+            self._directory.clear()
+        self._directory[key] = (value, noted, now)
         return value
 
-    async def _bin_language(self, repo: Repo, bin_id: int) -> str | None:
-        async def load() -> str | None:
-            b = await repo.bin(bin_id)
-            zone = await repo.zone(b.zone_id) if b else None
-            return zone.language if zone else None
+    async def zone(self, zone_id: int) -> Zone | None:
+        """A zone, as recently read (see `_kept`)."""
 
-        return await self._memo_language(("bin", bin_id), load)
+        async def load() -> Zone | None:
+            async with self.tx() as repo:
+                return await repo.zone(zone_id)
+
+        return await self._kept(("zone", zone_id), load)
+
+    async def bin(self, bin_id: int) -> Bin | None:
+        """A BIN, as recently read (see `_kept`)."""
+
+        async def load() -> Bin | None:
+            async with self.tx() as repo:
+                return await repo.bin(bin_id)
+
+        return await self._kept(("bin", bin_id), load)
+
+    async def group_by_chat(self, platform: Platform, chat_id: str) -> Group | None:
+        """The group of a chat, linked or not, as recently read (see `_kept`)."""
+        from storage.groups import GroupRepo
+
+        async def load() -> Group | None:
+            async with self.tx() as repo:
+                return await GroupRepo(repo.session).group_by_chat(platform, chat_id)
+
+        return await self._kept(("group", platform.value, chat_id), load)
+
+    async def _bin_language(self, repo: Repo, bin_id: int) -> str | None:
+        b = await self.bin(bin_id)
+        zone = await self.zone(b.zone_id) if b else None
+        return zone.language if zone else None
 
     async def _zone_language(self, repo: Repo, zone_id: int) -> str | None:
-        async def load() -> str | None:
-            zone = await repo.zone(zone_id)
-            return zone.language if zone else None
-
-        return await self._memo_language(("zone", zone_id), load)
+        zone = await self.zone(zone_id)
+        return zone.language if zone else None
 
     async def _person_zone_language(self, repo: Repo, roles: Roles) -> str | None:
         for g in roles.grants:
@@ -303,7 +347,9 @@ class Core:
         elif isinstance(event, ButtonPressed):
             await self._button(event)
         elif isinstance(event, MessagePosted) and event.chat.is_private:
-            ctx = await self.context(event.chat, event.sender, event.message_id)
+            # Text outside a conversation only gets a hint: a recent context is good enough.
+            idle = not self.conversations.has_open(event.chat, event.sender)
+            ctx = await self.context(event.chat, event.sender, event.message_id, reuse=idle)
             if not await self.conversations.text(ctx, event.text):
                 await ctx.reply("core.private_text_hint")
         else:

@@ -3,7 +3,8 @@
 Counters and the send-latency histogram are updated where things happen (`count_update` in
 Core.handle, `observe_send` and `count_429` in the delivery worker). Figures that live in the
 database (deliveries per status, pending join requests) are read at scrape time by `refresh`.
-Updates per second: `rate(binbot_updates_total[1m])`.
+Updates per second: `rate(binbot_updates_total[1m])`; the share of updates answered without
+reading the person again: `binbot_contexts_total{source="reused"}` over all contexts.
 """
 
 from __future__ import annotations
@@ -47,6 +48,13 @@ RATE_LIMITED = Counter(
     ["platform"],
     registry=REGISTRY,
 )
+CONTEXTS = Counter(
+    "binbot_contexts",
+    "Who-is-speaking lookups: read from the database, or reused from a recent one.",
+    ["source"],
+    registry=REGISTRY,
+)
+_READ, _REUSED = CONTEXTS.labels("read"), CONTEXTS.labels("reused")
 
 STATUSES = ("pending", "sent", "failed")
 _KINDS = {
@@ -68,6 +76,11 @@ def count_update(event: Event) -> None:
     """Count one update handed to the core."""
     name = type(event).__name__
     UPDATES.labels(event.chat.platform.value, _KINDS.get(name, name.lower())).inc()
+
+
+def count_context(reused: bool) -> None:
+    """One context resolved for an update (see Core.context)."""
+    (_REUSED if reused else _READ).inc()
 
 
 def observe_send(platform: str, seconds: float) -> None:

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, null, or_, select, update
+from sqlalchemy import bindparam, delete, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
+from storage.db import NOT_A_DIRECTORY_CHANGE
 from storage.tables import (
     Alert,
     AuditEntry,
@@ -27,6 +29,22 @@ from storage.tables import (
 # A request is open while the person answers the intake questions and while it waits for a
 # coordinator; every other status is final.
 OPEN_STATUSES = ("intake", "pending")
+
+
+def _count(table: Any, where: Any) -> Any:
+    return select(func.count()).select_from(table).where(where).scalar_subquery()
+
+
+# One statement, built once, in the order of PersonCounts' fields.
+_PERSON: BindParameter[int] = bindparam("person_id")
+_COUNTS = select(
+    _count(Seen, Seen.person_id == _PERSON),
+    _count(AuditEntry, AuditEntry.actor == bindparam("pseudonym")),
+    _count(Group, Group.linked_by == _PERSON),
+    _count(JoinRequest, JoinRequest.decided_by == _PERSON),
+    _count(Alert, Alert.author_id == _PERSON),
+    _count(Invite, Invite.used_by == _PERSON),
+)
 
 
 @dataclass(frozen=True)
@@ -82,6 +100,7 @@ class GroupRepo:
                 or_(Group.last_nudge_at.is_(None), Group.last_nudge_at <= quiet_since),
             )
             .values(last_nudge_at=now)
+            .execution_options(**NOT_A_DIRECTORY_CHANGE)  # the cooldown is no one's context
         )
         return bool(getattr(result, "rowcount", 0) == 1)
 
@@ -205,30 +224,9 @@ class GroupRepo:
     async def counts_for(self, person: Person) -> PersonCounts:
         """Rows elsewhere that refer to the person."""
 
-        async def count(q: Any) -> int:
-            return int((await self.session.execute(q)).scalar_one())
-
-        pid = person.id
-        return PersonCounts(
-            seen=await count(select(func.count()).select_from(Seen).where(Seen.person_id == pid)),
-            audit=await count(
-                select(func.count())
-                .select_from(AuditEntry)
-                .where(AuditEntry.actor == person.pseudonym)
-            ),
-            groups_linked=await count(
-                select(func.count()).select_from(Group).where(Group.linked_by == pid)
-            ),
-            requests_decided=await count(
-                select(func.count()).select_from(JoinRequest).where(JoinRequest.decided_by == pid)
-            ),
-            alerts_written=await count(
-                select(func.count()).select_from(Alert).where(Alert.author_id == pid)
-            ),
-            invites_used=await count(
-                select(func.count()).select_from(Invite).where(Invite.used_by == pid)
-            ),
-        )
+        params = {"person_id": person.id, "pseudonym": person.pseudonym}
+        row = (await self.session.execute(_COUNTS, params)).one()
+        return PersonCounts(*(int(n) for n in row))
 
     async def erase_person(self, person_id: int) -> None:
         """Delete the person and everything that names them; other rows keep a NULL."""

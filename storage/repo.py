@@ -11,10 +11,38 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Integer, bindparam, func, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import CompoundSelect
 
-from storage.tables import AuditEntry, Bin, Identity, Invite, KeyValue, Person, RoleGrant, Zone
+from storage.tables import (
+    AuditEntry,
+    Bin,
+    Identity,
+    Invite,
+    KeyValue,
+    Membership,
+    Person,
+    RoleGrant,
+    Zone,
+)
+
+MEMBER_ROLE = "member"  # the role an active membership gives (bot.model.Role.MEMBER)
+
+# Statements run for nearly every update, built once (building one costs more than running it).
+_IDENTITY_AND_PERSON = (
+    select(Identity, Person)
+    .join(Person, Person.id == Identity.person_id)
+    .where(Identity.platform == bindparam("platform"), Identity.user_id == bindparam("user_id"))
+)
+_ROLES: CompoundSelect[str, int | None, int | None] = union_all(
+    select(RoleGrant.role, RoleGrant.zone_id, RoleGrant.bin_id).where(
+        RoleGrant.person_id == bindparam("person_id"), RoleGrant.revoked_at.is_(None)
+    ),
+    select(literal(MEMBER_ROLE), literal(None, Integer), Membership.bin_id).where(
+        Membership.person_id == bindparam("person_id"), Membership.status == "active"
+    ),
+)
 
 
 class Repo:
@@ -95,8 +123,9 @@ class Repo:
 
         `pseudonym` (random, unrelated to the account) is what the audit log will name them.
         """
-        ident = await self.identity(platform, user_id)
-        if ident is None:
+        params = {"platform": platform, "user_id": user_id}
+        found = (await self.session.execute(_IDENTITY_AND_PERSON, params)).one_or_none()
+        if found is None:
             person = await self.add(
                 Person(
                     pseudonym=pseudonym or "p-" + secrets.token_hex(6),
@@ -114,10 +143,9 @@ class Repo:
                 )
             )
             return person, ident
+        ident, person = found
         if display_name and ident.display_name != display_name:
             ident.display_name = display_name
-        person = await self.session.get(Person, ident.person_id)
-        assert person is not None
         return person, ident
 
     # -- roles -----------------------------------------------------------------------------
@@ -128,6 +156,12 @@ class Repo:
             RoleGrant.person_id == person_id, RoleGrant.revoked_at.is_(None)
         )
         return (await self.session.execute(q)).scalars().all()
+
+    async def roles_of(self, person_id: int) -> Sequence[tuple[str, int | None, int | None]]:
+        """(role, zone id, BIN id) of every role the person holds now: their grants that are
+        not revoked, and `member` of each BIN whose membership is active. One statement."""
+        rows = (await self.session.execute(_ROLES, {"person_id": person_id})).all()
+        return [(role, zone_id, bin_id) for role, zone_id, bin_id in rows]
 
     async def grants(
         self, *, role: str | None = None, zone_id: int | None = None, bin_id: int | None = None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import timedelta
 
 from bot import texts
-from bot.commands import Where, command
+from bot.commands import Command, Where, command
 from bot.context import Ctx
 from bot.model import LANGUAGES, Rich, Role
 from bot.services import invites
@@ -30,15 +31,28 @@ async def start(ctx: Ctx, args: str) -> None:
 @command("help", help="help.help", order=2)
 async def help_(ctx: Ctx, args: str) -> None:
     """List what this person may do, generated from the registry."""
-    lines = [ctx.t("core.help_title")]
-    for cmd in ctx.core.registry.visible_to(ctx.roles.kinds):
-        usage = f"{ctx.prefix}{cmd.name}" + (f" {cmd.args}" if cmd.args else "")
-        lines.append(Rich.of("• ") + Rich.of(usage) + Rich.of(" — ") + ctx.t(cmd.help_key))
-    if ctx.roles.kinds:
-        names = ", ".join(sorted(texts.text("role." + r.value, ctx.lang) for r in ctx.roles.kinds))
-        lines.append(ctx.t("core.help_roles", roles=names))
-    lines.append(ctx.t("core.help_footer"))
-    await ctx.send_rich(Rich.join(lines))
+    commands = tuple(ctx.core.registry.visible_to(ctx.roles.kinds))
+    await ctx.send_rich(help_text(commands, ctx.roles.kinds, ctx.lang, ctx.prefix))
+
+
+@functools.lru_cache(maxsize=256)
+def help_text(
+    commands: tuple[Command, ...], kinds: frozenset[Role], lang: str, prefix: str
+) -> Rich:
+    """The /help answer listing `commands` to someone holding `kinds` (the same for all)."""
+
+    def t(key: str, **values: object) -> Rich:
+        return texts.rich(key, lang, p=prefix, **values)
+
+    lines = [t("core.help_title")]
+    for cmd in commands:
+        usage = f"{prefix}{cmd.name}" + (f" {cmd.args}" if cmd.args else "")
+        lines.append(Rich.of("• ") + Rich.of(usage) + Rich.of(" — ") + t(cmd.help_key))
+    if kinds:
+        names = ", ".join(sorted(texts.text("role." + r.value, lang) for r in kinds))
+        lines.append(t("core.help_roles", roles=names))
+    lines.append(t("core.help_footer"))
+    return Rich.join(lines)
 
 
 @command("redeem", help="help.redeem", args="CODE", where=Where.PRIVATE, order=3)
@@ -88,20 +102,19 @@ async def redeem(ctx: Ctx, args: str) -> None:
 
 async def zone_of(ctx: Ctx) -> Zone | None:
     """The zone this conversation is about: the group's, else the person's (if only one)."""
-    async with ctx.core.tx() as repo:
-        bin_ids: set[int] = set()
-        if ctx.group is not None:
-            bin_ids = {ctx.group.bin_id}
-        zone_ids = ctx.roles.zones(Role.POLICE, Role.PREVENTION) if not bin_ids else set()
-        if not bin_ids and not zone_ids:
-            bin_ids = ctx.roles.bins(Role.COORDINATOR, Role.MEMBER)
-        for bin_id in bin_ids:
-            b = await repo.bin(bin_id)
-            if b is not None:
-                zone_ids.add(b.zone_id)
-        if len(zone_ids) != 1:
-            return None
-        return await repo.zone(zone_ids.pop())
+    bin_ids: set[int] = set()
+    if ctx.group is not None:
+        bin_ids = {ctx.group.bin_id}
+    zone_ids = ctx.roles.zones(Role.POLICE, Role.PREVENTION) if not bin_ids else set()
+    if not bin_ids and not zone_ids:
+        bin_ids = ctx.roles.bins(Role.COORDINATOR, Role.MEMBER)
+    for bin_id in bin_ids:
+        b = await ctx.core.bin(bin_id)
+        if b is not None:
+            zone_ids.add(b.zone_id)
+    if len(zone_ids) != 1:
+        return None
+    return await ctx.core.zone(zone_ids.pop())
 
 
 def numbers_text(ctx: Ctx, zone: Zone | None) -> Rich:

@@ -188,9 +188,11 @@ async def check(ctx: Ctx, args: str) -> None:
         return
     ref = alerts.normalise_ref(typed)
     now = ctx.core.clock.now()
-    async with ctx.core.tx() as repo:
-        found = await AlertRepo(repo.session).alert_by_ref(ref) if ref else None
-        zone = await repo.zone(found.zone_id) if found else None
+    found = None
+    if ref:
+        async with ctx.core.tx() as repo:
+            found = await AlertRepo(repo.session).alert_by_ref(ref)
+    zone = await ctx.core.zone(found.zone_id) if found else None
     if found is None or zone is None:
         shown = ref or typed[:20]
         numbers = numbers_text(ctx, await zone_of(ctx))

@@ -126,18 +126,21 @@ async def maybe_nudge(core: Core, event: MessagePosted) -> bool:
     if event.chat.is_private or event.sender.is_bot or not looks_like_incident(event.text):
         return False
     now = core.clock.now()
+    quiet_since = now - timedelta(minutes=core.config.nudge_cooldown_minutes)
+    group = await core.group_by_chat(event.chat.platform, event.chat.chat_id)
+    if group is None or not group.active:
+        return False
+    last = nudges(core).get(group.id)
+    if last is not None and last.at > quiet_since:
+        return False  # this process nudged there within the cooldown (the claim would say no)
     async with core.tx() as repo:
         groups = GroupRepo(repo.session)
-        group = await groups.group_by_chat(event.chat.platform, event.chat.chat_id)
-        if group is None or not group.active:
-            return False
         # Look the poster up without creating a record: a nudge needs no data about them.
         ident = await repo.identity(event.sender.platform, event.sender.user_id)
         if ident is not None:
             held = {g.role for g in await repo.grants_of(ident.person_id)}
             if held & {Role.POLICE.value, Role.PREVENTION.value, Role.COORDINATOR.value}:
                 return False
-        quiet_since = now - timedelta(minutes=core.config.nudge_cooldown_minutes)
         if not await groups.claim_nudge(group.id, now, quiet_since):
             return False
         _, zone = await bin_and_zone(repo, group.bin_id)

@@ -46,8 +46,11 @@ async def mydata(ctx: Ctx) -> None:
         members = await groups.memberships_of(pid, active=False)
         requests = await groups.requests_of(pid)
         counts = await groups.counts_for(person)
-        bins = {b.id: b.name for b in await repo.bins()}
-        zones = {z.id: z.name for z in await repo.zones()}
+    bin_ids = {g.bin_id for g in grants} | {m.bin_id for m in members}
+    bin_ids |= {r.bin_id for r in requests}
+    bins = {i: b.name for i in bin_ids if i is not None and (b := await ctx.core.bin(i))}
+    zone_ids = {g.zone_id for g in grants if g.zone_id is not None}
+    zones = {i: z.name for i in zone_ids if (z := await ctx.core.zone(i))}
     t = ctx.t
     lines = [t("groups.mydata_title")]
     language = texts.language_names().get(person.language or "", "-")
