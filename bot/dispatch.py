@@ -192,9 +192,8 @@ class Core:
                 sender.display_name,
                 self.clock.now(),
                 pseudonym=pseudonym,
+                dm_chat_id=chat.chat_id if chat.is_private else None,
             )
-            if chat.is_private and identity.dm_chat_id != chat.chat_id:
-                identity.dm_chat_id = chat.chat_id
             roles = await self._roles(repo, person.id)
             group_lang = None
             if group is not None:

@@ -118,10 +118,12 @@ class Repo:
         display_name: str,
         now: datetime,
         pseudonym: str | None = None,
+        dm_chat_id: str | None = None,
     ) -> tuple[Person, Identity]:
         """The person behind a platform account, created on first contact.
 
         `pseudonym` (random, unrelated to the account) is what the audit log will name them.
+        `dm_chat_id`, when given, is the private chat with them (recorded if it changed).
         """
         params = {"platform": platform, "user_id": user_id}
         found = (await self.session.execute(_IDENTITY_AND_PERSON, params)).one_or_none()
@@ -139,6 +141,7 @@ class Repo:
                     platform=platform,
                     user_id=user_id,
                     display_name=display_name,
+                    dm_chat_id=dm_chat_id,
                     created_at=now,
                 )
             )
@@ -146,6 +149,8 @@ class Repo:
         ident, person = found
         if display_name and ident.display_name != display_name:
             ident.display_name = display_name
+        if dm_chat_id is not None and ident.dm_chat_id != dm_chat_id:
+            ident.dm_chat_id = dm_chat_id
         return person, ident
 
     # -- roles -----------------------------------------------------------------------------

@@ -70,6 +70,21 @@ async def test_one_person_per_platform_account(db: Database) -> None:
     assert p3.id != p1.id
 
 
+async def test_the_private_chat_is_recorded_when_first_seen_and_when_it_changes(
+    db: Database,
+) -> None:
+    async with db.session() as s:
+        _, ident = await Repo(s).ensure_identity("matrix", "@jan:x", "Jan", NOW, dm_chat_id="!a")
+        assert ident.dm_chat_id == "!a"
+    async with db.session() as s:
+        _, ident = await Repo(s).ensure_identity("matrix", "@jan:x", "Jan", NOW)  # a group
+        assert ident.dm_chat_id == "!a"
+    async with db.session() as s:
+        _, ident = await Repo(s).ensure_identity("matrix", "@jan:x", "Jan", NOW, dm_chat_id="!b")
+    async with db.session() as s:
+        assert [i.dm_chat_id for i in await Repo(s).identities_of(ident.person_id)] == ["!b"]
+
+
 async def _setup_invite(db: Database) -> str:
     async with db.session() as s:
         repo = Repo(s)
