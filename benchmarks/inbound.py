@@ -7,7 +7,14 @@ known already, as in a running deployment; a few newcomers write for the first t
 goes to the console platform with its lines discarded, so what is measured is the core and the
 database. Runs on SQLite, and on PostgreSQL when one is reachable.
 
-    python benchmarks/inbound.py [--events 6000] [--concurrency 8] [--postgres URL | --no-postgres]
+Measured in the steady state of a running process: `--warm` updates of the same mix go first
+(by default three per resident, so the process has met its residents, as one that has been up
+a while has). Read-only commands then reuse the context read for the person less than a minute
+before, as `binbot run` does; the share of updates answered that way is printed. The "no
+reuse" run reads every person afresh: the cost of a resident the process has not met lately.
+
+    python benchmarks/inbound.py [--events 6000] [--warm 6000] [--concurrency 8]
+                                 [--postgres URL | --no-postgres]
 
 Target: at least 2,000 updates per second on SQLite in one process. The last line printed is
 one JSON object with the figures.
@@ -37,6 +44,7 @@ from benchmarks.pg import drop_postgres, postgres_database
 from bot.app import CONTEXT_REUSE_SECONDS
 from bot.dispatch import Core, CoreConfig
 from bot.events import Event
+from bot.metrics import REGISTRY
 from bot.model import Platform
 from storage.db import Database, open_database
 from storage.tables import Bin, Group, Identity, Membership, Person, Zone
@@ -137,7 +145,17 @@ def parse_all(platform: ConsolePlatform, lines: list[tuple[str, str]]) -> list[t
     return events
 
 
-async def run(url: str, n: int, concurrency: int, seed: int, reuse: float) -> dict[str, Any]:
+def contexts() -> dict[str, float]:
+    """The process's context lookups so far, by source (read afresh or reused)."""
+    return {
+        source: REGISTRY.get_sample_value("binbot_contexts_total", {"source": source}) or 0.0
+        for source in ("read", "reused")
+    }
+
+
+async def run(
+    url: str, n: int, concurrency: int, seed: int, reuse: float, warm_n: int
+) -> dict[str, Any]:
     """Measure one database: sequential and concurrent throughput, and per-update latency."""
     db = await open_database(url)
     await populate(db)
@@ -148,7 +166,7 @@ async def run(url: str, n: int, concurrency: int, seed: int, reuse: float) -> di
     rng = random.Random(seed)
     for i in range(GROUPS):  # the groups exist in the console before anyone writes
         platform.parse(f"r0@g{i}: hallo")
-    warm = parse_all(platform, mix(rng, 500))
+    warm = parse_all(platform, mix(rng, warm_n))
     sequential = parse_all(platform, mix(rng, n))
     concurrent = [event for _, event in parse_all(platform, mix(rng, n))]
     for _, event in warm:
@@ -163,6 +181,7 @@ async def run(url: str, n: int, concurrency: int, seed: int, reuse: float) -> di
         statements[0] += 1
 
     sqlalchemy.event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    before = contexts()
     start = time.perf_counter()
     for kind, event in sequential:
         t0 = time.perf_counter()
@@ -172,6 +191,7 @@ async def run(url: str, n: int, concurrency: int, seed: int, reuse: float) -> di
         per_kind.setdefault(kind, []).append(took)
     await core.idle()
     seq_s = time.perf_counter() - start
+    after = contexts()
     sqlalchemy.event.remove(db.engine.sync_engine, "before_cursor_execute", count)
 
     gate = asyncio.Semaphore(concurrency)
@@ -196,6 +216,11 @@ async def run(url: str, n: int, concurrency: int, seed: int, reuse: float) -> di
         "p50_ms": round(statistics.median(latencies) * 1000, 3),
         "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 3),
         "statements_per_update": round(statements[0] / n, 2),
+        "contexts_reused_share": round(
+            (after["reused"] - before["reused"])
+            / max(1.0, sum(after.values()) - sum(before.values())),
+            3,
+        ),
         "mean_ms_by_kind": {
             kind: round(statistics.fmean(v) * 1000, 3) for kind, v in sorted(per_kind.items())
         },
@@ -210,7 +235,8 @@ def show(label: str, r: dict[str, Any]) -> None:
         f"{label:<20} {r['sequential_per_s']:>8.0f} updates/s one at a time, "
         f"{r['concurrent_per_s']:>8.0f} updates/s {r['concurrency']} at a time; "
         f"latency p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms ({r['events']} updates, "
-        f"{r['statements_per_update']} SQL statements each)"
+        f"{r['statements_per_update']} SQL statements each, "
+        f"{r['contexts_reused_share']:.0%} of contexts reused)"
     )
     for kind, mean in r["mean_ms_by_kind"].items():
         share = r["share_of_time_by_kind"][kind]
@@ -220,6 +246,7 @@ def show(label: str, r: dict[str, Any]) -> None:
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=6000)
+    parser.add_argument("--warm", type=int, default=3 * RESIDENTS)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
@@ -238,7 +265,7 @@ async def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
             results["sqlite" + label] = await run(
-                url, args.events, args.concurrency, args.seed, reuse
+                url, args.events, args.concurrency, args.seed, reuse, args.warm
             )
         show("SQLite" + (" (no reuse)" if label else ""), results["sqlite" + label])
     results["postgresql"] = None
@@ -246,7 +273,7 @@ async def main() -> int:
     if made is not None:
         try:
             results["postgresql"] = await run(
-                made[0], args.events, args.concurrency, args.seed, CONTEXT_REUSE_SECONDS
+                made[0], args.events, args.concurrency, args.seed, CONTEXT_REUSE_SECONDS, args.warm
             )
         finally:
             await drop_postgres(args.postgres, made[1])
