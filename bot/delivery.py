@@ -61,7 +61,7 @@ from bot.services import alert_render as render
 from bot.services import alerts, linking
 from bot.services.alert_receipts import Receipts
 from config.settings import DeliverySettings, Settings
-from storage.alerts import CANCELLED, FAILED, SENT, AlertRepo, record_sent
+from storage.alerts import CANCELLED, FAILED, SENT, AlertRepo, SentWriter
 from storage.tables import Alert, Delivery, FollowUp, Group, Zone
 
 if TYPE_CHECKING:
@@ -157,6 +157,7 @@ class DeliveryWorker:
         # sent together settle together, and more at once only makes the pool open (and
         # close again) overflow connections.
         self._db_slots = asyncio.Semaphore(self.settings.connections)
+        self._writer = SentWriter(core.db, self.settings.connections)
         self.receipts = Receipts(core)
         core.services["delivery"] = self
         core.idle_hooks.append(self.drain)
@@ -554,24 +555,22 @@ class DeliveryWorker:
     ) -> None:
         # The row's own commit, right after the platform took it (never batched with others:
         # that would widen the crash window), with its audit entry in the same round trip.
-        async with self._db_slots:
-            ok = await record_sent(
-                self.core.db,
-                row.id,
-                token,
-                sent.message_id,
-                group.chat_id,
-                now,
-                zone_id=job.alert.zone_id,
-                bin_id=group.bin_id,
-                detail={
-                    "ref": job.alert.ref,
-                    "delivery": row.id,
-                    "group": group.id,
-                    "platform": row.platform,
-                    "kind": _kind(job),
-                },
-            )
+        ok = await self._writer.record(
+            row.id,
+            token,
+            sent.message_id,
+            group.chat_id,
+            now,
+            zone_id=job.alert.zone_id,
+            bin_id=group.bin_id,
+            detail={
+                "ref": job.alert.ref,
+                "delivery": row.id,
+                "group": group.id,
+                "platform": row.platform,
+                "kind": _kind(job),
+            },
+        )
         if not ok:
             log.warning("delivery %s: the claim ran out before it was recorded as sent", row.id)
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import delivery
 from bot.model import ChatRef, MessageRef, Outgoing
@@ -137,9 +139,9 @@ async def test_a_chat_keeps_its_order_when_its_next_row_is_claimed_while_one_is_
 
 
 async def test_row_updates_use_at_most_the_configured_connections(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    h = await Harness.create(tmp_path)
+    h = await Harness.create(tmp_path, url=db_url, platform=SlowPlatform(delay=0.005))
     try:
         chats = [f"big-{i}" for i in range(20)]
         world = await make_world(
@@ -148,23 +150,30 @@ async def test_row_updates_use_at_most_the_configured_connections(
         await add_bins(world, "Beringen", {"big": chats})
         await official(h, "jan")
         at_once, most = 0, 0
-        real = alerts_store.record_sent
+        real_record, real_execute = alerts_store.record_sent, AsyncConnection.execute
 
-        async def watched(*args: object, **kwargs: object) -> bool:
+        async def watched(*args: Any, **kwargs: Any) -> Any:
             nonlocal at_once, most
             at_once += 1
             most = max(most, at_once)
             try:
                 await asyncio.sleep(0.005)
-                return await real(*args, **kwargs)  # type: ignore[arg-type]
+                if args and isinstance(args[0], AsyncConnection):
+                    return await real_execute(*args, **kwargs)
+                return await real_record(*args, **kwargs)
             finally:
                 at_once -= 1
 
-        monkeypatch.setattr(delivery, "record_sent", watched)
+        if db_url.startswith("sqlite"):
+            monkeypatch.setattr(alerts_store, "record_sent", watched)
+        else:  # the writers' statements, each on a connection of its own
+            monkeypatch.setattr(AsyncConnection, "execute", watched)
         await queue(h, [world.bins["big"]])
         await h.core.idle()
         assert {d.status for d in await deliveries(h)} == {"sent"}
         assert most == 2
+        if not db_url.startswith("sqlite"):
+            assert not world.worker._writer._writers  # connections back in the pool
     finally:
         await h.close()
 
