@@ -208,6 +208,13 @@ class GroupRepo:
         )
         return (await self.session.execute(q.order_by(Membership.id))).scalars().all()
 
+    async def removed(self, bin_ids: Sequence[int]) -> Sequence[Membership]:
+        """Memberships a coordinator ended by removal, in some BINs, most recent first."""
+        q = select(Membership).where(
+            Membership.bin_id.in_(list(bin_ids)), Membership.status == "removed"
+        )
+        return (await self.session.execute(q.order_by(Membership.ended_at.desc()))).scalars().all()
+
     async def admit(self, bin_id: int, person_id: int, now: datetime) -> Membership:
         """Make the person an active member (a new row, or the old one reopened)."""
         m = await self.membership(bin_id, person_id)

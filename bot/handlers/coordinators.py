@@ -1,4 +1,5 @@
-"""Coordinators' commands: pending requests, approving and declining, members, removing."""
+"""Coordinators' commands: pending requests, approving and declining, members, removing and
+lifting a removal."""
 
 from __future__ import annotations
 
@@ -92,3 +93,16 @@ async def members(ctx: Ctx, args: str) -> None:
 async def remove(ctx: Ctx, args: str) -> None:
     """Remove a member from your BIN and its groups."""
     await roster.remove(ctx, args)
+
+
+@command(
+    "readmit",
+    help="groups.help_readmit",
+    roles=COORDINATOR,
+    where=Where.PRIVATE,
+    args="N",
+    order=47,
+)
+async def readmit(ctx: Ctx, args: str) -> None:
+    """Lift the removal of member N (from /members): they may ask to join again."""
+    await roster.readmit(ctx, args)

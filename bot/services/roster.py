@@ -113,6 +113,18 @@ async def members(ctx: Ctx, word: str) -> None:
                         since=m.joined_at.date().isoformat(),
                     )
                 )
+            gone = await groups.removed([b.id])
+            if gone:
+                lines.append(ctx.t("groups.members_removed_title", count=len(gone)))
+            for m in gone:
+                lines.append(
+                    ctx.t(
+                        "groups.members_removed_item",
+                        n=m.id,
+                        name=await display_name(repo, m.person_id),
+                        date=m.ended_at.date().isoformat() if m.ended_at else "-",
+                    )
+                )
     lines.append(ctx.t("groups.members_how"))
     await ctx.send_rich(Rich.join(lines))
 
@@ -176,6 +188,45 @@ async def remove(ctx: Ctx, word: str) -> None:
     await ctx.reply("groups.remove_done", name=name, bin=b.name, done=done)
     if failed:
         await ctx.reply("groups.remove_failed", failed=failed)
+
+
+async def readmit(ctx: Ctx, word: str) -> None:
+    """A coordinator lifts a removal: the person may ask to join the BIN again.
+
+    They are not let back in by this: they ask with /join and are approved as anyone is."""
+    word = word.strip().lstrip("#")
+    if not word.isdigit() or len(word) > 9:
+        await ctx.reply("groups.readmit_usage")
+        return
+    mine = ctx.roles.bins(Role.COORDINATOR)
+    now = ctx.core.clock.now()
+    async with ctx.core.tx() as repo:
+        m = await GroupRepo(repo.session).membership_by_id(int(word))
+        if m is None or m.bin_id not in mine:
+            if m is not None:
+                await repo.audit(
+                    now,
+                    ctx.actor,
+                    "member.readmit",
+                    outcome="refused",
+                    reason="not_coordinator",
+                    bin_id=m.bin_id,
+                    membership=m.id,
+                )
+            await ctx.reply("groups.readmit_not_found", n=word)
+            return
+        b = await repo.bin(m.bin_id)
+        assert b is not None
+        name = await display_name(repo, m.person_id)
+        if m.status != "removed":
+            await ctx.reply("groups.readmit_not_removed", name=name, bin=b.name)
+            return
+        m.status = "left"  # ended, as if they had left: /join works again
+        await repo.audit(
+            now, ctx.actor, "member.readmit", zone_id=b.zone_id, bin_id=b.id, membership=m.id
+        )
+    await tell(ctx.core, m.person_id, "groups.readmitted_you", bin=b.name, code=b.code)
+    await ctx.reply("groups.readmit_done", name=name, bin=b.name)
 
 
 async def leave(ctx: Ctx, word: str) -> None:
