@@ -12,8 +12,8 @@ Exactly once, step by step:
 3. Once the platform has accepted a message, its row becomes `sent` with the platform's
    message id (follow-ups reply to it, withdrawals delete it), in a commit of its own made
    right then: never gathered with other rows' commits, which would widen the window below.
-   Its audit entry goes in the same statement (`storage.alerts.record_sent`). A `sent` row is
-   never claimed again.
+   Its audit entry goes in the same statement (`storage.alerts.SentWriter`). A `sent` row
+   is never claimed again.
 
 The one crash window: the process dies after the platform accepted a message and before
 `sent` was committed. The row stays `sending`; when its lease (`DeliverySettings.lease`)
