@@ -106,6 +106,15 @@ class Ctx:
         msg = Outgoing(body, tuple(tuple(r) for r in buttons), silent=silent, reply_to=reply_to)
         return await self.core.platform(self.chat.platform).send(self.chat, msg)
 
+    async def notice(self, key: str, /, **values: object) -> bool:
+        """Show a short notice to the person who pressed a button, where the platform can
+        (Telegram's pop-up). False where it cannot: then nothing is shown."""
+        acknowledge = self.extra.get("acknowledge")
+        if acknowledge is None:
+            return False
+        await acknowledge(self.t(key, **values).plain)
+        return True
+
     async def audit(self, action: str, *, outcome: str = "ok", **detail: Any) -> None:
         """Record a privileged action (or refused attempt) by this person."""
         await self.core.audit(self.actor, action, outcome=outcome, **detail)

@@ -384,6 +384,8 @@ class Core:
 
     async def _button(self, event: ButtonPressed) -> None:
         ctx = await self.context(event.chat, event.sender, event.message_id)
+        if event.acknowledge is not None:
+            ctx.extra["acknowledge"] = event.acknowledge
         kind, _, payload = event.data.partition(":")
         if kind == "cv":
             if not await self.conversations.button(ctx, payload):

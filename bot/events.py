@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from bot.model import ChatRef, UserRef
 
@@ -42,12 +43,17 @@ class ButtonPressed:
 
     `data` is whatever the button carried: untrusted input, re-checked by the core.
     `message_id` is the message that carried the button.
+    `acknowledge`, where the platform has one, shows a short notice to the presser alone
+    (Telegram's pop-up); the adapter answers the press itself when it is not used.
     """
 
     chat: ChatRef
     sender: UserRef
     data: str
     message_id: str | None = None
+    acknowledge: Callable[[str], Awaitable[None]] | None = field(
+        default=None, compare=False, repr=False
+    )
 
 
 @dataclass(frozen=True, slots=True)

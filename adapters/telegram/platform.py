@@ -10,6 +10,8 @@ Logs carry ids and reasons only, never names or message text.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -38,6 +40,7 @@ from adapters.telegram.errors import (
 from adapters.telegram.render import keyboard, render_html
 from adapters.telegram.translate import BotIdentity, translate
 from adapters.telegram.webhook import WebhookServer, derive_secret, url_path
+from bot.events import ButtonPressed
 from bot.model import BotRights, Capabilities, ChatRef, MessageRef, Outgoing, Platform
 from bot.ports import BotRemoved, EventSink, GroupSetup, MissingRights, PermanentError
 from config.settings import TelegramSettings
@@ -207,25 +210,26 @@ class TelegramPlatform:
     # -- inbound -------------------------------------------------------------------------
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        ack, timer = None, None
         if update.callback_query is not None:
-            # Answer at once and apart from the core's work, so the person's spinner stops;
-            # the data itself is untrusted and only the core decides what it means.
-            context.application.create_task(self._answer(update.callback_query), update=update)
-        if self._me is None or self._sink is None:
-            return
-        event = translate(update, self._me)
-        if event is None:
-            return
+            # A press is answered once: with the core's notice when it has one soon, else
+            # plainly, so that the person's spinner stops. The data itself is untrusted and
+            # only the core decides what it means.
+            ack = _Acknowledgement(update.callback_query)
+            timer = asyncio.get_running_loop().create_task(ack.plainly_after(ACK_WAIT))
+        event = translate(update, self._me) if self._me and self._sink else None
+        if isinstance(event, ButtonPressed) and ack is not None:
+            event = dataclasses.replace(event, acknowledge=ack.answer)
         try:
-            await self._sink(event)
+            if event is not None and self._sink is not None:
+                await self._sink(event)
         except Exception:
             log.exception("telegram: handling update %s failed", update.update_id)
-
-    async def _answer(self, query: CallbackQuery) -> None:
-        try:
-            await query.answer()
-        except TelegramError as exc:
-            log.info("telegram: answering a button press failed: %s", map_error(exc).reason)
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if ack is not None:
+                await ack.answer()
 
     # -- outbound ------------------------------------------------------------------------
 
@@ -390,3 +394,30 @@ class TelegramPlatform:
             await call(self.bot.set_my_commands(menu, scope=scope, language_code=language))
             if language == DEFAULT_COMMAND_LANGUAGE:
                 await call(self.bot.set_my_commands(menu, scope=scope))
+
+
+ACK_WAIT = 2.0  # seconds a button press waits for the core's notice before a plain answer
+ACK_MAX = 200  # characters Telegram shows in a callback query's answer
+
+
+class _Acknowledgement:
+    """Answers one callback query exactly once: the first call wins, later ones do nothing."""
+
+    def __init__(self, query: CallbackQuery) -> None:
+        self._query = query
+        self._answered = False
+
+    async def answer(self, text: str = "") -> None:
+        if self._answered:
+            return
+        self._answered = True
+        if len(text) > ACK_MAX:
+            text = text[: ACK_MAX - 1] + "…"
+        try:
+            await self._query.answer(text=text or None)
+        except TelegramError as exc:
+            log.info("telegram: answering a button press failed: %s", map_error(exc).reason)
+
+    async def plainly_after(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        await self.answer()

@@ -256,7 +256,8 @@ async def _answer_privately(ctx: Ctx, key: str, ref: str | None = None) -> None:
 
 @button("seen")
 async def seen_button(ctx: Ctx, payload: str) -> None:
-    """The Seen button under an official message: counted once per person, silently."""
+    """The Seen button under an official message: counted once per person; the presser alone
+    gets a pop-up where the platform has one."""
     if ctx.chat.is_private or not payload.isdigit():
         await ctx.audit("alert.seen", outcome="refused", reason="payload")
         return
@@ -272,11 +273,16 @@ async def seen_button(ctx: Ctx, payload: str) -> None:
             delivery = await ar.original_in(alert_id, ctx.group.id)
         found = await ar.alert(alert_id)
         valid = delivery is not None and delivery.alert_id == alert_id and found is not None
+        first = False
         if valid and found is not None:
-            await alerts.record_seen(repo, found, ctx.person.id, ctx.core.clock.now())
-    if not valid:
+            first = await alerts.record_seen(repo, found, ctx.person.id, ctx.core.clock.now())
+    if not valid or found is None:
         # Data comes back from the platform untrusted: a forged or stale press counts nothing.
         await ctx.audit("alert.seen", outcome="refused", reason="no_such_message")
+        await ctx.notice("core.button_expired")
+        return
+    # Only the presser sees it (a pop-up); where there is none, the press counts silently.
+    await ctx.notice("alerts.seen_thanks" if first else "alerts.seen_already", ref=found.ref)
 
 
 @on(ReactionAdded)

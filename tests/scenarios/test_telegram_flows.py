@@ -307,9 +307,15 @@ async def test_an_official_message_reaches_25_groups_in_two_bins_exactly_once(
     assert "Bezorgd: 25 van 25 groepen (Telegram 25)" in final.text
     assert "Nog onderweg: 0" in final.text
 
-    await s.press(lies, "Gezien", noord[0])
-    await s.press(lies, "Gezien", noord[0])  # once per person
+    first = await s.press(lies, "Gezien", noord[0])
+    again = await s.press(lies, "Gezien", noord[0])  # once per person
     await s.press(tom, "Gezien", zuid[0])
+    # Only Lies sees a pop-up: nothing is posted in the group for her press.
+    assert s.api.answer_of(first) == {
+        "text": f"Bedankt: genoteerd dat je {ref} gezien hebt.",
+        "show_alert": False,
+    }
+    assert s.api.answer_of(again)["text"] == f"Je had {ref} al als gezien gemarkeerd."
     await s.say(p.jan, f"/status {ref}")
     assert "👁 Gezien: 2 (wie, dat zeg ik nooit)" in s.last(p.jan)
     await s.say(tom, f"/check {ref}")

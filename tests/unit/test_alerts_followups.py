@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.events import ReactionAdded
+from bot.events import ButtonPressed, ReactionAdded
 from bot.model import Capabilities, Platform
 from bot.scheduler import JOBS, run_all
 from bot.services.alerts import remind_followups
@@ -123,6 +123,32 @@ async def test_seen_is_counted_once_per_person_and_never_says_who(h: Harness) ->
     status = h.last("jan")
     assert "👁 Seen: 2 (who, I never say)" in status
     assert "Piet" not in status and "Mia" not in status
+
+
+async def test_a_seen_press_gets_a_pop_up_for_the_presser_alone(h: Harness) -> None:
+    await make_world(h)
+    await official(h, "jan")
+    ref = await compose(h, "jan", targets=("Noord",))
+    official_message = next(s for s in h.platform.in_chat("noord-1") if "OFFICIAL" in s.text)
+    [(_, data)] = official_message.buttons
+    notices: list[str] = []
+
+    async def acknowledge(text: str) -> None:
+        notices.append(text)
+
+    async def press(who: str, payload: str) -> None:
+        where, mid = h.chat("noord-1", who), official_message.ref.message_id
+        await h.event(ButtonPressed(where, h.user(who), payload, mid, acknowledge=acknowledge))
+
+    await press("piet", data)
+    await press("piet", data)
+    await press("lars", "seen:999")  # forged
+    assert notices == [
+        f"Thanks: noted that you saw {ref}.",
+        f"You had already marked {ref} as seen.",
+        "This button no longer works.",
+    ]
+    assert len(posted(h, "noord-1")) == 1  # nothing is said in the group
 
 
 async def test_without_buttons_a_reaction_or_seen_command_counts(tmp_path: Path) -> None:
