@@ -27,9 +27,10 @@ half of them have settled, rather than waiting for a whole batch. A chat's rows 
 after another in the order claimed, a row claimed later waiting behind the chat's rows still
 in hand. A 429 or a transient error puts back only that chat's rows, with back-off; the
 other chats are sent concurrently and never wait for it. Non-urgent messages are stored
-with a `next_attempt_at` after the zone's quiet hours, so they simply are not due. A message
-withdrawn after its rows were claimed still goes out where it was claimed, as before; the
-withdrawal follows it there and deletes it.
+with a `next_attempt_at` after the zone's quiet hours, so they simply are not due. A
+withdrawal cancels the rows not yet claimed, and this process's rows in hand that have not
+been sent; a row another process holds at that moment (for well under a second) goes out,
+and the withdrawal follows it there and deletes it.
 """
 
 from __future__ import annotations
@@ -159,6 +160,9 @@ class DeliveryWorker:
         self._db_slots = asyncio.Semaphore(self.settings.connections)
         self._writer = SentWriter(core.db, self.settings.connections)
         self.receipts = Receipts(core)
+        # Official messages withdrawn in this process since their rows were claimed: those
+        # rows in hand are cancelled rather than sent (see `withdrawn`).
+        self._withdrawn: set[int] = set()
         core.services["delivery"] = self
         core.idle_hooks.append(self.drain)
 
@@ -179,6 +183,12 @@ class DeliveryWorker:
             except TimeoutError:
                 self._task.cancel()
             self._task = None
+
+    def withdrawn(self, alert_id: int) -> None:
+        """An official message was withdrawn here: its rows in hand are not sent after all."""
+        if len(self._withdrawn) >= 10_000:
+            self._withdrawn.clear()
+        self._withdrawn.add(alert_id)
 
     def wake(self) -> None:
         """New work was queued: look now rather than at the next poll."""
@@ -452,7 +462,8 @@ class DeliveryWorker:
             why = (group.inactive_reason if group else None) or ("unlinked" if group else "gone")
             await self._fail(row, token, job, f"group_inactive:{why}")
             return None
-        if job.followup is None and job.alert.state == "withdrawn":
+        withdrawn = job.alert.state == "withdrawn" or job.alert.id in self._withdrawn
+        if job.followup is None and withdrawn:
             await self._fail(row, token, job, "withdrawn", status=CANCELLED)
             return None
         reply_to = None

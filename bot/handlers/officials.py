@@ -120,6 +120,8 @@ async def _follow_up(ctx: Ctx, kind: str, args: str) -> None:
         await ctx.reply("alerts.followup_no_groups", kind=what, ref=ref)
     worker = ctx.core.services.get("delivery")
     if worker is not None:
+        if kind == "withdraw":
+            worker.withdrawn(found.id)
         worker.wake()
 
 

@@ -138,6 +138,40 @@ async def test_a_chat_keeps_its_order_when_its_next_row_is_claimed_while_one_is_
         await h.close()
 
 
+async def test_a_message_withdrawn_while_its_row_is_in_hand_is_not_sent(
+    tmp_path: Path,
+) -> None:
+    platform = SlowPlatform()
+    h = await Harness.create(tmp_path, platform=platform)
+    try:
+        world = await make_world(h, settings=DeliverySettings(concurrency=2))
+        await official(h, "jan")
+        h.core.idle_hooks.remove(world.worker.drain)
+        platform.held.add("noord-1")
+        first = await queue(h, [world.bins["noord"]])
+        second = await queue(h, [world.bins["noord"]])
+        await world.worker.start()
+        try:
+            await asyncio.wait_for(platform.entered.wait(), 10)
+            async with asyncio.timeout(10):  # the second row is claimed, behind the first
+                while [d.status for d in await deliveries(h)].count("sending") < 2:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+            await h.say("jan", f"/withdraw {second}")
+            platform.release.set()
+            await settled(h)
+        finally:
+            await world.worker.stop()
+        in_noord = [s.message.body.plain for s in platform.sent if s.chat.chat_id == "noord-1"]
+        assert len(in_noord) == 1 and first in in_noord[0]
+        async with h.core.tx() as repo:
+            withdrawn = await AlertRepo(repo.session).alert_by_ref(second)
+        assert withdrawn is not None
+        rows = [d for d in await deliveries(h) if d.alert_id == withdrawn.id and not d.followup_id]
+        assert rows and {d.status for d in rows} == {"cancelled"}
+    finally:
+        await h.close()
+
+
 async def test_row_updates_use_at_most_the_configured_connections(
     tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
