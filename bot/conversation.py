@@ -45,6 +45,16 @@ class Conversation:
 
 
 Key = tuple[str, str, str]
+Restorer = Callable[["Ctx"], Awaitable["Conversation | None"]]
+# Ways to take up, from storage, a conversation that was open before a restart: each gets the
+# context of a private chat where nothing is open, and may begin() one and return it.
+RESTORERS: list[Restorer] = []
+
+
+def restorer(fn: Restorer) -> Restorer:
+    """Register a way to take up a conversation after a restart (see RESTORERS)."""
+    RESTORERS.append(fn)
+    return fn
 
 
 class Conversations:
@@ -54,6 +64,7 @@ class Conversations:
         self.core = core
         self.open: dict[Key, Conversation] = {}
         self._where: dict[Key, tuple[ChatRef, UserRef]] = {}
+        self.restorers = RESTORERS
 
     @staticmethod
     def key(ctx: Ctx) -> Key:
@@ -91,8 +102,17 @@ class Conversations:
         """Give a `cv:` button payload to the open conversation."""
         return await self._feed(ctx, payload)
 
+    async def _restored(self, ctx: Ctx) -> Conversation | None:
+        if not ctx.chat.is_private:
+            return None
+        for restore in self.restorers:
+            conv = await restore(ctx)
+            if conv is not None:
+                return conv
+        return None
+
     async def _feed(self, ctx: Ctx, answer: str) -> bool:
-        conv = await self._live(ctx)
+        conv = await self._live(ctx) or await self._restored(ctx)
         if conv is None:
             return False
         nxt = await conv.answer(ctx, answer)
@@ -108,6 +128,8 @@ class Conversations:
 
     async def cancel(self, ctx: Ctx) -> bool:
         """End the open conversation at the person's request."""
+        if self.key(ctx) not in self.open:
+            await self._restored(ctx)
         conv = self.open.pop(self.key(ctx), None)
         self._where.pop(self.key(ctx), None)
         if conv is None:

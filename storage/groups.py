@@ -157,6 +157,24 @@ class GroupRepo:
         )
         return (await self.session.execute(q.order_by(JoinRequest.id))).scalars().all()
 
+    async def persons_in_intake(self) -> Sequence[int]:
+        """Persons with a request still in intake."""
+        q = select(JoinRequest.person_id).where(JoinRequest.status == "intake").distinct()
+        return (await self.session.execute(q)).scalars().all()
+
+    async def intake_of(self, person_id: int, platform: str) -> JoinRequest | None:
+        """The person's most recent request still in intake, made on `platform`."""
+        q = (
+            select(JoinRequest)
+            .where(
+                JoinRequest.person_id == person_id,
+                JoinRequest.status == "intake",
+                JoinRequest.platform == platform,
+            )
+            .order_by(JoinRequest.id.desc())
+        )
+        return (await self.session.execute(q)).scalars().first()
+
     async def intakes_before(self, before: datetime) -> Sequence[JoinRequest]:
         """Requests still in intake that started before `before`."""
         q = select(JoinRequest).where(

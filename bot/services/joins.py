@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot import texts
 from bot.context import Ctx
-from bot.conversation import Conversation
+from bot.conversation import Conversation, restorer
 from bot.model import LANGUAGES, Button, ChatRef, MessageRef, Outgoing, Platform, Rich, UserRef
 from bot.ports import PlatformError
 from bot.services.audience import (
@@ -150,6 +150,12 @@ async def _answer(conv: Conversation, ctx: Ctx, text: str) -> str | None:
     data["answers"][data["questions"][data["index"]]] = answer
     data["index"] += 1
     if data["index"] < len(data["questions"]):
+        # Kept with the request as they come, so that a restart loses none of them (they
+        # are erased with the rest once the request is decided).
+        async with ctx.core.tx() as repo:
+            req = await GroupRepo(repo.session).request(data["request_id"])
+            if req is not None and req.status == "intake":
+                req.answers = dict(data["answers"])
         await _ask(ctx, data)
         return "answer"
     await submit(ctx.core, data["request_id"], data["answers"])
@@ -158,6 +164,47 @@ async def _answer(conv: Conversation, ctx: Ctx, text: str) -> str | None:
 
 
 Intake.steps = {"answer": _answer}
+
+
+def _waiting(core: Core) -> set[int] | None:
+    """Persons who had an intake open when this process started (None: not read yet)."""
+    found: set[int] | None = core.services.get("joins:intakes_before_start")
+    return found
+
+
+@restorer
+async def resume_intake(ctx: Ctx) -> Conversation | None:
+    """After a restart, take up the intake of a request still in it where it stopped: the
+    text the person now sends answers the question they were last asked."""
+    waiting = _waiting(ctx.core)
+    if waiting is None:  # once per process: who had an intake open before it started
+        async with ctx.core.tx() as repo:
+            waiting = set(await GroupRepo(repo.session).persons_in_intake())
+        ctx.core.services["joins:intakes_before_start"] = waiting
+    if ctx.person.id not in waiting:
+        return None
+    waiting.discard(ctx.person.id)
+    async with ctx.core.tx() as repo:
+        req = await GroupRepo(repo.session).intake_of(ctx.person.id, ctx.platform.value)
+        b = await repo.bin(req.bin_id) if req is not None else None
+    if req is None or b is None:
+        return None
+    questions = questions_of(b)
+    answers = dict(req.answers or {})
+    index = next((i for i, q in enumerate(questions) if q not in answers), len(questions))
+    if index >= len(questions):
+        return None  # nothing left to ask: the sweep passes it on
+    data: dict[str, Any] = {
+        "request_id": req.id,
+        "questions": questions,
+        "answers": answers,
+        "index": index,
+        "lang": ctx.lang,
+        "bin": b.name,
+    }
+    conv = Intake("answer", ctx.core.clock.now() + ctx.core.conversations.timeout(), data)
+    ctx.core.conversations.begin(ctx, conv)
+    return conv
 
 
 def _question(data: dict[str, Any], lang: str, prefix: str) -> Rich:

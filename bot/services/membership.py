@@ -238,7 +238,7 @@ async def expire_requests(core: Core) -> None:
         found = _intake_of(core, req.id)
         if found is not None and found[1].expires_at > now:
             continue
-        answers: dict[str, object] = {}
+        answers: dict[str, object] = dict(req.answers or {})  # kept as they were given
         if found is not None:
             del core.conversations.open[found[0]]
             answers = found[1].data["answers"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+
+from bot.dispatch import Core
 from bot.services.membership import expire_requests
 from storage.tables import JoinRequest, Membership
 from tests.fakes import Harness
@@ -180,6 +183,46 @@ async def test_bin_with_its_own_questions(h: Harness) -> None:
     await h.say("jan", "Via de buren")
     request = h.new("an")[-1]
     assert "Huisnummer? 12" in request and "Hoe ken je het BIN? Via de buren" in request
+
+
+def restart(h: Harness) -> None:
+    """A new process on the same database: nothing that was in memory survives."""
+    h.core = Core(
+        h.db, dict(h.core.platforms), clock=h.clock, config=h.core.config, rng=random.Random(3)
+    )
+
+
+async def test_an_intake_cut_by_a_restart_is_taken_up_where_it_stopped(h: Harness) -> None:
+    await ready(h, intake=["Huisnummer?", "Hoe ken je het BIN?"])
+    await h.ask_join("jan", "buurt")
+    await h.say("jan", "12")
+    assert "Vraag 2/2: Hoe ken je het BIN?" in h.new("jan")[-1]
+    restart(h)
+    await h.say("jan", "Via de buren")
+    assert "Je aanvraag ligt nu bij de coördinatoren van BIN Noord" in h.new("jan")[-1]
+    request = h.new("an")[-1]
+    assert "Huisnummer? 12" in request and "Hoe ken je het BIN? Via de buren" in request
+    await h.say("jan", "hallo?")  # the intake is over: no question is taken up again
+    assert "Nieuwe aanvraag" not in "".join(h.new("an"))
+
+
+async def test_after_a_restart_cancel_withdraws_and_the_sweep_keeps_the_answers(
+    h: Harness,
+) -> None:
+    await ready(h, intake=["Huisnummer?", "Hoe ken je het BIN?"])
+    await h.ask_join("jan", "buurt")
+    await h.say("jan", "12")
+    await h.ask_join("lies", "buurt")
+    await h.say("lies", "7")
+    restart(h)
+    await h.say("jan", "/cancel")
+    assert "is ingetrokken" in h.new("jan")[-1]
+    h.clock.advance(minutes=16)
+    await expire_requests(h.core)  # Lies never answered the second question
+    request = h.new("an")[-1]
+    assert "Lies" in request and "Huisnummer? 7" in request
+    statuses = {r.person_id: r.status for r in await rows(h, JoinRequest)}
+    assert sorted(statuses.values()) == ["pending", "withdrawn"]
 
 
 async def test_cancel_during_intake_withdraws(h: Harness) -> None:
