@@ -59,7 +59,7 @@ class CoreConfig:
 
 
 # Commands that only read and answer, for which a recent context is good enough.
-READ_ONLY_COMMANDS = frozenset({"help", "numbers", "check"})
+READ_ONLY_COMMANDS = frozenset({"help", "numbers", "check", "mydata"})
 # Zones, BINs and groups read less than this long ago are not read again, unless this process
 # changed one since (a change made elsewhere, e.g. by the admin shell, shows this much later).
 DIRECTORY_SECONDS = 60.0

@@ -53,6 +53,9 @@ class Context:
     followups: dict[int, FollowUp] = field(default_factory=dict)
 
 
+_BY_REF = select(Alert).where(Alert.ref == bindparam("ref"))  # built once: /check runs it often
+
+
 class AlertRepo:
     """Official-message queries over one session/transaction."""
 
@@ -70,8 +73,7 @@ class AlertRepo:
 
     async def alert_by_ref(self, ref: str) -> Alert | None:
         """The alert with reference `ref` (exact, upper case)."""
-        q = select(Alert).where(Alert.ref == ref)
-        return (await self.session.execute(q)).scalar_one_or_none()
+        return (await self.session.execute(_BY_REF, {"ref": ref})).scalar_one_or_none()
 
     async def ref_taken(self, ref: str) -> bool:
         q = select(exists().where(Alert.ref == ref))

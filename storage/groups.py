@@ -47,6 +47,12 @@ _COUNTS = select(
 )
 
 
+# Statements /mydata and the core run often, built once (building one costs as much as running it).
+_MEMBERSHIPS_OF = select(Membership).where(Membership.person_id == _PERSON).order_by(Membership.id)
+_ACTIVE_MEMBERSHIPS_OF = _MEMBERSHIPS_OF.where(Membership.status == "active")
+_REQUESTS_OF = select(JoinRequest).where(JoinRequest.person_id == _PERSON).order_by(JoinRequest.id)
+
+
 @dataclass(frozen=True)
 class PersonCounts:
     """How many rows elsewhere point at one person (for /mydata)."""
@@ -147,8 +153,8 @@ class GroupRepo:
 
     async def requests_of(self, person_id: int) -> Sequence[JoinRequest]:
         """Every request a person made, oldest first."""
-        q = select(JoinRequest).where(JoinRequest.person_id == person_id).order_by(JoinRequest.id)
-        return (await self.session.execute(q)).scalars().all()
+        params = {"person_id": person_id}
+        return (await self.session.execute(_REQUESTS_OF, params)).scalars().all()
 
     async def due_requests(self, now: datetime) -> Sequence[JoinRequest]:
         """Open requests past their expiry."""
@@ -203,10 +209,8 @@ class GroupRepo:
 
     async def memberships_of(self, person_id: int, *, active: bool = True) -> Sequence[Membership]:
         """The BINs a person belongs to."""
-        q = select(Membership).where(Membership.person_id == person_id)
-        if active:
-            q = q.where(Membership.status == "active")
-        return (await self.session.execute(q.order_by(Membership.id))).scalars().all()
+        q = _ACTIVE_MEMBERSHIPS_OF if active else _MEMBERSHIPS_OF
+        return (await self.session.execute(q, {"person_id": person_id})).scalars().all()
 
     async def membership(self, bin_id: int, person_id: int) -> Membership | None:
         """The person's membership row for a BIN, whatever its status."""

@@ -35,6 +35,12 @@ _IDENTITY_AND_PERSON = (
     .join(Person, Person.id == Identity.person_id)
     .where(Identity.platform == bindparam("platform"), Identity.user_id == bindparam("user_id"))
 )
+_IDENTITIES_OF = (
+    select(Identity).where(Identity.person_id == bindparam("person_id")).order_by(Identity.id)
+)
+_GRANTS_OF = select(RoleGrant).where(
+    RoleGrant.person_id == bindparam("person_id"), RoleGrant.revoked_at.is_(None)
+)
 _ROLES: CompoundSelect[str, int | None, int | None] = union_all(
     select(RoleGrant.role, RoleGrant.zone_id, RoleGrant.bin_id).where(
         RoleGrant.person_id == bindparam("person_id"), RoleGrant.revoked_at.is_(None)
@@ -108,8 +114,8 @@ class Repo:
         return (await self.session.execute(q)).scalar_one_or_none()
 
     async def identities_of(self, person_id: int) -> Sequence[Identity]:
-        q = select(Identity).where(Identity.person_id == person_id).order_by(Identity.id)
-        return (await self.session.execute(q)).scalars().all()
+        params = {"person_id": person_id}
+        return (await self.session.execute(_IDENTITIES_OF, params)).scalars().all()
 
     async def ensure_identity(
         self,
@@ -157,10 +163,8 @@ class Repo:
 
     async def grants_of(self, person_id: int) -> Sequence[RoleGrant]:
         """The person's roles that are not revoked."""
-        q = select(RoleGrant).where(
-            RoleGrant.person_id == person_id, RoleGrant.revoked_at.is_(None)
-        )
-        return (await self.session.execute(q)).scalars().all()
+        params = {"person_id": person_id}
+        return (await self.session.execute(_GRANTS_OF, params)).scalars().all()
 
     async def roles_of(self, person_id: int) -> Sequence[tuple[str, int | None, int | None]]:
         """(role, zone id, BIN id) of every role the person holds now: their grants that are
