@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.console.platform import ConsolePlatform
 from benchmarks.pg import drop_postgres, postgres_database
-from bot.app import CONTEXT_REUSE_SECONDS
+from bot.app import CONTEXT_REUSE_SECONDS, tune_gc
 from bot.dispatch import Core, CoreConfig
 from bot.events import Event
 from bot.metrics import REGISTRY
@@ -259,6 +259,7 @@ async def main() -> int:
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
 
+    tune_gc()  # as `binbot run` does
     results: dict[str, Any] = {"benchmark": "inbound", "target_per_s": TARGET}
     # As `binbot run` has it (read-only commands reuse a recent context), and without reuse.
     for label, reuse in (("", CONTEXT_REUSE_SECONDS), ("_no_reuse", 0.0)):

@@ -223,7 +223,7 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
 
     from adapters.http.health import HealthServer
     from bot import scheduler
-    from bot.app import CONTEXT_REUSE_SECONDS, SERVICE_FACTORIES, publish_commands
+    from bot.app import CONTEXT_REUSE_SECONDS, SERVICE_FACTORIES, publish_commands, tune_gc
     from bot.dispatch import Core, CoreConfig
     from bot.health import Health
     from bot.leader import lead_scheduler
@@ -234,6 +234,7 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
     from storage.locks import AdvisoryLock
 
     rss: dict[str, float] = {"imported": memory_mb()["VmRSS"]}
+    tune_gc()  # as `binbot run` does
     settings = load_settings(database_url=url, process_name="memory-bench")
     db = await open_database(url)
     platform = NullPlatform()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
 import random
 import signal
@@ -32,6 +33,7 @@ LEADER_RETRY = 5.0  # seconds between a standby's tries to become the scheduler'
 # admin's shell shows in /help and /numbers within a minute, and at once in what it governs.
 # The console keeps 0 so that transcripts replay exactly.
 CONTEXT_REUSE_SECONDS = 60.0
+GC_THRESHOLDS = (10_000, 50, 100)  # see tune_gc
 
 
 class DbKeyValue(KeyValueStore):
@@ -116,9 +118,23 @@ def _sink(core: Core, settings: Settings, platform: Platform) -> EventSink:
     return core.handle
 
 
+def tune_gc() -> None:
+    """Collect cyclic garbage less often than Python's default (every 700 net allocations).
+
+    Each update allocates thousands of short-lived objects (SQLAlchemy statements and rows,
+    events, texts), so the default ran the youngest collection several times per update and
+    the full one often, each full one walking every object the process holds; that took a
+    quarter of the time answering updates. With these thresholds garbage still goes within
+    some milliseconds of work, and memory stays within a few MB of the default.
+    """
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """`binbot run`: every configured platform on one event loop until stopped."""
     from bot.health import Health
+
+    tune_gc()
 
     db = await open_database(settings.database_url)
     config = dataclasses.replace(
