@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -107,9 +108,13 @@ async def test_in_the_background_each_group_gets_it_once_and_the_receipt_ends_fi
         await h.close()
 
 
-async def test_a_chat_keeps_its_order_when_its_next_row_is_claimed_while_one_is_sending(
-    tmp_path: Path,
-) -> None:
+async def second_behind_first(
+    tmp_path: Path, meanwhile: Callable[[Harness, str], Awaitable[None]]
+) -> tuple[list[str], str, str, Harness]:
+    """Two messages to BIN Noord; noord-1's first is held at the platform while the worker
+    claims on, including noord-1's second, which waits behind it. `meanwhile(h, second)`
+    runs then, before the first is let go. Returns what noord-1 got, both refs and the
+    harness (closed)."""
     platform = SlowPlatform()
     h = await Harness.create(tmp_path, platform=platform)
     try:
@@ -122,54 +127,46 @@ async def test_a_chat_keeps_its_order_when_its_next_row_is_claimed_while_one_is_
         await world.worker.start()
         try:
             await asyncio.wait_for(platform.entered.wait(), 10)
-            # noord-1's first message is held; the worker claims on, including noord-1's
-            # second message, which must wait behind the first.
             async with asyncio.timeout(10):
                 while [d.status for d in await deliveries(h)].count("sending") < 2:  # noqa: ASYNC110
                     await asyncio.sleep(0.01)
+            await meanwhile(h, second)
             platform.release.set()
             await settled(h)
         finally:
             await world.worker.stop()
         in_noord = [s.message.body.plain for s in platform.sent if s.chat.chat_id == "noord-1"]
-        assert len(in_noord) == 2
-        assert first in in_noord[0] and second in in_noord[1]
+        return in_noord, first, second, h
     finally:
         await h.close()
+
+
+async def test_a_chat_keeps_its_order_when_its_next_row_is_claimed_while_one_is_sending(
+    tmp_path: Path,
+) -> None:
+    async def nothing(h: Harness, ref: str) -> None:
+        return None
+
+    in_noord, first, second, _ = await second_behind_first(tmp_path, nothing)
+    assert len(in_noord) == 2
+    assert first in in_noord[0] and second in in_noord[1]
 
 
 async def test_a_message_withdrawn_while_its_row_is_in_hand_is_not_sent(
     tmp_path: Path,
 ) -> None:
-    platform = SlowPlatform()
-    h = await Harness.create(tmp_path, platform=platform)
-    try:
-        world = await make_world(h, settings=DeliverySettings(concurrency=2))
-        await official(h, "jan")
-        h.core.idle_hooks.remove(world.worker.drain)
-        platform.held.add("noord-1")
-        first = await queue(h, [world.bins["noord"]])
-        second = await queue(h, [world.bins["noord"]])
-        await world.worker.start()
-        try:
-            await asyncio.wait_for(platform.entered.wait(), 10)
-            async with asyncio.timeout(10):  # the second row is claimed, behind the first
-                while [d.status for d in await deliveries(h)].count("sending") < 2:  # noqa: ASYNC110
-                    await asyncio.sleep(0.01)
-            await h.say("jan", f"/withdraw {second}")
-            platform.release.set()
-            await settled(h)
-        finally:
-            await world.worker.stop()
-        in_noord = [s.message.body.plain for s in platform.sent if s.chat.chat_id == "noord-1"]
-        assert len(in_noord) == 1 and first in in_noord[0]
+    states: list[str] = []
+
+    async def withdraw(h: Harness, ref: str) -> None:
+        await h.say("jan", f"/withdraw {ref}")
         async with h.core.tx() as repo:
-            withdrawn = await AlertRepo(repo.session).alert_by_ref(second)
-        assert withdrawn is not None
-        rows = [d for d in await deliveries(h) if d.alert_id == withdrawn.id and not d.followup_id]
-        assert rows and {d.status for d in rows} == {"cancelled"}
-    finally:
-        await h.close()
+            alert = await AlertRepo(repo.session).alert_by_ref(ref)
+            assert alert is not None
+        states.extend(d.status for d in await deliveries(h) if d.alert_id == alert.id)
+
+    in_noord, first, _, _ = await second_behind_first(tmp_path, withdraw)
+    assert len(in_noord) == 1 and first in in_noord[0]
+    assert "sending" in states  # it was in hand when withdrawn, and was not sent after
 
 
 async def test_row_updates_use_at_most_the_configured_connections(
