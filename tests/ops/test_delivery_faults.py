@@ -169,9 +169,9 @@ async def test_the_database_connection_dropped_mid_fan_out_and_delivery_resumes(
     outbox: str,
 ) -> None:
     """Every backend of the test database is terminated from a separate connection while the
-    worker sends. A full PostgreSQL restart is out of reach (the server is shared with other
-    test sessions); terminating every connection is what a restart does to the bot, and
-    stands in for it."""
+    worker sends: the connections drop, the server stays up. The shared server is not
+    restarted here; a real restart (`pg_ctl restart -m fast`, and a crash with recovery) of a
+    private cluster is covered by tests/ops/test_database_restart.py."""
     ledger = Ledger()
     db = Database(outbox)
     platform = LedgerPlatform(ledger.sink("a"), 0.005)
