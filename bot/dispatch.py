@@ -243,47 +243,42 @@ class Core:
         self._directory[key] = (value, noted, now)
         return value
 
-    async def zone(self, zone_id: int) -> Zone | None:
-        """A zone, as recently read (see `_kept`)."""
+    async def _read(self, repo: Repo | None, read: Callable[[Repo], Awaitable[_T]]) -> _T:
+        """`read` in the caller's transaction when there is one, else in one of its own."""
+        if repo is not None:
+            return await read(repo)
+        async with self.tx() as own:
+            return await read(own)
 
-        async def load() -> Zone | None:
-            async with self.tx() as repo:
-                return await repo.zone(zone_id)
+    async def zone(self, zone_id: int, repo: Repo | None = None) -> Zone | None:
+        """A zone, as recently read (see `_kept`); read through `repo` if it must be."""
+        return await self._kept(
+            ("zone", zone_id), lambda: self._read(repo, lambda r: r.zone(zone_id))
+        )
 
-        return await self._kept(("zone", zone_id), load)
-
-    async def bin(self, bin_id: int) -> Bin | None:
-        """A BIN, as recently read (see `_kept`)."""
-
-        async def load() -> Bin | None:
-            async with self.tx() as repo:
-                return await repo.bin(bin_id)
-
-        return await self._kept(("bin", bin_id), load)
+    async def bin(self, bin_id: int, repo: Repo | None = None) -> Bin | None:
+        """A BIN, as recently read (see `_kept`); read through `repo` if it must be."""
+        return await self._kept(("bin", bin_id), lambda: self._read(repo, lambda r: r.bin(bin_id)))
 
     async def group_by_chat(self, platform: Platform, chat_id: str) -> Group | None:
         """The group of a chat, linked or not, as recently read (see `_kept`)."""
         from storage.groups import GroupRepo
 
-        async def load() -> Group | None:
-            async with self.tx() as repo:
-                return await GroupRepo(repo.session).group_by_chat(platform, chat_id)
+        def read(r: Repo) -> Awaitable[Group | None]:
+            return GroupRepo(r.session).group_by_chat(platform, chat_id)
 
-        return await self._kept(("group", platform.value, chat_id), load)
+        return await self._kept(("group", platform.value, chat_id), lambda: self._read(None, read))
 
     async def _bin_language(self, repo: Repo, bin_id: int) -> str | None:
-        b = await self.bin(bin_id)
-        zone = await self.zone(b.zone_id) if b else None
-        return zone.language if zone else None
-
-    async def _zone_language(self, repo: Repo, zone_id: int) -> str | None:
-        zone = await self.zone(zone_id)
+        b = await self.bin(bin_id, repo)
+        zone = await self.zone(b.zone_id, repo) if b else None
         return zone.language if zone else None
 
     async def _person_zone_language(self, repo: Repo, roles: Roles) -> str | None:
         for g in roles.grants:
             if g.zone_id is not None:
-                return await self._zone_language(repo, g.zone_id)
+                zone = await self.zone(g.zone_id, repo)
+                return zone.language if zone else None
             if g.bin_id is not None:
                 return await self._bin_language(repo, g.bin_id)
         return None

@@ -174,10 +174,6 @@ class Connection:
     def isolation_level(self, value: Any) -> None:
         self._conn.isolation_level = value
 
-    @property
-    def in_transaction(self) -> bool:
-        return self._conn.in_transaction
-
 
 def creator(path: str, *, timeout: float = 30.0) -> Callable[[], Any]:
     """An `async_creator` for `create_async_engine`: connections to the SQLite file `path`."""

@@ -105,4 +105,8 @@ async def remove(ctx: Ctx, args: str) -> None:
 )
 async def readmit(ctx: Ctx, args: str) -> None:
     """Lift the removal of member N (from /members): they may ask to join again."""
-    await roster.readmit(ctx, args)
+    n = _number(args)
+    if n is None:
+        await ctx.reply("groups.readmit_usage")
+        return
+    await roster.readmit(ctx, n)

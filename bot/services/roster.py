@@ -190,18 +190,13 @@ async def remove(ctx: Ctx, word: str) -> None:
         await ctx.reply("groups.remove_failed", failed=failed)
 
 
-async def readmit(ctx: Ctx, word: str) -> None:
-    """A coordinator lifts a removal: the person may ask to join the BIN again.
-
-    They are not let back in by this: they ask with /join and are approved as anyone is."""
-    word = word.strip().lstrip("#")
-    if not word.isdigit() or len(word) > 9:
-        await ctx.reply("groups.readmit_usage")
-        return
+async def readmit(ctx: Ctx, n: int) -> None:
+    """A coordinator lifts the removal of membership `n`: the person may ask to join the BIN
+    again. They are not let back in by this: they ask with /join and are approved as anyone."""
     mine = ctx.roles.bins(Role.COORDINATOR)
     now = ctx.core.clock.now()
     async with ctx.core.tx() as repo:
-        m = await GroupRepo(repo.session).membership_by_id(int(word))
+        m = await GroupRepo(repo.session).membership_by_id(n)
         if m is None or m.bin_id not in mine:
             if m is not None:
                 await repo.audit(
@@ -213,7 +208,7 @@ async def readmit(ctx: Ctx, word: str) -> None:
                     bin_id=m.bin_id,
                     membership=m.id,
                 )
-            await ctx.reply("groups.readmit_not_found", n=word)
+            await ctx.reply("groups.readmit_not_found", n=n)
             return
         b = await repo.bin(m.bin_id)
         assert b is not None
