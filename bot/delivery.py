@@ -12,7 +12,7 @@ Exactly once, step by step:
 3. Once the platform has accepted a message, its row becomes `sent` with the platform's
    message id (follow-ups reply to it, withdrawals delete it), in a commit of its own made
    right then: never gathered with other rows' commits, which would widen the window below.
-   Its audit entry goes in the same statement (`storage.alerts.SentWriter`). A `sent` row
+   Its audit entry goes in the same statement (`storage.sent.SentWriter`). A `sent` row
    is never claimed again.
 
 The one crash window: the process dies after the platform accepted a message and before
@@ -39,81 +39,27 @@ import asyncio
 import itertools
 import logging
 import math
-from collections import deque
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from bot import metrics
-from bot.model import ChatRef, MessageRef, Outgoing, Platform
-from bot.ports import (
-    BotRemoved,
-    ChatMoved,
-    PermanentError,
-    PlatformError,
-    PlatformPort,
-    RetryLater,
-)
+from bot.delivery_send import AHEAD, ChatRows, Item, Job, RowSender
+from bot.model import Outgoing, Platform
 from bot.ratelimit import RateLimiter
 from bot.scheduler import periodic
-from bot.services import alert_render as render
-from bot.services import alerts, linking
 from bot.services.alert_receipts import Receipts
 from config.settings import DeliverySettings, Settings
-from storage.alerts import CANCELLED, FAILED, SENT, AlertRepo, SentWriter
-from storage.tables import Alert, Delivery, FollowUp, Group, Zone
+from storage.alerts import AlertRepo
+from storage.tables import Delivery
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
-    from storage.repo import Repo
 
 log = logging.getLogger(__name__)
 
-# A follow-up waits this long for its original when another process is still sending it.
-ORIGINAL_WAIT = timedelta(seconds=2)
-MIN_RETRY = 0.5
-# A batch takes the rows whose overall-limit slot frees within this time, and each waits for
-# its slot in the batch: claiming and reading then overlap the wait instead of adding to it.
-AHEAD = timedelta(seconds=0.25)
 # In the background, receipts are brought up to date at most this often (seconds); the last
 # refresh always comes after the last row in hand has settled.
 RECEIPT_EVERY = 0.25
-
-
-@dataclass
-class _Job:
-    """Everything one send needs, read with its claim (the original just before sending)."""
-
-    alert: Alert
-    zone: Zone
-    group: Group | None
-    followup: FollowUp | None
-    original: Delivery | None = None
-    # The message as rendered for (language, platform, buttons), shared by the jobs of one
-    # alert in one claim: a fan-out renders it once per language, not once per group.
-    renders: dict[tuple[str, str, bool], Outgoing] = field(default_factory=dict)
-
-
-@dataclass
-class _Item:
-    """A claimed row in hand: its claim token, what it needs, and when it has settled."""
-
-    row: Delivery
-    token: str
-    job: _Job | None  # None: the alert (or its zone) is gone
-    done: asyncio.Future[None]
-    receipt: bool = False  # refresh the receipt in the background once settled
-    error: BaseException | None = None
-
-
-@dataclass
-class _Chat:
-    """The rows in hand for one chat, sent one after another in the order claimed."""
-
-    queue: deque[_Item] = field(default_factory=deque)
-    regroup: bool = False  # the group changed under us (bot removed): read it again
 
 
 class DeliveryWorker:
@@ -147,22 +93,15 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._chats: dict[int, _Chat] = {}
+        self._chats: dict[int, ChatRows] = {}
         self._chat_tasks: set[asyncio.Task[None]] = set()
         self._in_hand = 0
         self._more = False  # the last claim was full: more rows are probably due
         self._dirty: set[int] = set()  # alerts whose receipt is to be refreshed
         self._flusher: asyncio.Task[None] | None = None
         self._receipts_at = 0.0
-        # Row updates share a few pooled connections rather than each taking its own: rows
-        # sent together settle together, and more at once only makes the pool open (and
-        # close again) overflow connections.
-        self._db_slots = asyncio.Semaphore(self.settings.connections)
-        self._writer = SentWriter(core.db, self.settings.connections)
         self.receipts = Receipts(core)
-        # Official messages withdrawn in this process since their rows were claimed: those
-        # rows in hand are cancelled rather than sent (see `withdrawn`).
-        self._withdrawn: set[int] = set()
+        self._rows = RowSender(core, self.settings, self.limiter, self._wake.set)
         core.services["delivery"] = self
         core.idle_hooks.append(self.drain)
 
@@ -186,9 +125,7 @@ class DeliveryWorker:
 
     def withdrawn(self, alert_id: int) -> None:
         """An official message was withdrawn here: its rows in hand are not sent after all."""
-        if len(self._withdrawn) >= 10_000:
-            self._withdrawn.clear()
-        self._withdrawn.add(alert_id)
+        self._rows.withdrawn(alert_id)
 
     def wake(self) -> None:
         """New work was queued: look now rather than at the next poll."""
@@ -284,7 +221,7 @@ class DeliveryWorker:
             self._dispatch(items)
             await asyncio.gather(*(i.done for i in items))
         else:
-            by_chat: dict[int, list[_Item]] = {}
+            by_chat: dict[int, list[Item]] = {}
             for item in items:
                 by_chat.setdefault(item.row.group_id, []).append(item)
             for chat_items in by_chat.values():
@@ -298,7 +235,7 @@ class DeliveryWorker:
         self.limiter.forget_idle(now)
         return len(items)
 
-    async def _claim(self, most: int) -> tuple[list[_Item], int]:
+    async def _claim(self, most: int) -> tuple[list[Item], int]:
         """Claim up to `most` due rows (fewer where the rate limit has less room) and read
         what they need, in one transaction; also returns how many were asked for."""
         async with self._lock:
@@ -329,8 +266,8 @@ class DeliveryWorker:
             if alert is not None and zone is not None:
                 fu = ctx.followups.get(row.followup_id) if row.followup_id else None
                 shared = renders.setdefault(alert.id, {})
-                job = _Job(alert, zone, ctx.groups.get(row.group_id), fu, renders=shared)
-            items.append(_Item(row, token, job, loop.create_future()))
+                job = Job(alert, zone, ctx.groups.get(row.group_id), fu, renders=shared)
+            items.append(Item(row, token, job, loop.create_future()))
         return items, asked
 
     def _room(self, platform: Platform, now: datetime) -> int:
@@ -349,27 +286,27 @@ class DeliveryWorker:
 
     # -- rows in hand ----------------------------------------------------------------------
 
-    def _dispatch(self, items: Sequence[_Item]) -> None:
+    def _dispatch(self, items: Sequence[Item]) -> None:
         """Hand claimed rows to their chats: after any rows of the same chat already in hand."""
         self._in_hand += len(items)
         loop = asyncio.get_running_loop()
         for item in items:
             chat = self._chats.get(item.row.group_id)
             if chat is None:
-                chat = self._chats[item.row.group_id] = _Chat()
+                chat = self._chats[item.row.group_id] = ChatRows()
                 task = loop.create_task(self._chat(item.row.group_id, chat))
                 self._chat_tasks.add(task)
                 task.add_done_callback(self._chat_tasks.discard)
             chat.queue.append(item)
 
-    async def _chat(self, group_id: int, chat: _Chat) -> None:
+    async def _chat(self, group_id: int, chat: ChatRows) -> None:
         """One chat's rows, in order; once one must wait, the rest in hand waits too."""
         try:
             while chat.queue:
                 item = chat.queue.popleft()
                 later = None
                 try:
-                    later = await self._one(item, chat)
+                    later = await self._rows.settle(item, chat)
                 except Exception as exc:
                     # The row stays `sending` until its lease runs out; then it is retried.
                     log.exception("delivery %s: settling it failed", item.row.id)
@@ -389,7 +326,7 @@ class DeliveryWorker:
                 rest = list(chat.queue)
                 chat.queue.clear()
                 try:
-                    async with self._tx() as repo:
+                    async with self._rows.tx() as repo:
                         ar = AlertRepo(repo.session)
                         for other in rest:
                             await ar.retry_at(other.row.id, other.token, later, None, count=False)
@@ -403,7 +340,7 @@ class DeliveryWorker:
         finally:
             del self._chats[group_id]
 
-    def _settled(self, item: _Item) -> None:
+    def _settled(self, item: Item) -> None:
         self._in_hand -= 1
         if not item.done.done():
             item.done.set_result(None)
@@ -437,225 +374,9 @@ class DeliveryWorker:
         finally:
             self._flusher = None
 
-    @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[Repo]:
-        """A transaction for one row's outcome, on one of the worker's connection slots."""
-        async with self._db_slots, self.core.tx() as repo:
-            yield repo
-
-    async def _original(self, row: Delivery, alert: Alert) -> Delivery | None:
-        async with self._tx() as repo:
-            return await AlertRepo(repo.session).original_in(alert.id, row.group_id)
-
-    async def _one(self, item: _Item, chat_state: _Chat) -> datetime | None:
-        """Settle one row. Returns when to try this chat again if it must wait, else None."""
-        row, token, job = item.row, item.token, item.job
-        now = self.core.clock.now()
-        if job is None:
-            await self._fail(row, token, None, "alert_missing")
-            return None
-        if chat_state.regroup:
-            async with self._tx() as repo:
-                job.group = await AlertRepo(repo.session).group(row.group_id)
-        group = job.group
-        if group is None or not group.active:
-            why = (group.inactive_reason if group else None) or ("unlinked" if group else "gone")
-            await self._fail(row, token, job, f"group_inactive:{why}")
-            return None
-        withdrawn = job.alert.state == "withdrawn" or job.alert.id in self._withdrawn
-        if job.followup is None and withdrawn:
-            await self._fail(row, token, job, "withdrawn", status=CANCELLED)
-            return None
-        reply_to = None
-        if job.followup is not None:
-            # Read now, not with the claim: the original may have gone out just before.
-            job.original = original = await self._original(row, job.alert)
-            if original is None or original.status in (FAILED, CANCELLED):
-                await self._fail(row, token, job, "original_not_delivered", status=CANCELLED)
-                return None
-            if original.status != SENT:
-                return await self._later(
-                    row, token, max(now + ORIGINAL_WAIT, original.next_attempt_at)
-                )
-            reply_to = original.platform_message_id
-        port = self.core.platforms[Platform(row.platform)]
-        # Read the clock again: the row may have waited behind the rest of its chat, and the
-        # limiter must count the send when it leaves, not when its row was picked up.
-        now = self.core.clock.now()
-        wait = self.limiter.wait(port.platform, group.chat_id, now)
-        # Its slot is about to free: wait for it here. Other rows of the batch may take the
-        # first free slots; a row that finds none soon enough goes back to the queue.
-        ahead, loop = AHEAD.total_seconds(), asyncio.get_running_loop()
-        deadline = loop.time() + 2 * ahead
-        while 0 < wait <= ahead and loop.time() + wait < deadline:
-            await asyncio.sleep(wait)
-            now = self.core.clock.now()
-            wait = self.limiter.wait(port.platform, group.chat_id, now)
-        if wait > 0:
-            return await self._later(row, token, now + timedelta(seconds=wait))
-        chat = ChatRef(port.platform, group.chat_id, False, group.title)
-        msg = self._message(job, group, port, reply_to)
-        began = loop.time()
-        try:
-            sent = await port.send(chat, msg, txn_id=f"binbot-d{row.id}")
-            metrics.observe_send(row.platform, loop.time() - began)
-            self.limiter.sent(port.platform, group.chat_id, now, self.core.clock.now())
-        except RetryLater as exc:
-            metrics.count_429(row.platform)
-            until = now + timedelta(seconds=max(MIN_RETRY, exc.retry_after))
-            self.limiter.block(port.platform, group.chat_id, until)
-            return await self._later(row, token, until, exc.reason)
-        except ChatMoved as exc:
-            return await self._moved(row, token, job, group, exc.new_chat_id, now)
-        except BotRemoved:
-            # As when the platform reports the removal: the link goes inactive and the BIN's
-            # coordinators are told, so that they can add the bot back.
-            await linking.bot_gone(self.core, row.platform, group.chat_id)
-            chat_state.regroup = True
-            await self._fail(row, token, job, "bot_removed")
-            return None
-        except PermanentError as exc:
-            await self._fail(row, token, job, exc.reason)
-            return None
-        except PlatformError as exc:  # TransientError, and anything not known to be final
-            return await self._retry(row, token, job, exc.reason, now)
-        except Exception:
-            log.exception("delivery %s: unexpected error from %s", row.id, row.platform)
-            return await self._retry(row, token, job, "internal_error", now)
-        await self._sent(row, token, job, group, sent, now)
-        if job.followup is not None and job.followup.kind == "withdraw" and reply_to:
-            await self._delete_original(port, chat, reply_to, row)
-        return None
-
-    def _message(
-        self, job: _Job, group: Group, port: PlatformPort, reply_to: str | None
-    ) -> Outgoing:
-        lang = alerts.group_language(group, job.zone)
-        if job.followup is None:
-            key = (lang, group.platform, port.capabilities.buttons)
-            msg = job.renders.get(key)
-            if msg is None:
-                msg = job.renders[key] = render.official_outgoing(
-                    job.alert, job.zone, lang, group.platform, buttons=port.capabilities.buttons
-                )
-            return msg
-        return render.followup_outgoing(
-            job.alert, job.followup, job.zone, lang, group.platform, reply_to
-        )
-
-    async def _delete_original(
-        self, port: PlatformPort, chat: ChatRef, message_id: str, row: Delivery
-    ) -> None:
-        if not port.capabilities.delete:
-            return
-        try:
-            await port.delete(MessageRef(chat, message_id))
-        except PlatformError as exc:  # the withdrawal notice is out; deleting is a bonus
-            log.info("delivery %s: deleting the withdrawn original failed: %s", row.id, exc.reason)
-
-    # -- outcomes --------------------------------------------------------------------------
-
-    async def _sent(
-        self,
-        row: Delivery,
-        token: str,
-        job: _Job,
-        group: Group,
-        sent: MessageRef,
-        now: datetime,
-    ) -> None:
-        # The row's own commit, right after the platform took it (never batched with others:
-        # that would widen the crash window), with its audit entry in the same round trip.
-        ok = await self._writer.record(
-            row.id,
-            token,
-            sent.message_id,
-            group.chat_id,
-            now,
-            zone_id=job.alert.zone_id,
-            bin_id=group.bin_id,
-            detail={
-                "ref": job.alert.ref,
-                "delivery": row.id,
-                "group": group.id,
-                "platform": row.platform,
-                "kind": _kind(job),
-            },
-        )
-        if not ok:
-            log.warning("delivery %s: the claim ran out before it was recorded as sent", row.id)
-
-    async def _fail(
-        self, row: Delivery, token: str, job: _Job | None, reason: str, *, status: str = FAILED
-    ) -> None:
-        now = self.core.clock.now()
-        async with self._tx() as repo:
-            await AlertRepo(repo.session).mark_failed(row.id, token, reason, status=status)
-            if status == FAILED:
-                await repo.audit(
-                    now,
-                    "delivery",
-                    "delivery.failed",
-                    outcome="failed",
-                    zone_id=job.alert.zone_id if job else None,
-                    ref=job.alert.ref if job else None,
-                    delivery=row.id,
-                    group=row.group_id,
-                    platform=row.platform,
-                    kind=_kind(job) if job else None,
-                    reason=reason,
-                )
-        if status == FAILED:
-            log.warning("delivery %s to group %s failed: %s", row.id, row.group_id, reason)
-
-    async def _later(
-        self, row: Delivery, token: str, at: datetime, reason: str | None = None
-    ) -> datetime:
-        """Put the row back without spending an attempt (rate limit, 429, waiting)."""
-        async with self._tx() as repo:
-            await AlertRepo(repo.session).retry_at(row.id, token, at, reason, count=False)
-        self._wake.set()  # it may be due again at once (a moved chat)
-        return at
-
-    async def _retry(
-        self, row: Delivery, token: str, job: _Job, reason: str, now: datetime
-    ) -> datetime | None:
-        if row.attempts >= self.settings.max_attempts:
-            await self._fail(row, token, job, f"gave_up:{reason}")
-            return None
-        base = min(
-            self.settings.backoff_max, self.settings.backoff_base * 2 ** max(0, row.attempts - 1)
-        )
-        # Jitter keeps many chats that failed together from retrying in lockstep.
-        delay = base * (0.5 + self.core.rng.random() / 2)
-        at = now + timedelta(seconds=delay)
-        async with self._tx() as repo:
-            await AlertRepo(repo.session).retry_at(row.id, token, at, reason, count=True)
-        log.info("delivery %s: %s, retrying in %.1fs", row.id, reason, delay)
-        return at
-
-    async def _moved(
-        self, row: Delivery, token: str, job: _Job, group: Group, new_id: str, now: datetime
-    ) -> datetime | None:
-        """The group got a new id (Telegram supergroup): follow it and send there at once."""
-        async with self._tx() as repo:
-            ar = AlertRepo(repo.session)
-            moved = await ar.move_group(group.id, row.platform, new_id)
-            if not moved:  # the migration's own update may have moved this group already
-                current = await ar.group(group.id)
-                moved = current is not None and current.chat_id == new_id
-        if not moved:
-            await self._fail(row, token, job, "chat_migrated_conflict")
-            return None
-        return await self._later(row, token, now, "chat_migrated")
-
     async def refresh_receipt(self, alert_id: int) -> None:
         """Bring the author's receipt of an alert up to date."""
         await self.receipts.refresh(alert_id)
-
-
-def _kind(job: _Job) -> str:
-    return job.followup.kind if job.followup is not None else "message"
 
 
 def build_worker(core: Core, settings: Settings) -> DeliveryWorker:

@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot import delivery
 from bot.model import ChatRef, MessageRef, Outgoing
 from config.settings import DeliverySettings
-from storage import alerts as alerts_store
-from storage.alerts import AlertRepo, record_sent
+from storage import sent as sent_store
+from storage.alerts import AlertRepo
+from storage.sent import record_sent
 from storage.tables import AuditEntry, Delivery
 from tests.fakes import Harness, RecordingPlatform
 from tests.unit.test_alerts_world import add_bins, compose, deliveries, make_world, official
@@ -181,7 +182,7 @@ async def test_row_updates_use_at_most_the_configured_connections(
         await add_bins(world, "Beringen", {"big": chats})
         await official(h, "jan")
         at_once, most = 0, 0
-        real_record, real_execute = alerts_store.record_sent, AsyncConnection.execute
+        real_record, real_execute = sent_store.record_sent, AsyncConnection.execute
 
         async def watched(*args: Any, **kwargs: Any) -> Any:
             nonlocal at_once, most
@@ -196,7 +197,7 @@ async def test_row_updates_use_at_most_the_configured_connections(
                 at_once -= 1
 
         if db_url.startswith("sqlite"):
-            monkeypatch.setattr(alerts_store, "record_sent", watched)
+            monkeypatch.setattr(sent_store, "record_sent", watched)
         else:  # the writers' statements, each on a connection of its own
             monkeypatch.setattr(AsyncConnection, "execute", watched)
         await queue(h, [world.bins["big"]])
@@ -204,7 +205,7 @@ async def test_row_updates_use_at_most_the_configured_connections(
         assert {d.status for d in await deliveries(h)} == {"sent"}
         assert most == 2
         if not db_url.startswith("sqlite"):
-            assert not world.worker._writer._writers  # connections back in the pool
+            assert not world.worker._rows._writer._writers  # connections back in the pool
     finally:
         await h.close()
 
