@@ -106,10 +106,10 @@ async def link(stack: MatrixStack, rooms: list[str]) -> None:
     await stack.admin('zone add Beringen --non-urgent "011 27 95 79" --quiet 00:00-00:00')
     await stack.admin('bin add "Koersel Noord" --zone Beringen --code noord')
     now = datetime.now(UTC)
-    async with stack.core.tx() as repo:
-        b = (await repo.session.execute(select(Bin))).scalar_one()
+    async with stack.core.db.session() as session:
+        b = (await session.execute(select(Bin))).scalar_one()
         for i, room in enumerate(rooms):
-            repo.session.add(
+            session.add(
                 Group(
                     bin_id=b.id,
                     platform="matrix",
@@ -138,9 +138,9 @@ async def settled(stack: MatrixStack, alert_id: int, within: float) -> list[Deli
     """The alert's deliveries once none is pending or sending any more (or time is up)."""
     deadline = time.monotonic() + within
     while True:
-        async with stack.core.tx() as repo:
+        async with stack.core.db.session() as session:
             q = select(Delivery).where(Delivery.alert_id == alert_id)
-            rows = list((await repo.session.execute(q)).scalars())
+            rows = list((await session.execute(q)).scalars())
         if all(r.status in ("sent", "failed", "cancelled") for r in rows) or (
             time.monotonic() > deadline
         ):
@@ -228,10 +228,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await says(jan, dm, stack, text, "Versturen?")
 
         await jan.say(dm, "ja")
-        async with stack.core.tx() as repo:
+        async with stack.core.db.session() as session:
             alert = None
             while alert is None:
-                alert = (await repo.session.execute(select(Alert))).scalar_one_or_none()
+                alert = (await session.execute(select(Alert))).scalar_one_or_none()
                 if alert is None:
                     await asyncio.sleep(0.01)
         rows = await settled(stack, alert.id, within=300)

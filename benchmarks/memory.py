@@ -223,15 +223,15 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
 
     from adapters.http.health import HealthServer
     from bot import scheduler
-    from bot.app import CONTEXT_REUSE_SECONDS, SERVICE_FACTORIES, publish_commands, tune_gc
-    from bot.dispatch import Core, CoreConfig
+    from bot.app import CONTEXT_REUSE_SECONDS, assemble, publish_commands, tune_gc
+    from bot.dispatch import CoreConfig
     from bot.health import Health
     from bot.leader import lead_scheduler
     from bot.model import Platform
-    from bot.ports import ManualClock
     from config.settings import load_settings
     from storage.db import open_database
     from storage.locks import AdvisoryLock
+    from tests.clock import ManualClock
 
     rss: dict[str, float] = {"imported": memory_mb()["VmRSS"]}
     tune_gc()  # as `binbot run` does
@@ -239,8 +239,14 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
     db = await open_database(url)
     platform = NullPlatform()
     config = CoreConfig(context_reuse_seconds=CONTEXT_REUSE_SECONDS)
-    core = Core(db, {Platform.CONSOLE: platform}, clock=ManualClock(), config=config)  # type: ignore[dict-item]
-    services: list[Any] = [factory(core, settings) for factory in SERVICE_FACTORIES]
+    bot = assemble(
+        settings,
+        db,
+        {Platform.CONSOLE: platform},  # type: ignore[dict-item]
+        clock=ManualClock(),
+        config=config,
+    )
+    core, services = bot.core, bot.services
     leadership = lead_scheduler(core, AdvisoryLock(db, "scheduler"))
     health = Health(core, process="memory-bench", leadership=leadership)
     http = HealthServer(health, port=0)

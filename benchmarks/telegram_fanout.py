@@ -45,6 +45,7 @@ from telegram.error import RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
+from storage.repo import DirectoryRepo
 from storage.tables import Group
 from tests.scenarios.telegram_stack import TelegramStack
 from tests.telegram.botapi import FakeBotApi
@@ -139,12 +140,12 @@ async def _link(s: TelegramStack, groups: int, bins: int) -> list[FakeChat]:
     per_bin = -(-groups // bins)
     for b in range(bins):
         await s.admin(f"bin add Wijk{b:02} --zone Beringen --code w{b:02}")
-    async with s.core.tx() as repo:
-        found = {x.code: x for x in await repo.bins()}
+    async with s.core.db.session() as session:
+        found = {x.code: x for x in await DirectoryRepo(session).bins()}
         for i in range(groups):
             chat = s.api.add_group(f"Straat {i:04}")
             chats.append(chat)
-            repo.session.add(
+            session.add(
                 Group(
                     bin_id=found[f"w{i // per_bin:02}"].id,
                     platform="telegram",
@@ -154,8 +155,8 @@ async def _link(s: TelegramStack, groups: int, bins: int) -> list[FakeChat]:
                     active=True,
                 )
             )
-    async with s.core.tx() as repo:
-        linked = (await repo.session.execute(select(Group))).scalars().all()
+    async with s.core.db.session() as session:
+        linked = (await session.execute(select(Group))).scalars().all()
         assert len(linked) == groups
     return chats
 

@@ -14,9 +14,10 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
-from bot.delivery import build_worker
+from bot.delivery import DeliveryWorker, build_worker
 from bot.dispatch import Core, CoreConfig
 from bot.events import Event
+from bot.handlers import build_registry
 from bot.model import Platform
 from bot.ports import Clock, EventSink, KeyValueStore, PlatformPort
 from config.settings import Settings
@@ -24,10 +25,6 @@ from storage.db import Database, open_database
 
 log = logging.getLogger(__name__)
 
-# Extension points for what runs beside the adapters (the delivery worker registers here).
-# Each factory gets the core and returns an object with async start() and stop().
-SERVICE_FACTORIES: list[Callable[[Core, Settings], Any]] = []
-SERVICE_FACTORIES.append(build_worker)  # the outbox worker: official messages to every group
 LEADER_RETRY = 5.0  # seconds between a standby's tries to become the scheduler's leader
 # See CoreConfig. As long as zones and BINs are kept (DIRECTORY_SECONDS): a change made by the
 # admin's shell shows in /help and /numbers within a minute, and at once in what it governs.
@@ -44,16 +41,48 @@ class DbKeyValue(KeyValueStore):
         self.prefix = prefix
 
     async def get(self, key: str) -> str | None:
-        from storage.repo import Repo
-
-        async with self.db.session() as s:
-            return await Repo(s).kv_get(self.prefix + key)
+        async with self.db.unit_of_work() as uow:
+            return await uow.state.get(self.prefix + key)
 
     async def put(self, key: str, value: str) -> None:
-        from storage.repo import Repo
+        async with self.db.unit_of_work() as uow:
+            await uow.state.put(self.prefix + key, value)
+            await uow.commit()
 
-        async with self.db.session() as s:
-            await Repo(s).kv_put(self.prefix + key, value)
+
+@dataclasses.dataclass(frozen=True)
+class Bot:
+    """The core and what runs beside it, as one process runs them."""
+
+    core: Core
+    worker: DeliveryWorker
+
+    @property
+    def services(self) -> list[Any]:
+        """What starts after the platforms and stops before them (each has start/stop)."""
+        return [self.worker]
+
+
+def assemble(
+    settings: Settings,
+    db: Database,
+    platforms: dict[Platform, PlatformPort],
+    *,
+    config: CoreConfig | None = None,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+) -> Bot:
+    """Build the bot from its parts, explicitly: the registry of every handler module
+    (bot/handlers/__init__.py), the core, and the delivery worker as the core's outbox."""
+    core = Core(
+        db,
+        platforms,
+        clock=clock,
+        config=config or core_config(settings),
+        registry=build_registry(),
+        rng=rng,
+    )
+    return Bot(core, build_worker(core, settings))
 
 
 def core_config(settings: Settings) -> CoreConfig:
@@ -98,11 +127,10 @@ def build_platforms(settings: Settings, db: Database) -> dict[Platform, Platform
 
 def _linked_room(db: Database) -> Callable[[str], Awaitable[bool]]:
     """Whether a Matrix room is (still) a BIN group: rooms nobody links are left again."""
-    from storage.groups import GroupRepo
 
     async def is_linked(chat_id: str) -> bool:
-        async with db.session() as session:
-            group = await GroupRepo(session).group_by_chat(Platform.MATRIX.value, chat_id)
+        async with db.unit_of_work() as uow:
+            group = await uow.groups.group_by_chat(Platform.MATRIX.value, chat_id)
         return group is not None and group.active
 
     return is_linked
@@ -140,8 +168,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     config = dataclasses.replace(
         core_config(settings), context_reuse_seconds=CONTEXT_REUSE_SECONDS
     )
-    core = Core(db, build_platforms(settings, db), config=config)
-    services = [factory(core, settings) for factory in SERVICE_FACTORIES]
+    bot = assemble(settings, db, build_platforms(settings, db), config=config)
+    core, services = bot.core, bot.services
     leadership = None
     if settings.run_scheduler:
         from bot.leader import lead_scheduler
@@ -233,10 +261,8 @@ async def console(
             session.seen(line)
 
     platform = ConsolePlatform(emit)
-    core = Core(
-        db, {Platform.CONSOLE: platform}, clock=clock, config=core_config(settings), rng=rng
-    )
-    services = [factory(core, settings) for factory in SERVICE_FACTORIES]
+    bot = assemble(settings, db, {Platform.CONSOLE: platform}, clock=clock, rng=rng)
+    core, services = bot.core, bot.services
     parser = admin_parser()
 
     async def admin(argv: list[str]) -> int:

@@ -1,8 +1,12 @@
-"""The command registry: each command declared once, with its help text and the roles it needs.
+"""The registry: each command declared once, with its help text and the roles it needs; the
+handlers of buttons and platform events; the stored conversations; the periodic jobs.
 
-Handlers register with `@command(...)`, buttons with `@button(...)`, other events with
-`@on(...)`. The dispatcher checks roles and the kind of chat here, in one place, before a
-handler runs; `/help` and each platform's command menu are generated from this registry.
+Each module that declares any has its own `routes = Registry()` and decorates with
+`@routes.command(...)`, `@routes.button(...)`, `@routes.on(...)`, `@routes.conversation`
+and `@routes.periodic(...)` (like aiohttp's RouteTableDef); `bot.handlers.build_registry`
+puts together the registries of an explicit list of modules. The dispatcher checks roles and
+the kind of chat here, in one place, before a handler runs; `/help` and each platform's
+command menu are generated from the registry.
 """
 
 from __future__ import annotations
@@ -10,17 +14,29 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.model import Role
 
 if TYPE_CHECKING:
     from bot.context import Ctx
+    from bot.conversation import Conversation
     from bot.dispatch import Core
 
 Handler = Callable[["Ctx", str], Awaitable[None]]
 ButtonHandler = Callable[["Ctx", str], Awaitable[None]]
 EventHandler = Callable[["Core", Any], Awaitable[None]]
+JobFn = Callable[["Core"], Awaitable[object]]
+C = TypeVar("C", bound="type[Conversation]")
+
+
+@dataclass(frozen=True)
+class Job:
+    """A periodic job: idempotent, so that a double fire is harmless (bot/scheduler.py)."""
+
+    name: str
+    seconds: float
+    fn: JobFn
 
 
 class Where(StrEnum):
@@ -43,18 +59,53 @@ class Command:
     args: str = ""
     order: int = 100
 
-    @property
-    def privileged(self) -> bool:
-        return self.roles is not None
-
 
 @dataclass
 class Registry:
-    """Commands, button kinds and event handlers known to the core."""
+    """Commands, button kinds, event handlers, conversations and jobs known to the core."""
 
     commands: dict[str, Command] = field(default_factory=dict)
     buttons: dict[str, ButtonHandler] = field(default_factory=dict)
     events: dict[type, list[EventHandler]] = field(default_factory=dict)
+    conversations: dict[str, type[Conversation]] = field(default_factory=dict)
+    jobs: list[Job] = field(default_factory=list)
+
+    def include(self, other: Registry) -> None:
+        """Add everything `other` declares; a name declared twice is an error."""
+        for name, cmd in other.commands.items():
+            if name in self.commands:
+                raise ValueError(f"command /{name} declared twice")
+            self.commands[name] = cmd
+        for kind, fn in other.buttons.items():
+            if kind in self.buttons:
+                raise ValueError(f"button kind {kind!r} declared twice")
+            self.buttons[kind] = fn
+        for event_type, fns in other.events.items():
+            self.events.setdefault(event_type, []).extend(fns)
+        for kind, conv in other.conversations.items():
+            if kind in self.conversations:
+                raise ValueError(f"conversation kind {kind!r} declared twice")
+            self.conversations[kind] = conv
+        for job in other.jobs:
+            if any(j.name == job.name for j in self.jobs):
+                raise ValueError(f"job {job.name!r} declared twice")
+            self.jobs.append(job)
+
+    def conversation(self, cls: C) -> C:
+        """Declare a kind of stored conversation (by its `kind`)."""
+        if cls.kind in self.conversations:
+            raise ValueError(f"conversation kind {cls.kind!r} declared twice")
+        self.conversations[cls.kind] = cls
+        return cls
+
+    def periodic(self, name: str, *, seconds: float) -> Callable[[JobFn], JobFn]:
+        """Declare a job that runs every `seconds`."""
+
+        def deco(fn: JobFn) -> JobFn:
+            self.jobs.append(Job(name, seconds, fn))
+            return fn
+
+        return deco
 
     def command(
         self,
@@ -102,9 +153,3 @@ class Registry:
         """The commands a person holding `roles` may use, in help order."""
         found = [c for c in self.commands.values() if c.roles is None or c.roles & roles]
         return sorted(found, key=lambda c: (c.order, c.name))
-
-
-REGISTRY = Registry()
-command = REGISTRY.command
-button = REGISTRY.button
-on = REGISTRY.on

@@ -1,4 +1,11 @@
-"""What a handler gets: who is speaking, where, with which roles, and how to answer."""
+"""What a handler gets: who is speaking, where, with which roles, and how to answer.
+
+Answers decided while a unit of work is open in the task (`async with core.uow()`) are sent
+once it is over, outside the transaction, and not at all if it failed before committing:
+nobody is told of something that did not happen, and no platform call holds a transaction
+open. They return None then; work that needs the id of what it sent hands a function to
+`uow.after_commit` instead.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot import texts
 from bot.model import Button, ChatRef, MessageRef, Outgoing, Platform, Rich, Role, UserRef
+from storage import uow as units
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
@@ -43,10 +51,6 @@ class Roles:
     def bins(self, *roles: Role) -> set[int]:
         """BINs in which the person holds one of `roles`."""
         return {g.bin_id for g in self.grants if g.role in roles and g.bin_id is not None}
-
-    @property
-    def is_official(self) -> bool:
-        return self.has(Role.POLICE) or self.has(Role.PREVENTION)
 
 
 @dataclass
@@ -90,8 +94,8 @@ class Ctx:
         buttons: Sequence[Sequence[Button]] = (),
         silent: bool = False,
         **values: object,
-    ) -> MessageRef:
-        """Answer in the chat the event came from."""
+    ) -> MessageRef | None:
+        """Answer in the chat the event came from (after the open unit of work, if any)."""
         return await self.send_rich(self.t(key, **values), buttons=buttons, silent=silent)
 
     async def send_rich(
@@ -101,19 +105,64 @@ class Ctx:
         buttons: Sequence[Sequence[Button]] = (),
         silent: bool = False,
         reply_to: str | None = None,
-    ) -> MessageRef:
-        """Post rich text in the chat the event came from."""
+    ) -> MessageRef | None:
+        """Post rich text in the chat the event came from (after the open unit of work, if
+        any: then None is returned)."""
         msg = Outgoing(body, tuple(tuple(r) for r in buttons), silent=silent, reply_to=reply_to)
+        port = self.core.platform(self.chat.platform)
+        if (uow := units.current()) is not None:
+
+            async def later() -> None:
+                await port.send(self.chat, msg)
+
+            uow.after_commit(later)
+            return None
+        return await port.send(self.chat, msg)
+
+    async def sent(self, body: Rich, *, buttons: Sequence[Sequence[Button]] = ()) -> MessageRef:
+        """Post rich text in this chat now and return its reference. Never inside a unit of
+        work (the caller needs the id, say to store it)."""
+        if units.current() is not None:
+            raise RuntimeError("ctx.sent() inside a unit of work")
+        msg = Outgoing(body, tuple(tuple(r) for r in buttons))
         return await self.core.platform(self.chat.platform).send(self.chat, msg)
 
     async def notice(self, key: str, /, **values: object) -> bool:
         """Show a short notice to the person who pressed a button, where the platform can
-        (Telegram's pop-up). False where it cannot: then nothing is shown."""
+        (Telegram's pop-up; after the open unit of work, if any). False where it cannot:
+        then nothing is shown."""
         acknowledge = self.extra.get("acknowledge")
         if acknowledge is None:
             return False
-        await acknowledge(self.t(key, **values).plain)
+        text = self.t(key, **values).plain
+        if (uow := units.current()) is not None:
+
+            async def later() -> None:
+                await acknowledge(text)
+
+            uow.after_commit(later)
+            return True
+        await acknowledge(text)
         return True
+
+    def done(self, key: str, /, **values: object) -> None:
+        """Note something that was done for this person (a catalogue key): should the rest of
+        the handling fail, their error answer says it. Inside a unit of work it counts once
+        that commits."""
+        from bot.dispatch import ATTEMPT
+
+        attempt = ATTEMPT.get()
+        if attempt is None:
+            return
+        note = (key, dict(values))
+        if (uow := units.current()) is not None:
+
+            async def later() -> None:
+                attempt.done.append(note)
+
+            uow.after_commit(later)
+        else:
+            attempt.done.append(note)
 
     async def audit(self, action: str, *, outcome: str = "ok", **detail: Any) -> None:
         """Record a privileged action (or refused attempt) by this person."""

@@ -1,150 +1,257 @@
 """Explicit conversations (STYLE 5): named states, a timeout and /cancel, kept in the core so
-Telegram, Matrix and the console behave alike.
+Telegram, Matrix and the console behave alike, and stored so that any process takes any step.
 
-A conversation belongs to one person in one chat. Text answers and `cv:` buttons go to its
-current state's handler; the handler returns the next state, or None when it is finished.
+A conversation belongs to one person in their private chat with the bot. It is a row in the
+database (storage/conversations.py): its kind, its state, its data as JSON and a version. Each
+step loads it, runs in the same unit of work as that step's effects, and saves it; replies
+the step decides are sent after the commit. Two steps racing on one conversation (a double
+tap, two processes behind a load balancer) cannot both apply: the second finds the version
+moved and is told so.
+
+Buttons a conversation offers carry its token and the state they answer
+(`cv:TOKEN.STATE.VALUE`); a press that does not belong to the current step is refused and
+changes nothing, and button data never reaches a step as if it had been typed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from bot.model import ChatRef, UserRef
+from bot.model import Button, ChatRef, Platform, UserRef
+from storage.conversations import StaleConversation, StoredConversation
 
 if TYPE_CHECKING:
     from bot.context import Ctx
     from bot.dispatch import Core
+    from storage.uow import UnitOfWork
 
-Step = Callable[["Conversation", "Ctx", str], Awaitable[str | None]]
+log = logging.getLogger(__name__)
+
+TOKEN_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the person gave a step: text they typed, or the value of a button they pressed."""
+
+    value: str
+    pressed: bool = False
+
+
+Step = Callable[[Any, "Ctx", "UnitOfWork", Answer], Awaitable["str | None"]]
 
 
 @dataclass
 class Conversation:
-    """Base of every conversation. Subclasses map state names to steps in `steps`."""
+    """Base of every conversation.
+
+    Subclasses set `kind` (stored with the row), `steps` (state name -> method name) and
+    `typed` (states that accept typed text; the others take buttons only, where the platform
+    has buttons). Their own dataclass fields are the conversation's data: they must hold only
+    JSON values (numbers, strings, lists, dicts).
+    """
 
     state: str
     expires_at: datetime
-    data: dict[str, Any] = field(default_factory=dict)
-    steps: ClassVar[dict[str, Step]] = {}
-    name: ClassVar[str] = "conversation"
+    token: str = ""
+    kind: ClassVar[str] = "conversation"
+    steps: ClassVar[Mapping[str, str]] = {}
 
-    async def answer(self, ctx: Ctx, answer: str) -> str | None:
-        """Feed an answer (typed text or a button payload) to the current state."""
-        return await self.steps[self.state](self, ctx, answer)
+    def button(self, label: str, state: str, value: str) -> Button:
+        """A button that answers `state` of this conversation with `value`."""
+        return Button(label, f"cv:{self.token}.{state}.{value}")
 
-    async def on_timeout(self, ctx: Ctx) -> None:
+    async def answer(self, ctx: Ctx, uow: UnitOfWork, answer: Answer) -> str | None:
+        """Feed an answer to the current state's step; the next state, or None when done."""
+        step: Step = getattr(type(self), self.steps[self.state])
+        return await step(self, ctx, uow, answer)
+
+    async def on_timeout(self, ctx: Ctx, uow: UnitOfWork) -> None:
         """Tell the person the conversation ended without an answer."""
         await ctx.reply("core.conversation_timeout")
 
-    async def on_cancel(self, ctx: Ctx) -> None:
+    async def on_cancel(self, ctx: Ctx, uow: UnitOfWork) -> None:
         """Tell the person nothing was done."""
         await ctx.reply("core.cancelled")
 
+    # -- storage ---------------------------------------------------------------------------
 
-Key = tuple[str, str, str]
-Restorer = Callable[["Ctx"], Awaitable["Conversation | None"]]
-# Ways to take up, from storage, a conversation that was open before a restart: each gets the
-# context of a private chat where nothing is open, and may begin() one and return it.
-RESTORERS: list[Restorer] = []
+    def data(self) -> dict[str, Any]:
+        """The subclass's fields, as stored."""
+        skip = {"state", "expires_at", "token"}
+        return {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip
+        }
+
+    @classmethod
+    def load(cls, stored: StoredConversation) -> Conversation:
+        names = {f.name for f in dataclasses.fields(cls)} - {"state", "expires_at"}
+        values = {k: v for k, v in stored.data.items() if k in names}
+        return cls(state=stored.state, expires_at=stored.expires_at, **values)
 
 
-def restorer(fn: Restorer) -> Restorer:
-    """Register a way to take up a conversation after a restart (see RESTORERS)."""
-    RESTORERS.append(fn)
-    return fn
+@dataclass
+class _Open:
+    """A stored conversation with its loaded object."""
+
+    stored: StoredConversation
+    conv: Conversation
 
 
 class Conversations:
-    """The open conversations, one per (platform, chat, user)."""
+    """The open conversations of every person, stored; one per (platform, chat, user)."""
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, kinds: Mapping[str, type[Conversation]]) -> None:
         self.core = core
-        self.open: dict[Key, Conversation] = {}
-        self._where: dict[Key, tuple[ChatRef, UserRef]] = {}
-        self.restorers = RESTORERS
-
-    @staticmethod
-    def key(ctx: Ctx) -> Key:
-        return (ctx.chat.platform.value, ctx.chat.chat_id, ctx.sender.user_id)
-
-    def has_open(self, chat: ChatRef, sender: UserRef) -> bool:
-        """Whether this person has a conversation open in this chat (expired or not)."""
-        return (chat.platform.value, chat.chat_id, sender.user_id) in self.open
+        self.kinds = dict(kinds)
 
     def timeout(self) -> timedelta:
         return timedelta(minutes=self.core.config.conversation_timeout_minutes)
 
-    def begin(self, ctx: Ctx, conversation: Conversation) -> None:
-        """Open (or replace) the conversation of this person in this chat."""
-        self.open[self.key(ctx)] = conversation
-        self._where[self.key(ctx)] = (ctx.chat, ctx.sender)
+    def new_token(self) -> str:
+        """A short random token that ties a conversation's buttons to it."""
+        return "".join(self.core.rng.choice(TOKEN_ALPHABET) for _ in range(6))
 
-    def current(self, ctx: Ctx) -> Conversation | None:
-        return self.open.get(self.key(ctx))
+    @staticmethod
+    def _key(ctx: Ctx) -> tuple[str, str, str]:
+        return (ctx.chat.platform.value, ctx.chat.chat_id, ctx.sender.user_id)
 
-    async def _live(self, ctx: Ctx) -> Conversation | None:
-        conv = self.open.get(self.key(ctx))
-        if conv is not None and conv.expires_at <= self.core.clock.now():
-            del self.open[self.key(ctx)]
-            self._where.pop(self.key(ctx), None)
-            await conv.on_timeout(ctx)
+    async def begin(self, ctx: Ctx, uow: UnitOfWork, conv: Conversation) -> None:
+        """Open `conv` for this person in this chat (replacing what they had open there),
+        in `uow`: it exists once that unit of work commits."""
+        if not ctx.chat.is_private:
+            raise ValueError("conversations are held in private chats only")
+        if type(conv).kind not in self.kinds:
+            raise ValueError(f"conversation kind {type(conv).kind!r} is not registered")
+        if not conv.token:
+            conv.token = self.new_token()
+        conv.expires_at = self.core.clock.now() + self.timeout()
+        data = conv.data() | {"token": conv.token}
+        await uow.conversations.begin(
+            *self._key(ctx), ctx.person.id, type(conv).kind, conv.state, data, conv.expires_at
+        )
+
+    def _load(self, stored: StoredConversation) -> Conversation | None:
+        kind = self.kinds.get(stored.kind)
+        if kind is None:
+            log.warning("stored conversation %s of unknown kind dropped", stored.id)
             return None
-        return conv
+        return kind.load(stored)
+
+    async def _open(self, uow: UnitOfWork, ctx: Ctx) -> _Open | None:
+        stored = await uow.conversations.get(*self._key(ctx))
+        if stored is None:
+            return None
+        conv = self._load(stored)
+        if conv is None:
+            await uow.conversations.end(stored.id, stored.version)
+            return None
+        return _Open(stored, conv)
+
+    async def has_open(self, chat: ChatRef, sender: UserRef) -> bool:
+        """Whether this person has a conversation stored for this chat (expired or not)."""
+        if not chat.is_private:
+            return False
+        async with self.core.uow() as uow:
+            found = await uow.conversations.get(chat.platform.value, chat.chat_id, sender.user_id)
+        return found is not None
 
     async def text(self, ctx: Ctx, text: str) -> bool:
         """Give typed text to the open conversation; False when there is none."""
-        return await self._feed(ctx, text.strip())
+        return await self._feed(ctx, Answer(text.strip()))
 
     async def button(self, ctx: Ctx, payload: str) -> bool:
-        """Give a `cv:` button payload to the open conversation."""
-        return await self._feed(ctx, payload)
+        """Give a `cv:` button payload to the open conversation; False when there is none
+        (or it ended): the caller says the button no longer works."""
+        return await self._feed(ctx, payload, pressed=True)
 
-    async def _restored(self, ctx: Ctx) -> Conversation | None:
-        if not ctx.chat.is_private:
-            return None
-        for restore in self.restorers:
-            conv = await restore(ctx)
-            if conv is not None:
-                return conv
-        return None
+    async def _feed(self, ctx: Ctx, answer: Answer | str, *, pressed: bool = False) -> bool:
+        try:
+            return await self._step(ctx, answer, pressed)
+        except StaleConversation:
+            await ctx.reply("core.conversation_moved_on")
+            return True
 
-    async def _feed(self, ctx: Ctx, answer: str) -> bool:
-        conv = await self._live(ctx) or await self._restored(ctx)
-        if conv is None:
-            return False
-        nxt = await conv.answer(ctx, answer)
-        if self.open.get(self.key(ctx)) is not conv:
-            return True  # the step replaced or ended the conversation itself
-        if nxt is None:
-            del self.open[self.key(ctx)]
-            self._where.pop(self.key(ctx), None)
-        else:
-            conv.state = nxt
-            conv.expires_at = self.core.clock.now() + self.timeout()
+    async def _step(self, ctx: Ctx, answer: Answer | str, pressed: bool) -> bool:
+        now = self.core.clock.now()
+        async with self.core.uow() as uow:
+            found = await self._open(uow, ctx)
+            if found is None:
+                await uow.commit()
+                return False
+            stored, conv = found.stored, found.conv
+            if stored.expires_at <= now:
+                await uow.conversations.end(stored.id, stored.version)
+                await conv.on_timeout(ctx, uow)
+                await uow.commit()
+                return False
+            if isinstance(answer, str):  # a button's payload: TOKEN.STATE.VALUE
+                token, _, rest = answer.partition(".")
+                state, _, value = rest.partition(".")
+                if token != conv.token or state != conv.state:
+                    await ctx.reply("core.button_expired")
+                    return True
+                given = Answer(value, pressed=True)
+            else:
+                given = answer
+            nxt = await conv.answer(ctx, uow, given)
+            if self._key(ctx) not in uow.conversations.begun:
+                # (else the step opened another conversation in this one's place)
+                if nxt is None:
+                    await uow.conversations.end(stored.id, stored.version)
+                else:
+                    conv.state = nxt
+                    data = conv.data() | {"token": conv.token}
+                    expires = now + self.timeout()
+                    await uow.conversations.save(stored.id, stored.version, nxt, data, expires)
+            await uow.commit()
         return True
 
     async def cancel(self, ctx: Ctx) -> bool:
-        """End the open conversation at the person's request."""
-        if self.key(ctx) not in self.open:
-            await self._restored(ctx)
-        conv = self.open.pop(self.key(ctx), None)
-        self._where.pop(self.key(ctx), None)
-        if conv is None:
-            return False
-        await conv.on_cancel(ctx)
+        """End the open conversation at the person's request; False when there is none."""
+        async with self.core.uow() as uow:
+            found = await self._open(uow, ctx)
+            if found is None:
+                await uow.commit()
+                return False
+            await uow.conversations.end(found.stored.id, found.stored.version)
+            await found.conv.on_cancel(ctx, uow)
+            await uow.commit()
         return True
+
+    async def end_all(self, uow: UnitOfWork, person_id: int) -> int:
+        """End every conversation of a person without a word (their data is being erased)."""
+        ended = 0
+        for stored in await uow.conversations.of_person(person_id):
+            await uow.conversations.end(stored.id, stored.version)
+            ended += 1
+        return ended
 
     async def sweep(self) -> int:
         """End conversations past their timeout, telling each person (the scheduler calls
         this); returns how many ended."""
         now = self.core.clock.now()
-        expired = [k for k, c in self.open.items() if c.expires_at <= now]
-        for k in expired:
-            conv = self.open.pop(k, None)
-            where = self._where.pop(k, None)
-            if conv is not None and where is not None:
-                await conv.on_timeout(await self.core.context(*where))
-        return len(expired)
+        async with self.core.uow() as uow:
+            expired = await uow.conversations.expired(now)
+        ended = 0
+        for stored in expired:
+            platform = Platform(stored.platform)
+            chat = ChatRef(platform, stored.chat_id, True)
+            ctx = await self.core.context(chat, UserRef(platform, stored.user_id))
+            try:
+                async with self.core.uow() as uow:
+                    found = await self._open(uow, ctx)
+                    if found is None or found.stored.version != stored.version:
+                        continue  # answered or ended meanwhile
+                    await uow.conversations.end(stored.id, stored.version)
+                    await found.conv.on_timeout(ctx, uow)
+                    await uow.commit()
+                    ended += 1
+            except StaleConversation:
+                continue
+        return ended

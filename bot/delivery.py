@@ -43,10 +43,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from bot.commands import Registry
 from bot.delivery_send import AHEAD, ChatRows, Item, Job, RowSender
 from bot.model import Outgoing, Platform
 from bot.ratelimit import RateLimiter
-from bot.scheduler import periodic
 from bot.services.alert_receipts import Receipts
 from config.settings import DeliverySettings, Settings
 from storage.alerts import AlertRepo
@@ -60,6 +60,8 @@ log = logging.getLogger(__name__)
 # In the background, receipts are brought up to date at most this often (seconds); the last
 # refresh always comes after the last row in hand has settled.
 RECEIPT_EVERY = 0.25
+
+routes = Registry()
 
 
 class DeliveryWorker:
@@ -102,8 +104,6 @@ class DeliveryWorker:
         self._receipts_at = 0.0
         self.receipts = Receipts(core)
         self._rows = RowSender(core, self.settings, self.limiter, self._wake.set)
-        core.services["delivery"] = self
-        core.idle_hooks.append(self.drain)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -126,6 +126,11 @@ class DeliveryWorker:
     def withdrawn(self, alert_id: int) -> None:
         """An official message was withdrawn here: its rows in hand are not sent after all."""
         self._rows.withdrawn(alert_id)
+
+    def receipt_posted(self, alert_id: int, text: str) -> None:
+        """The author's receipt was posted with this text (so a refresh that would change
+        nothing is not sent)."""
+        self.receipts.posted(alert_id, text)
 
     def wake(self) -> None:
         """New work was queued: look now rather than at the next poll."""
@@ -379,21 +384,30 @@ class DeliveryWorker:
         await self.receipts.refresh(alert_id)
 
 
+def attach(core: Core, worker: DeliveryWorker) -> DeliveryWorker:
+    """Make `worker` the outbox of `core`: composing wakes it, and `core.idle()` waits for the
+    rows it has due."""
+    core.outbox = worker
+    core.idle_hooks.append(worker.drain)
+    return worker
+
+
 def build_worker(core: Core, settings: Settings) -> DeliveryWorker:
-    """The worker as `binbot run` and `binbot console` start it (see SERVICE_FACTORIES)."""
+    """The worker as `binbot run` and `binbot console` run it, attached to `core`."""
     tg = settings.telegram
     limiter = RateLimiter.telegram(tg.rate_overall, tg.rate_per_chat, tg.rate_per_group_minute)
     console_only = set(core.platforms) == {Platform.CONSOLE}
-    return DeliveryWorker(
+    worker = DeliveryWorker(
         core, settings.delivery, limiter, name=settings.process_name, parallel=not console_only
     )
+    return attach(core, worker)
 
 
-@periodic("delivery.sweep", seconds=60)
+@routes.periodic("delivery.sweep", seconds=60)
 async def sweep(core: Core) -> None:
     """Requeue deliveries stuck in `sending` past their lease, and nudge the worker."""
     now = core.clock.now()
-    worker = core.services.get("delivery")
+    worker = core.outbox
     lease = (
         worker.lease
         if isinstance(worker, DeliveryWorker)

@@ -7,17 +7,18 @@ a clear answer in the person's language and an audit entry.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import random
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
-from typing import Any, TypeVar, cast
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from bot import metrics, texts
-from bot.commands import REGISTRY, Command, Registry, Where
+from bot.commands import Command, Registry, Where
 from bot.context import Ctx, Grant, Roles
 from bot.conversation import Conversations
 from bot.events import ButtonPressed, CommandIssued, Event, MessagePosted, ReactionAdded
@@ -33,10 +34,14 @@ from bot.model import (
     UserRef,
 )
 from bot.patience import Patient
-from bot.ports import Clock, PlatformError, PlatformPort, SystemClock
-from storage.db import Database, changes_pending
+from bot.ports import Clock, NoOutbox, Outbox, PlatformError, PlatformPort, SystemClock
+from storage import uow as units
+from storage.db import Database
 from storage.repo import Repo
-from storage.tables import Bin, Group, Zone
+from storage.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from storage.tables import Bin, Group, Zone
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +72,23 @@ RECENT_MAX = 50_000
 _T = TypeVar("_T")
 
 
+ERROR_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+
+@dataclass
+class Attempt:
+    """The handling of one event: whose it is, and what was done and committed so far (told
+    to the person if the rest fails)."""
+
+    ctx: Ctx | None = None
+    done: list[tuple[str, dict[str, object]]] = field(default_factory=list)
+
+
+ATTEMPT: contextvars.ContextVar[Attempt | None] = contextvars.ContextVar(
+    "binbot_attempt", default=None
+)
+
+
 @dataclass(frozen=True)
 class _Kept:
     """A resolved context, kept for reuse (see `Core.context`)."""
@@ -86,21 +108,24 @@ class Core:
         *,
         clock: Clock | None = None,
         config: CoreConfig | None = None,
-        registry: Registry = REGISTRY,
+        registry: Registry | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        import bot.handlers  # noqa: F401  (registers every handler)
+        if registry is None:
+            from bot.handlers import build_registry
 
+            registry = build_registry()
         self.db = db
         self.platforms: dict[Platform, PlatformPort] = dict(platforms or {})
         self.clock: Clock = clock or SystemClock()
         self.config = config or CoreConfig()
         self.registry = registry
         self.rng: random.Random = rng or secrets.SystemRandom()
-        self.conversations = Conversations(self)
+        self.conversations = Conversations(self, registry.conversations)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.idle_hooks: list[Callable[[], Awaitable[None]]] = []
-        self.services: dict[str, Any] = {}
+        # The delivery worker of this process, once one runs (bot/delivery.py).
+        self.outbox: Outbox = NoOutbox()
         self._directory: dict[tuple[object, ...], tuple[object, int, float]] = {}
         self._recent: dict[tuple[str, str, str], _Kept] = {}
 
@@ -115,20 +140,33 @@ class Core:
             raise PlatformError(f"platform_not_running:{platform}") from None
         return cast(PlatformPort, Patient(port))
 
+    def uow(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A unit of work: one transaction and its repositories (storage/uow.py).
+
+        Replies and posts decided while it is open are sent once it is over (bot/context.py).
+        """
+        return self.db.unit_of_work()
+
     @asynccontextmanager
     async def tx(self) -> AsyncIterator[Repo]:
-        """One transaction."""
+        """One transaction (the admin shell's queries)."""
         async with self.db.session() as session:
             yield Repo(session)
 
     async def audit(self, actor: str, action: str, *, outcome: str = "ok", **detail: Any) -> None:
-        """Append to the audit log in its own transaction."""
-        async with self.tx() as repo:
-            await repo.audit(self.clock.now(), actor, action, outcome=outcome, **detail)
+        """Append to the audit log: in the unit of work open in this task, so that the entry
+        stands or falls with what it records, else in a transaction of its own."""
+        now = self.clock.now()
+        if (open_uow := units.current()) is not None:
+            await open_uow.audit.record(now, actor, action, outcome=outcome, **detail)
+            return
+        async with self.uow() as uow:
+            await uow.audit.record(now, actor, action, outcome=outcome, **detail)
+            await uow.commit()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """Run work in the background; `idle()` waits for it."""
-        task = asyncio.get_running_loop().create_task(coro)
+        """Run work in the background (outside any unit of work); `idle()` waits for it."""
+        task = asyncio.get_running_loop().create_task(coro, context=units.detach())
         self._tasks.add(task)
         task.add_done_callback(self._done)
         return task
@@ -179,14 +217,14 @@ class Core:
                 )
             ):
                 metrics.count_context(reused=True)
-                return replace(hit.ctx, message_id=message_id, extra={})
+                return self._attempted(replace(hit.ctx, message_id=message_id, extra={}))
         metrics.count_context(reused=False)
         noted = changes.generation
         group = None
         if not chat.is_private:
             group = await self.group_by_chat(chat.platform, chat.chat_id)
-        async with self.tx() as repo:
-            person, identity = await repo.ensure_identity(
+        async with self.uow() as uow:
+            person, identity = await uow.people.ensure_identity(
                 sender.platform,
                 sender.user_id,
                 sender.display_name,
@@ -194,35 +232,45 @@ class Core:
                 pseudonym=pseudonym,
                 dm_chat_id=chat.chat_id if chat.is_private else None,
             )
-            roles = await self._roles(repo, person.id)
+            roles = await self._roles(uow, person.id)
             group_lang = None
             if group is not None:
-                group_lang = group.language or await self._bin_language(repo, group.bin_id)
+                group_lang = group.language or await self._bin_language(uow, group.bin_id)
             lang = (
                 group_lang
                 if group_lang
                 else person.language
                 or sender.language_hint
-                or await self._person_zone_language(repo, roles)
+                or await self._person_zone_language(uow, roles)
                 or self.config.default_language
             )
-            wrote = await changes_pending(repo.session)
+            wrote = await uow.changes_contexts()
+            await uow.commit()
         if wrote and changes.generation == noted + 1:
             noted = changes.generation  # that commit was this one: what was read is current
         if lang not in LANGUAGES:
             lang = self.config.default_language
         ctx = Ctx(self, chat, sender, person, identity, roles, lang, group, message_id)
+        self._attempted(ctx)
         if self.config.context_reuse_seconds > 0:
             if len(self._recent) >= RECENT_MAX:
                 self._recent.clear()
             self._recent[key] = _Kept(ctx, noted, now)
         return ctx
 
-    async def _roles(self, repo: Repo, person_id: int) -> Roles:
+    @staticmethod
+    def _attempted(ctx: Ctx) -> Ctx:
+        """Note the first context resolved while handling an event (for the failure answer)."""
+        attempt = ATTEMPT.get()
+        if attempt is not None and attempt.ctx is None:
+            attempt.ctx = ctx
+        return ctx
+
+    async def _roles(self, uow: UnitOfWork, person_id: int) -> Roles:
         return Roles(
             tuple(
                 Grant(Role(role), zone_id, bin_id)
-                for role, zone_id, bin_id in await repo.roles_of(person_id)
+                for role, zone_id, bin_id in await uow.people.roles_of(person_id)
             )
         )
 
@@ -243,53 +291,59 @@ class Core:
         self._directory[key] = (value, noted, now)
         return value
 
-    async def _read(self, repo: Repo | None, read: Callable[[Repo], Awaitable[_T]]) -> _T:
-        """`read` in the caller's transaction when there is one, else in one of its own."""
-        if repo is not None:
-            return await read(repo)
-        async with self.tx() as own:
+    async def _read(
+        self, uow: UnitOfWork | None, read: Callable[[UnitOfWork], Awaitable[_T]]
+    ) -> _T:
+        """`read` in the caller's unit of work (or the one open in this task), else in one
+        of its own."""
+        if not isinstance(uow, UnitOfWork):
+            uow = units.current()
+        if uow is not None:
+            return await read(uow)
+        async with self.uow() as own:
             return await read(own)
 
-    async def zone(self, zone_id: int, repo: Repo | None = None) -> Zone | None:
-        """A zone, as recently read (see `_kept`); read through `repo` if it must be."""
+    async def zone(self, zone_id: int, uow: UnitOfWork | None = None) -> Zone | None:
+        """A zone, as recently read (see `_kept`); read through `uow` if it must be."""
         return await self._kept(
-            ("zone", zone_id), lambda: self._read(repo, lambda r: r.zone(zone_id))
+            ("zone", zone_id), lambda: self._read(uow, lambda u: u.directory.zone(zone_id))
         )
 
-    async def bin(self, bin_id: int, repo: Repo | None = None) -> Bin | None:
-        """A BIN, as recently read (see `_kept`); read through `repo` if it must be."""
-        return await self._kept(("bin", bin_id), lambda: self._read(repo, lambda r: r.bin(bin_id)))
+    async def bin(self, bin_id: int, uow: UnitOfWork | None = None) -> Bin | None:
+        """A BIN, as recently read (see `_kept`); read through `uow` if it must be."""
+        return await self._kept(
+            ("bin", bin_id), lambda: self._read(uow, lambda u: u.directory.bin(bin_id))
+        )
 
     async def group_by_chat(self, platform: Platform, chat_id: str) -> Group | None:
         """The group of a chat, linked or not, as recently read (see `_kept`)."""
-        from storage.groups import GroupRepo
 
-        def read(r: Repo) -> Awaitable[Group | None]:
-            return GroupRepo(r.session).group_by_chat(platform, chat_id)
+        def read(u: UnitOfWork) -> Awaitable[Group | None]:
+            return u.groups.group_by_chat(platform, chat_id)
 
         return await self._kept(("group", platform.value, chat_id), lambda: self._read(None, read))
 
-    async def _bin_language(self, repo: Repo, bin_id: int) -> str | None:
-        b = await self.bin(bin_id, repo)
-        zone = await self.zone(b.zone_id, repo) if b else None
+    async def _bin_language(self, uow: UnitOfWork, bin_id: int) -> str | None:
+        b = await self.bin(bin_id, uow)
+        zone = await self.zone(b.zone_id, uow) if b else None
         return zone.language if zone else None
 
-    async def _person_zone_language(self, repo: Repo, roles: Roles) -> str | None:
+    async def _person_zone_language(self, uow: UnitOfWork, roles: Roles) -> str | None:
         for g in roles.grants:
             if g.zone_id is not None:
-                zone = await self.zone(g.zone_id, repo)
+                zone = await self.zone(g.zone_id, uow)
                 return zone.language if zone else None
             if g.bin_id is not None:
-                return await self._bin_language(repo, g.bin_id)
+                return await self._bin_language(uow, g.bin_id)
         return None
 
-    async def person_language(self, repo: Repo, person_id: int) -> str:
+    async def person_language(self, uow: UnitOfWork, person_id: int) -> str:
         """The language to write to a person in private."""
-        person = await repo.person(person_id)
+        person = await uow.people.person(person_id)
         if person is not None and person.language:
             return person.language
         return (
-            await self._person_zone_language(repo, await self._roles(repo, person_id))
+            await self._person_zone_language(uow, await self._roles(uow, person_id))
             or self.config.default_language
         )
 
@@ -304,12 +358,22 @@ class Core:
     ) -> MessageRef | None:
         """Write to a person privately, on the first of their platforms that works.
 
-        `key` is a catalogue key, or a function from a language to rich text.
+        `key` is a catalogue key, or a function from a language to rich text. Inside a unit
+        of work the message waits until it is over (and None is returned).
         """
-        async with self.tx() as repo:
-            lang = await self.person_language(repo, person_id)
+        if (open_uow := units.current()) is not None:
+
+            async def later() -> None:
+                await self.notify_person(person_id, key, buttons=buttons, **values)
+
+            open_uow.after_commit(later)
+            return None
+        async with self.uow() as uow:
+            lang = await self.person_language(uow, person_id)
             idents = [
-                i for i in await repo.identities_of(person_id) if i.platform in self.platforms
+                i
+                for i in await uow.people.identities_of(person_id)
+                if i.platform in self.platforms
             ]
         for ident in idents:
             platform = Platform(ident.platform)
@@ -325,12 +389,45 @@ class Core:
     # -- routing ---------------------------------------------------------------------------
 
     async def handle(self, event: Event) -> None:
-        """Handle one event from an adapter. Never raises: a failure is logged and answered."""
+        """Handle one event from an adapter. Never raises: a failure is logged with a short
+        reference and the person is answered with the same reference (STYLE 13)."""
         metrics.count_update(event)
+        attempt = Attempt()
+        token = ATTEMPT.set(attempt)
         try:
             await self._route(event)
         except Exception:
-            log.exception("handling %s failed", type(event).__name__)
+            ref = "E-" + "".join(secrets.choice(ERROR_ALPHABET) for _ in range(4))
+            log.exception("handling %s failed (ref %s)", type(event).__name__, ref)
+            await self._answer_failure(event, attempt, ref)
+        finally:
+            ATTEMPT.reset(token)
+
+    async def _answer_failure(self, event: Event, attempt: Attempt, ref: str) -> None:
+        """Tell the person whose update failed: the reference, and what was done anyway."""
+        if not isinstance(event, CommandIssued | ButtonPressed | MessagePosted):
+            return  # a platform event (a join request, a member leaving): nobody is waiting
+        if isinstance(event, MessagePosted) and not event.chat.is_private:
+            return  # group chatter: nobody asked the bot anything
+        ctx = attempt.ctx
+        lang = ctx.lang if ctx is not None else self.config.default_language
+        prefix = "!" if event.chat.platform == Platform.MATRIX else "/"
+        done = [texts.rich(key, lang, p=prefix, **values) for key, values in attempt.done]
+        if not done:
+            done = [texts.rich("core.failed_nothing_done", lang, p=prefix)]
+        body = Rich.join([texts.rich("core.failed", lang, p=prefix, ref=ref), *done])
+        try:
+            if isinstance(event, ButtonPressed) and not event.chat.is_private:
+                if event.acknowledge is not None:
+                    await event.acknowledge(body.plain)
+                    return
+                await self.platform(event.chat.platform).send_direct(
+                    event.sender.user_id, Outgoing(body)
+                )
+                return
+            await self.platform(event.chat.platform).send(event.chat, Outgoing(body))
+        except Exception:
+            log.exception("answering failure %s failed too", ref)
 
     async def _route(self, event: Event) -> None:
         if isinstance(event, CommandIssued | MessagePosted | ButtonPressed | ReactionAdded):
@@ -342,7 +439,7 @@ class Core:
             await self._button(event)
         elif isinstance(event, MessagePosted) and event.chat.is_private:
             # Text outside a conversation only gets a hint: a recent context is good enough.
-            idle = not self.conversations.has_open(event.chat, event.sender)
+            idle = not await self.conversations.has_open(event.chat, event.sender)
             ctx = await self.context(event.chat, event.sender, event.message_id, reuse=idle)
             if not await self.conversations.text(ctx, event.text):
                 await ctx.reply("core.private_text_hint")

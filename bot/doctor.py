@@ -193,8 +193,7 @@ async def _check_database(
         )
         return None
     report(ok("database", f"{kind} reachable, schema at the newest migration ({head})"))
-    async with db.session() as session:
-        return await linked_groups(session)
+    return await linked_groups(db)
 
 
 async def _check_platform(

@@ -56,7 +56,6 @@ class Leadership:
         self._on_deposed = on_deposed
         self._leader = False
         self._task: asyncio.Task[None] | None = None
-        self._changed = asyncio.Event()
 
     @property
     def is_leader(self) -> bool:
@@ -79,15 +78,6 @@ class Leadership:
             await self._set(False)
         with contextlib.suppress(Exception):
             await self.lock.release()
-
-    async def wait_changed(self, within: float) -> bool:
-        """Wait until leadership changes (tests); False on timeout."""
-        self._changed.clear()
-        try:
-            await asyncio.wait_for(self._changed.wait(), within)
-        except TimeoutError:
-            return False
-        return True
 
     async def _run(self) -> None:
         while True:
@@ -116,7 +106,6 @@ class Leadership:
                 await result
         except Exception:
             log.exception("%s leadership: switching %s failed", self.name, leader)
-        self._changed.set()
 
 
 def lead_scheduler(core: Core, lock: Lock, *, retry: float = 5.0) -> Leadership:

@@ -138,13 +138,11 @@ REGISTRY.register(DATABASE_FIGURES)
 
 async def refresh(db: Database, within: float = 5.0) -> bool:
     """Read the database figures now; on failure keep the last ones and mark the database down."""
-    from storage.ops import delivery_counts, pending_join_requests
+    from storage.ops import figures
 
     async def read() -> _Snapshot:
-        async with db.session() as session:
-            return _Snapshot(
-                await delivery_counts(session), await pending_join_requests(session), True
-            )
+        found = await figures(db)
+        return _Snapshot(found.deliveries, found.join_requests_pending, True)
 
     try:
         DATABASE_FIGURES.snapshot = await asyncio.wait_for(read(), within)

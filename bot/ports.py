@@ -137,25 +137,6 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-class ManualClock:
-    """A clock tests move by hand."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self._now
-
-    def advance(self, **delta: float) -> None:
-        """Move forward by a `timedelta(**delta)`."""
-        from datetime import timedelta
-
-        self._now += timedelta(**delta)
-
-    def set(self, when: datetime) -> None:
-        self._now = when
-
-
 class KeyValueStore(Protocol):
     """Small durable state for adapters (the Matrix sync token, device id)."""
 
@@ -164,3 +145,35 @@ class KeyValueStore(Protocol):
 
     async def put(self, key: str, value: str) -> None:
         """Store `value` under `key`, replacing any earlier value."""
+
+
+class Outbox(Protocol):
+    """The delivery worker as the rest of the core sees it (bot/delivery.py)."""
+
+    def wake(self) -> None:
+        """Due rows were committed: look at the outbox now rather than at the next poll."""
+
+    def withdrawn(self, alert_id: int) -> None:
+        """An official message was withdrawn: rows of it still in hand are not sent."""
+
+    def receipt_posted(self, alert_id: int, text: str) -> None:
+        """The author's receipt of an official message was posted with this text."""
+
+    async def refresh_receipt(self, alert_id: int) -> None:
+        """Bring the author's receipt up to date with the delivery figures."""
+
+
+class NoOutbox:
+    """Where no delivery worker runs in this process (the admin shell): rows wait for one."""
+
+    def wake(self) -> None:
+        return None
+
+    def withdrawn(self, alert_id: int) -> None:
+        return None
+
+    def receipt_posted(self, alert_id: int, text: str) -> None:
+        return None
+
+    async def refresh_receipt(self, alert_id: int) -> None:
+        return None

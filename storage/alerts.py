@@ -397,3 +397,73 @@ class AlertRepo:
     async def seen_count(self, alert_id: int) -> int:
         q = select(func.count()).select_from(Seen).where(Seen.alert_id == alert_id)
         return int((await self.session.execute(q)).scalar() or 0)
+
+    # -- composing and following up (bot/services/alerts.py) ------------------------------
+
+    async def add_alert(self, **values: Any) -> Alert:
+        """Insert an official message (columns of `Alert`); its id is known on return."""
+        row = Alert(**values)
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def add_targets(self, alert_id: int, bin_ids: Iterable[int]) -> None:
+        """Record the BINs an official message is addressed to."""
+        self.session.add_all(AlertTarget(alert_id=alert_id, bin_id=b) for b in bin_ids)
+
+    async def add_followup(
+        self, alert_id: int, kind: str, text: str | None, author_id: int, now: datetime
+    ) -> FollowUp:
+        """Insert an update, all-clear or withdrawal; its id is known on return."""
+        row = FollowUp(
+            alert_id=alert_id, kind=kind, text=text, author_id=author_id, created_at=now
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def queue(
+        self,
+        alert_id: int,
+        followup_id: int | None,
+        groups: Iterable[Group],
+        due: datetime,
+        now: datetime,
+    ) -> int:
+        """One pending delivery per group (the outbox rows), due at `due`; returns how many."""
+        rows = [
+            Delivery(
+                alert_id=alert_id,
+                followup_id=followup_id,
+                group_id=g.id,
+                platform=g.platform,
+                chat_id=g.chat_id,
+                status=PENDING,
+                attempts=0,
+                next_attempt_at=due,
+                created_at=now,
+            )
+            for g in groups
+        ]
+        self.session.add_all(rows)
+        await self.session.flush()
+        return len(rows)
+
+    async def set_receipt_message(self, alert_id: int, message_id: str) -> None:
+        """Remember the platform id of the author's receipt (to edit it later)."""
+        await self.session.execute(
+            update(Alert)
+            .where(Alert.id == alert_id)
+            .values(receipt_message_id=message_id)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def unsaved_alert(**values: Any) -> Alert:
+    """An alert that is never stored: to preview or measure a message before it exists."""
+    return Alert(**values)
+
+
+def unsaved_followup(**values: Any) -> FollowUp:
+    """A follow-up that is never stored: to measure its frame."""
+    return FollowUp(**values)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, make_url, text
 from sqlalchemy.ext.asyncio import (
@@ -19,6 +19,9 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from storage import sqlite_inline
+
+if TYPE_CHECKING:
+    from storage.uow import UnitOfWork
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATE_LOCK = 0x62696E6D  # "binm": the advisory lock key held while migrating
@@ -33,6 +36,7 @@ _CHANGED = "binbot.changed"
 # context or the directory is made of (a nudge's cooldown, say).
 NOT_A_DIRECTORY_CHANGE = {"binbot_directory_change": False}
 _ALL = -1  # in a session's set of changed persons: a change that may concern anyone
+WROTE = "binbot.wrote"  # session.info: the open transaction has written something
 
 
 class Changes:
@@ -96,9 +100,16 @@ class Database:
         )
 
     def _after_commit(self, session: Session) -> None:
+        session.info.pop(WROTE, None)
         persons = session.info.pop(_CHANGED, None)
         if persons:
             self.changes.committed(persons)
+
+    def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A unit of work (storage/uow.py): one transaction and its repositories."""
+        from storage.uow import unit_of_work
+
+        return unit_of_work(self)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -165,6 +176,8 @@ async def changes_pending(session: AsyncSession) -> bool:
 
 
 def _note_flush(session: Session, _flush: UOWTransaction) -> None:
+    if session.new or session.dirty or session.deleted:
+        session.info[WROTE] = True
     for obj in chain(session.new, session.dirty, session.deleted):
         table = getattr(obj, "__table__", None)
         if table is None or table.name not in DIRECTORY_TABLES:
@@ -180,6 +193,8 @@ def _note_flush(session: Session, _flush: UOWTransaction) -> None:
 
 def _note_statement(state: ORMExecuteState) -> None:
     """Bulk statements (UPDATE ... WHERE, DELETE ...) may concern anyone."""
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[WROTE] = True
     if state.execution_options.get("binbot_directory_change", True) is False:
         return
     if state.is_insert or state.is_update or state.is_delete:
@@ -190,6 +205,7 @@ def _note_statement(state: ORMExecuteState) -> None:
 
 def _forget(session: Session) -> None:
     session.info.pop(_CHANGED, None)
+    session.info.pop(WROTE, None)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

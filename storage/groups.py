@@ -22,6 +22,7 @@ from storage.tables import (
     Membership,
     Person,
     Reminder,
+    RequestCopy,
     RoleGrant,
     Seen,
 )
@@ -125,11 +126,61 @@ class GroupRepo:
         result = await self.session.execute(stmt.on_conflict_do_nothing())
         return bool(getattr(result, "rowcount", 0) == 1)
 
+    async def link_group(
+        self, platform: str, chat_id: str, bin_id: int, title: str, by: int, now: datetime
+    ) -> Group:
+        """Link a chat to a BIN: a new group row, or the chat's old one made active again."""
+        group = await self.group_by_chat(platform, chat_id)
+        if group is None:
+            group = Group(platform=platform, chat_id=chat_id, bin_id=bin_id, linked_at=now)
+            self.session.add(group)
+        group.bin_id, group.active, group.linked_at, group.linked_by = bin_id, True, now, by
+        group.title = title or group.title or ""
+        group.unlinked_at = group.inactive_reason = None
+        await self.session.flush()
+        return group
+
+    async def set_group_setup(
+        self, group_id: int, rules_message_id: str | None, invite_link: str | None
+    ) -> str | None:
+        """Record the pinned rules and the invite link a link gave (None keeps the old value);
+        the group's invite link as it now stands."""
+        group = await self.session.get(Group, group_id)
+        if group is None:
+            return invite_link
+        group.rules_message_id = rules_message_id or group.rules_message_id
+        group.invite_link = invite_link or group.invite_link
+        return group.invite_link
+
     # -- join requests ---------------------------------------------------------------------
 
     async def request(self, request_id: int) -> JoinRequest | None:
         """A join request by id."""
         return await self.session.get(JoinRequest, request_id)
+
+    async def add_request(
+        self,
+        bin_id: int,
+        person_id: int,
+        group_id: int | None,
+        platform: str,
+        status: str,
+        now: datetime,
+        expires_at: datetime,
+    ) -> JoinRequest:
+        """Record a new join request (its id is known on return)."""
+        req = JoinRequest(
+            bin_id=bin_id,
+            person_id=person_id,
+            group_id=group_id,
+            platform=platform,
+            status=status,
+            created_at=now,
+            expires_at=expires_at,
+        )
+        self.session.add(req)
+        await self.session.flush()
+        return req
 
     async def open_request(self, person_id: int, bin_id: int) -> JoinRequest | None:
         """The person's request for that BIN that is not decided yet."""
@@ -204,6 +255,30 @@ class GroupRepo:
             .values(status=status, decided_at=now, decided_by=by, answers=null())
         )
         return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def add_copy(
+        self, request_id: int, platform: str, chat_id: str, message_id: str, language: str
+    ) -> None:
+        """Record a coordinator's private copy of a request (the message with its buttons)."""
+        self.session.add(
+            RequestCopy(
+                request_id=request_id,
+                platform=platform,
+                chat_id=chat_id,
+                message_id=message_id,
+                language=language,
+            )
+        )
+        await self.session.flush()
+
+    async def copies(self, request_id: int) -> Sequence[RequestCopy]:
+        """The coordinators' copies of a request, in the order they were sent."""
+        q = select(RequestCopy).where(RequestCopy.request_id == request_id)
+        return (await self.session.execute(q.order_by(RequestCopy.id))).scalars().all()
+
+    async def forget_copies(self, request_id: int) -> None:
+        """Forget the copies of a request once they have been edited for good."""
+        await self.session.execute(delete(RequestCopy).where(RequestCopy.request_id == request_id))
 
     # -- memberships -----------------------------------------------------------------------
 

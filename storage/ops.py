@@ -1,14 +1,36 @@
-"""Queries for operating a deployment: figures for /metrics, groups for `binbot doctor`."""
+"""Queries for operating a deployment: figures for /metrics, groups for `binbot doctor`.
+
+Each opens a read-only transaction of its own on the database it is given (the operator's
+tools read; they never change what the bot holds).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.tables import Bin, Delivery, Group, JoinRequest
+
+if TYPE_CHECKING:
+    from storage.db import Database
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What /metrics reports from the database."""
+
+    deliveries: dict[tuple[str, str], int]  # (platform, status) -> how many
+    join_requests_pending: int
+
+
+async def figures(db: Database) -> Figures:
+    """Deliveries per (platform, status) and undecided join requests, in one transaction."""
+    async with db.session() as session:
+        return Figures(await delivery_counts(session), await pending_join_requests(session))
 
 
 async def delivery_counts(session: AsyncSession) -> dict[tuple[str, str], int]:
@@ -36,7 +58,7 @@ class LinkedGroup:
     bin_code: str
 
 
-async def linked_groups(session: AsyncSession) -> Sequence[LinkedGroup]:
+async def linked_groups(db: Database) -> Sequence[LinkedGroup]:
     """Every active group linked to a BIN, in a stable order."""
     q = (
         select(Group.id, Group.platform, Group.chat_id, Group.title, Bin.code)
@@ -44,4 +66,5 @@ async def linked_groups(session: AsyncSession) -> Sequence[LinkedGroup]:
         .where(Group.active.is_(True))
         .order_by(Group.id)
     )
-    return [LinkedGroup(*row) for row in (await session.execute(q)).all()]
+    async with db.session() as session:
+        return [LinkedGroup(*row) for row in (await session.execute(q)).all()]

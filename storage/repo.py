@@ -1,7 +1,9 @@
-"""The queries the core uses: directory (zones, BINs), people, roles, invites, audit, state.
+"""The queries the core uses: directory (zones, BINs), people and roles, invites, the audit
+log, adapter state.
 
-Each `Repo` wraps one session, i.e. one transaction (see `Database.session`). Group,
-membership and official-message queries live in their own modules next to this one.
+Each repository wraps one session, i.e. one transaction; the core gets them together from a
+unit of work (storage/uow.py). Group, membership, conversation and official-message queries
+live in their own modules next to this one.
 """
 
 from __future__ import annotations
@@ -51,13 +53,19 @@ _ROLES: CompoundSelect[str, int | None, int | None] = union_all(
 )
 
 
-class Repo:
-    """Queries over one session/transaction."""
-
+class _Base:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    # -- directory -------------------------------------------------------------------------
+    async def add(self, row: Any) -> Any:
+        """Insert a row and flush so its id is known."""
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+
+class DirectoryRepo(_Base):
+    """Zones and BINs."""
 
     async def zone_by_name(self, name: str) -> Zone | None:
         """A zone by name, case-insensitive."""
@@ -69,12 +77,6 @@ class Repo:
 
     async def zones(self) -> Sequence[Zone]:
         return (await self.session.execute(select(Zone).order_by(Zone.name))).scalars().all()
-
-    async def add(self, row: Any) -> Any:
-        """Insert a row and flush so its id is known."""
-        self.session.add(row)
-        await self.session.flush()
-        return row
 
     async def bin_by_code(self, code: str) -> Bin | None:
         q = select(Bin).where(Bin.code == code.strip().lower())
@@ -100,7 +102,52 @@ class Repo:
             q = q.where(Bin.zone_id == zone_id)
         return (await self.session.execute(q)).scalars().all()
 
-    # -- people ----------------------------------------------------------------------------
+    async def add_zone(
+        self,
+        now: datetime,
+        name: str,
+        *,
+        urgent_number: str,
+        emergency_number: str,
+        non_urgent_number: str | None,
+        language: str,
+        reminder_days: int,
+        quiet: tuple[int, int] | None = None,
+    ) -> Zone:
+        """Create a zone (values checked by the caller); `quiet` in minutes after midnight,
+        else the default quiet hours."""
+        zone = Zone(
+            name=name,
+            urgent_number=urgent_number,
+            emergency_number=emergency_number,
+            non_urgent_number=non_urgent_number,
+            language=language,
+            reminder_days=reminder_days,
+            created_at=now,
+        )
+        if quiet is not None:
+            zone.quiet_start, zone.quiet_end = quiet
+        added: Zone = await self.add(zone)
+        return added
+
+    async def add_bin(
+        self,
+        now: datetime,
+        zone_id: int,
+        name: str,
+        code: str,
+        *,
+        area: str | None = None,
+        intake: list[str] | None = None,
+    ) -> Bin:
+        """Create a BIN in a zone (values checked by the caller)."""
+        row = Bin(zone_id=zone_id, name=name, code=code, area=area, intake=intake, created_at=now)
+        added: Bin = await self.add(row)
+        return added
+
+
+class PeopleRepo(_Base):
+    """People, their platform identities and their roles."""
 
     async def identity(self, platform: str, user_id: str) -> Identity | None:
         q = select(Identity).where(Identity.platform == platform, Identity.user_id == user_id)
@@ -108,10 +155,6 @@ class Repo:
 
     async def person(self, person_id: int) -> Person | None:
         return await self.session.get(Person, person_id)
-
-    async def person_by_pseudonym(self, pseudonym: str) -> Person | None:
-        q = select(Person).where(Person.pseudonym == pseudonym)
-        return (await self.session.execute(q)).scalar_one_or_none()
 
     async def identities_of(self, person_id: int) -> Sequence[Identity]:
         params = {"person_id": person_id}
@@ -159,8 +202,6 @@ class Repo:
             ident.dm_chat_id = dm_chat_id
         return person, ident
 
-    # -- roles -----------------------------------------------------------------------------
-
     async def grants_of(self, person_id: int) -> Sequence[RoleGrant]:
         """The person's roles that are not revoked."""
         params = {"person_id": person_id}
@@ -188,7 +229,31 @@ class Repo:
     async def grant(self, grant_id: int) -> RoleGrant | None:
         return await self.session.get(RoleGrant, grant_id)
 
-    # -- invites ---------------------------------------------------------------------------
+    async def add_grant(
+        self,
+        now: datetime,
+        person_id: int,
+        role: str,
+        *,
+        zone_id: int | None,
+        bin_id: int | None,
+        invite_id: int | None = None,
+    ) -> RoleGrant:
+        """Give a person a role, scoped to a zone or a BIN."""
+        row = RoleGrant(
+            person_id=person_id,
+            role=role,
+            zone_id=zone_id,
+            bin_id=bin_id,
+            invite_id=invite_id,
+            granted_at=now,
+        )
+        added: RoleGrant = await self.add(row)
+        return added
+
+
+class InviteRepo(_Base):
+    """Role invites (only a hash of each code is stored)."""
 
     async def invite_by_hash(self, code_hash: str) -> Invite | None:
         q = select(Invite).where(Invite.code_hash == code_hash)
@@ -214,9 +279,35 @@ class Repo:
     async def invites(self) -> Sequence[Invite]:
         return (await self.session.execute(select(Invite).order_by(Invite.id))).scalars().all()
 
-    # -- audit -----------------------------------------------------------------------------
+    async def add_invite(
+        self,
+        now: datetime,
+        code_hash: str,
+        role: str,
+        *,
+        zone_id: int | None,
+        bin_id: int | None,
+        expires_at: datetime,
+        created_by: str = "admin",
+    ) -> Invite:
+        """Store a new single-use invite (only the hash of its code)."""
+        row = Invite(
+            code_hash=code_hash,
+            role=role,
+            zone_id=zone_id,
+            bin_id=bin_id,
+            created_by=created_by,
+            created_at=now,
+            expires_at=expires_at,
+        )
+        added: Invite = await self.add(row)
+        return added
 
-    async def audit(
+
+class AuditRepo(_Base):
+    """The append-only audit log."""
+
+    async def record(
         self,
         now: datetime,
         actor: str,
@@ -240,7 +331,7 @@ class Repo:
             )
         )
 
-    async def audit_entries(
+    async def entries(
         self, since: datetime | None = None, limit: int | None = None
     ) -> Sequence[AuditEntry]:
         q = select(AuditEntry).order_by(AuditEntry.id)
@@ -250,15 +341,48 @@ class Repo:
             q = q.limit(limit)
         return (await self.session.execute(q)).scalars().all()
 
-    # -- adapter state ---------------------------------------------------------------------
 
-    async def kv_get(self, key: str) -> str | None:
+class StateRepo(_Base):
+    """Small durable state of adapters (the Matrix sync token, say)."""
+
+    async def get(self, key: str) -> str | None:
         row = await self.session.get(KeyValue, key)
         return row.value if row else None
 
-    async def kv_put(self, key: str, value: str) -> None:
+    async def put(self, key: str, value: str) -> None:
         row = await self.session.get(KeyValue, key)
         if row is None:
             self.session.add(KeyValue(key=key, value=value))
         else:
             row.value = value
+
+
+class Repo(DirectoryRepo, PeopleRepo, InviteRepo):
+    """Every query of this module over one session (the admin shell's view of it)."""
+
+    async def audit(
+        self,
+        now: datetime,
+        actor: str,
+        action: str,
+        *,
+        outcome: str = "ok",
+        zone_id: int | None = None,
+        bin_id: int | None = None,
+        **detail: Any,
+    ) -> None:
+        """Append one entry to the audit log. `detail` must hold no personal data."""
+        await AuditRepo(self.session).record(
+            now, actor, action, outcome=outcome, zone_id=zone_id, bin_id=bin_id, **detail
+        )
+
+    async def audit_entries(
+        self, since: datetime | None = None, limit: int | None = None
+    ) -> Sequence[AuditEntry]:
+        return await AuditRepo(self.session).entries(since, limit)
+
+    async def kv_get(self, key: str) -> str | None:
+        return await StateRepo(self.session).get(key)
+
+    async def kv_put(self, key: str, value: str) -> None:
+        await StateRepo(self.session).put(key, value)

@@ -331,3 +331,42 @@ class KeyValue(Base):
     __tablename__ = "kv"
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class ConversationRow(Base):
+    """An open conversation (a wizard such as /alert) of one person in one chat.
+
+    Loaded and saved per step in the same transaction as that step's effects; `version`
+    makes two steps racing on the same conversation (two processes, a double tap) lose
+    cleanly: the second finds the version moved and is answered, not applied twice.
+    """
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("platform", "chat_id", "user_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(String(255))
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("persons.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class RequestCopy(Base):
+    """A coordinator's private copy of a join request (the message with its buttons), so
+    that a decision taken in any process edits every copy."""
+
+    __tablename__ = "request_copies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("join_requests.id", ondelete="CASCADE"), index=True
+    )
+    platform: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(255))
+    message_id: Mapped[str] = mapped_column(String(255))
+    language: Mapped[str] = mapped_column(String(2))

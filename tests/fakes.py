@@ -9,6 +9,7 @@ assert "politie" in h.last("jan")
 from __future__ import annotations
 
 import itertools
+import logging
 import random
 import shlex
 from collections.abc import Mapping, Sequence
@@ -37,8 +38,10 @@ from bot.model import (
     Platform,
     UserRef,
 )
-from bot.ports import BotRemoved, EventSink, GroupSetup, ManualClock, PermanentError
+from bot.ports import BotRemoved, EventSink, GroupSetup, PermanentError
+from storage import uow as units
 from storage.db import Database, open_database
+from tests.clock import ManualClock
 
 
 @dataclass
@@ -93,6 +96,10 @@ class RecordingPlatform:
         self.failures.setdefault(chat_id, []).extend(errors)
 
     def _check(self, chat_id: str) -> None:
+        if units.current() is not None:
+            # A platform call while a transaction is open holds it (and SQLite's write lock)
+            # across a network call: replies wait until the unit of work is over.
+            raise AssertionError("platform called while a unit of work is open")
         queued = self.failures.get(chat_id)
         if queued:
             raise queued.pop(0)
@@ -169,6 +176,17 @@ class RecordingPlatform:
         return [s for s in self.sent if s.chat.chat_id == chat_id]
 
 
+class _Failures(logging.Handler):
+    """Collects what the core logged as failures while one event was handled."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 class Harness:
     """The core on a recording platform, a manual clock and a real SQLite file."""
 
@@ -225,9 +243,21 @@ class Harness:
             return ChatRef(self.platform.platform, name.lower(), True)
         return ChatRef(self.platform.platform, chat, False, chat)
 
-    async def event(self, event: Event) -> None:
-        await self.core.handle(event)
-        await self.core.idle()
+    async def event(self, event: Event, *, may_fail: bool = False) -> None:
+        """Hand an event to the core and wait until it is done. A failure of the core (which
+        it logs and answers with a reference) fails the test unless `may_fail`."""
+        caught = _Failures()
+        logging.getLogger("bot").addHandler(caught)
+        try:
+            await self.core.handle(event)
+            await self.core.idle()
+        finally:
+            logging.getLogger("bot").removeHandler(caught)
+        if caught.records and not may_fail:
+            record = caught.records[0]
+            raise AssertionError(f"the core failed: {record.getMessage()}") from (
+                record.exc_info[1] if record.exc_info else None
+            )
 
     async def say(self, name: str, text: str, chat: str | None = None) -> None:
         """`name` writes `text` privately (chat None) or in group `chat`."""

@@ -1,5 +1,43 @@
-"""Handlers, one module per audience. Importing this package registers them all."""
+"""Handlers, one module per audience, and the explicit list of every module that declares
+commands, buttons, event handlers, conversations or periodic jobs."""
 
-from bot.handlers import common, coordinators, groups, members, officials
+from __future__ import annotations
 
-__all__ = ["common", "coordinators", "groups", "members", "officials"]
+from types import ModuleType
+
+from bot.commands import Registry
+
+
+def modules() -> tuple[ModuleType, ...]:
+    """Every module with a `routes` registry, in the order their commands are listed."""
+    from bot import delivery, scheduler
+    from bot.handlers import common, coordinators, groups, members, officials
+    from bot.services import alert_compose, alerts, joins, membership, privacy, rules
+
+    return (
+        common,
+        members,
+        coordinators,
+        groups,
+        officials,
+        alert_compose,
+        alerts,
+        joins,
+        membership,
+        privacy,
+        rules,
+        delivery,
+        scheduler,
+    )
+
+
+def build_registry(*extra: Registry) -> Registry:
+    """The registry of the whole bot: every module's `routes`, then `extra` (tests)."""
+    registry = Registry()
+    for module in modules():
+        routes = getattr(module, "routes", None)
+        if isinstance(routes, Registry):
+            registry.include(routes)
+    for more in extra:
+        registry.include(more)
+    return registry

@@ -5,17 +5,22 @@ from __future__ import annotations
 import functools
 import math
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from bot import texts
-from bot.commands import Command, Where, command
+from bot.commands import Command, Registry, Where
 from bot.context import Ctx
 from bot.model import LANGUAGES, Rich, Role
 from bot.services import invites
-from storage.groups import GroupRepo
-from storage.tables import Zone
+
+if TYPE_CHECKING:
+    from storage.tables import Zone
+    from storage.uow import UnitOfWork
+
+routes = Registry()
 
 
-@command("start", help="help.start", args="[CODE]", order=1)
+@routes.command("start", help="help.start", args="[CODE]", order=1)
 async def start(ctx: Ctx, args: str) -> None:
     """Greet; with a code (Telegram deep links carry one), redeem it."""
     if args.strip():
@@ -28,7 +33,7 @@ async def start(ctx: Ctx, args: str) -> None:
     await help_(ctx, "")
 
 
-@command("help", help="help.help", order=2)
+@routes.command("help", help="help.help", order=2)
 async def help_(ctx: Ctx, args: str) -> None:
     """List what this person may do, generated from the registry."""
     commands = tuple(ctx.core.registry.visible_to(ctx.roles.kinds))
@@ -55,7 +60,7 @@ def help_text(
     return Rich.join(lines)
 
 
-@command("redeem", help="help.redeem", args="CODE", where=Where.PRIVATE, order=3)
+@routes.command("redeem", help="help.redeem", args="CODE", where=Where.PRIVATE, order=3)
 async def redeem(ctx: Ctx, args: str) -> None:
     """Redeem a role invite."""
     code = args.strip()
@@ -64,40 +69,45 @@ async def redeem(ctx: Ctx, args: str) -> None:
         return
     now = ctx.core.clock.now()
     cfg = ctx.core.config
-    async with ctx.core.tx() as repo:
-        person = await repo.person(ctx.person.id)
-        assert person is not None
+    async with ctx.core.uow() as uow:
         result = await invites.redeem(
-            repo,
-            person,
+            uow,
+            ctx.person.id,
             code,
             now,
             max_failures=cfg.redeem_max_failures,
             lockout=timedelta(minutes=cfg.redeem_lockout_minutes),
         )
-        scope = ""
-        if result.grant is not None:
-            if result.grant.zone_id is not None:
-                zone = await repo.zone(result.grant.zone_id)
-                scope = zone.name if zone else ""
-            if result.grant.bin_id is not None:
-                b = await repo.bin(result.grant.bin_id)
-                scope = b.name if b else ""
+        scope = await _scope(uow, result)
+        await uow.commit()
     if result.outcome == invites.Redeemed.LOCKED:
         assert result.retry_at is not None
         minutes = max(1, math.ceil((result.retry_at - now).total_seconds() / 60))
         await ctx.reply("core.redeem_locked", minutes=minutes)
-    elif result.outcome == invites.Redeemed.REFUSED:
+        return
+    if result.outcome == invites.Redeemed.REFUSED:
         await ctx.reply("core.redeem_refused")
+        return
+    # The new role may bring a zone and with it a language: answer in that one.
+    fresh = await ctx.core.context(ctx.chat, ctx.sender, ctx.message_id)
+    role = texts.text("role." + (result.role or ""), fresh.lang)
+    if result.outcome == invites.Redeemed.OK:
+        fresh.done("core.done_role_granted", role=role, scope=scope)
+        await fresh.reply("core.redeem_ok", role=role, scope=scope)
+        await help_(fresh, "")
     else:
-        assert result.grant is not None
-        # The new role may bring a zone and with it a language: answer in that one.
-        fresh = await ctx.core.context(ctx.chat, ctx.sender, ctx.message_id)
-        role = texts.text("role." + result.grant.role, fresh.lang)
-        key = "core.redeem_ok" if result.outcome == invites.Redeemed.OK else "core.redeem_already"
-        await fresh.reply(key, role=role, scope=scope)
-        if result.outcome == invites.Redeemed.OK:
-            await help_(fresh, "")
+        await fresh.reply("core.redeem_already", role=role, scope=scope)
+
+
+async def _scope(uow: UnitOfWork, result: invites.RedeemResult) -> str:
+    """The name of the zone or BIN a redeemed role is held in ("" when none)."""
+    if result.bin_id is not None:
+        b = await uow.directory.bin(result.bin_id)
+        return b.name if b else ""
+    if result.zone_id is not None:
+        zone = await uow.directory.zone(result.zone_id)
+        return zone.name if zone else ""
+    return ""
 
 
 async def zone_of(ctx: Ctx) -> Zone | None:
@@ -135,13 +145,13 @@ def numbers_text(ctx: Ctx, zone: Zone | None) -> Rich:
     return Rich.join(parts)
 
 
-@command("numbers", help="help.numbers", order=4)
+@routes.command("numbers", help="help.numbers", order=4)
 async def numbers(ctx: Ctx, args: str) -> None:
     """101, 112, the zone's non-urgent number, and when to use which."""
     await ctx.send_rich(numbers_text(ctx, await zone_of(ctx)))
 
 
-@command("language", help="help.language", args="nl|fr|de|en", order=90)
+@routes.command("language", help="help.language", args="nl|fr|de|en", order=90)
 async def language(ctx: Ctx, args: str) -> None:
     """Choose your language (in a group, coordinators of its BIN choose the group's)."""
     choice = args.strip().lower()
@@ -150,36 +160,35 @@ async def language(ctx: Ctx, args: str) -> None:
         await ctx.reply("core.language_usage", choices=names)
         return
     if ctx.group is not None and not ctx.chat.is_private:
-        if ctx.group.bin_id not in ctx.roles.bins(Role.COORDINATOR):
-            await ctx.audit("group.language", outcome="refused", reason="role")
-            await ctx.reply("core.language_group_refused")
-            return
-        async with ctx.core.tx() as repo:
-            group = await GroupRepo(repo.session).group_by_chat(
-                ctx.chat.platform, ctx.chat.chat_id
-            )
-            assert group is not None
-            group.language = choice
-            await repo.audit(
-                ctx.core.clock.now(),
-                ctx.actor,
-                "group.language",
-                bin_id=group.bin_id,
-                group=group.id,
-                language=choice,
-            )
-        ctx.lang = choice
-        await ctx.reply("core.language_group_set")
+        await _group_language(ctx, choice)
         return
-    async with ctx.core.tx() as repo:
-        person = await repo.person(ctx.person.id)
+    async with ctx.core.uow() as uow:
+        person = await uow.people.person(ctx.person.id)
         assert person is not None
         person.language = choice
+        await uow.commit()
     ctx.lang = choice
     await ctx.reply("core.language_set")
 
 
-@command("cancel", help="help.cancel", order=5)
+async def _group_language(ctx: Ctx, choice: str) -> None:
+    """Set a group's language: for coordinators of its BIN only."""
+    assert ctx.group is not None
+    if ctx.group.bin_id not in ctx.roles.bins(Role.COORDINATOR):
+        await ctx.audit("group.language", outcome="refused", reason="role")
+        await ctx.reply("core.language_group_refused")
+        return
+    async with ctx.core.uow() as uow:
+        group = await uow.groups.group_by_chat(ctx.chat.platform, ctx.chat.chat_id)
+        assert group is not None
+        group.language = choice
+        await ctx.audit("group.language", bin_id=group.bin_id, group=group.id, language=choice)
+        await uow.commit()
+    ctx.lang = choice
+    await ctx.reply("core.language_group_set")
+
+
+@routes.command("cancel", help="help.cancel", order=5)
 async def cancel(ctx: Ctx, args: str) -> None:
     """End the conversation in progress (composing a message, a confirmation, ...)."""
     if not await ctx.core.conversations.cancel(ctx):

@@ -3,12 +3,16 @@ lifting a removal."""
 
 from __future__ import annotations
 
-from bot.commands import Where, button, command
+from bot import texts
+from bot.commands import Registry, Where
 from bot.context import Ctx
 from bot.model import Role
 from bot.services import membership, roster
+from bot.services.audience import status_word, tell_coordinators
 
 COORDINATOR = {Role.COORDINATOR}
+
+routes = Registry()
 
 
 def _number(text: str) -> int | None:
@@ -16,13 +20,15 @@ def _number(text: str) -> int | None:
     return int(word) if word.isdigit() and len(word) < 10 else None
 
 
-@command("requests", help="groups.help_requests", roles=COORDINATOR, where=Where.PRIVATE, order=42)
+@routes.command(
+    "requests", help="groups.help_requests", roles=COORDINATOR, where=Where.PRIVATE, order=42
+)
 async def requests(ctx: Ctx, args: str) -> None:
     """The join requests waiting in your BINs."""
     await roster.pending(ctx)
 
 
-@command(
+@routes.command(
     "approve",
     help="groups.help_approve",
     roles=COORDINATOR,
@@ -36,10 +42,10 @@ async def approve(ctx: Ctx, args: str) -> None:
     if n is None:
         await ctx.reply("groups.approve_usage")
         return
-    await membership.decide(ctx, n, approve=True)
+    await _decide(ctx, n, approve=True)
 
 
-@command(
+@routes.command(
     "decline",
     help="groups.help_decline",
     roles=COORDINATOR,
@@ -54,10 +60,10 @@ async def decline(ctx: Ctx, args: str) -> None:
     if n is None:
         await ctx.reply("groups.decline_usage")
         return
-    await membership.decide(ctx, n, approve=False, reason=" ".join(reason.split()) or None)
+    await _decide(ctx, n, approve=False, reason=" ".join(reason.split()) or None)
 
 
-@button("jr")
+@routes.button("jr")
 async def request_button(ctx: Ctx, payload: str) -> None:
     """Approve/Decline under a request. The data is untrusted: `decide` re-checks everything."""
     verb, _, rest = payload.partition(":")
@@ -66,10 +72,71 @@ async def request_button(ctx: Ctx, payload: str) -> None:
         await ctx.audit("join.button", outcome="refused", reason="malformed")
         await ctx.reply("core.button_expired")
         return
-    await membership.decide(ctx, n, approve=verb == "approve")
+    await _decide(ctx, n, approve=verb == "approve")
 
 
-@command(
+async def _decide(ctx: Ctx, n: int, *, approve: bool, reason: str | None = None) -> None:
+    """Decide request `n` (by button or command): recorded with its audit entry in one unit
+    of work, then the platforms, then the answers."""
+    core = ctx.core
+    action = "join.approve" if approve else "join.decline"
+    async with core.uow() as uow:
+        outcome = await membership.decide(
+            uow,
+            ctx.roles.bins(Role.COORDINATOR),
+            ctx.person.id,
+            n,
+            approve,
+            core.clock.now(),
+            {p.value for p in core.platforms},
+        )
+        if isinstance(outcome, membership.NotYours):
+            await ctx.audit(
+                action, outcome="refused", reason=outcome.reason, bin_id=outcome.bin_id, request=n
+            )
+        elif isinstance(outcome, membership.Decided):
+            b, zone = outcome.bin, outcome.zone
+            await ctx.audit(
+                action, zone_id=zone.id, bin_id=b.id, request=n, with_reason=bool(reason)
+            )
+        await uow.commit()
+    if isinstance(outcome, membership.NotYours):
+        await ctx.reply("groups.request_not_yours", n=n)
+        return
+    if isinstance(outcome, membership.NotWaiting):
+        status = status_word(outcome.status, ctx.lang)
+        if outcome.by:
+            await ctx.reply(
+                "groups.request_decided", n=n, name=outcome.name, status=status, by=outcome.by
+            )
+        else:
+            await ctx.reply("groups.request_closed", n=n, name=outcome.name, status=status)
+        return
+    done = "groups.done_approved" if approve else "groups.done_declined"
+    ctx.done(done, name=outcome.name, bin=outcome.bin.name)
+    await membership.carry_out(core, outcome, reason)
+    verdict = "approved" if approve else "declined"
+    await ctx.reply(
+        "groups.decided_by_you", n=n, name=outcome.name, status=status_word(verdict, ctx.lang)
+    )
+    await tell_coordinators(
+        core,
+        outcome.bin.id,
+        lambda lang, p: texts.rich(
+            "groups.decided_by_other",
+            lang,
+            p=p,
+            n=n,
+            name=outcome.name,
+            bin=outcome.bin.name,
+            by=ctx.sender.display_name or "?",
+            status=status_word(verdict, lang),
+        ),
+        skip=[ctx.person.id],
+    )
+
+
+@routes.command(
     "members",
     help="groups.help_members",
     roles=COORDINATOR,
@@ -82,7 +149,7 @@ async def members(ctx: Ctx, args: str) -> None:
     await roster.members(ctx, args.strip())
 
 
-@command(
+@routes.command(
     "remove",
     help="groups.help_remove",
     roles=COORDINATOR,
@@ -95,7 +162,7 @@ async def remove(ctx: Ctx, args: str) -> None:
     await roster.remove(ctx, args)
 
 
-@command(
+@routes.command(
     "readmit",
     help="groups.help_readmit",
     roles=COORDINATOR,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.commands import Where, button, command, on
+from bot.commands import Registry, Where
 from bot.context import Ctx
 from bot.events import BotAddedToChat, BotRemovedFromChat, ChatMigrated, MessagePosted
 from bot.model import Role
@@ -13,33 +13,35 @@ from bot.services import linking, nudges
 if TYPE_CHECKING:
     from bot.dispatch import Core
 
+routes = Registry()
 
-@on(BotAddedToChat)
+
+@routes.on(BotAddedToChat)
 async def bot_added(core: Core, event: BotAddedToChat) -> None:
     """Greet a group the bot was added to and say how a coordinator links it."""
     if not event.chat.is_private:
         await linking.greet(core, event.chat, event.by)
 
 
-@on(BotRemovedFromChat)
+@routes.on(BotRemovedFromChat)
 async def bot_removed(core: Core, event: BotRemovedFromChat) -> None:
     """The bot is out of a group: the link goes inactive, the coordinators are told."""
     await linking.bot_gone(core, event.chat.platform.value, event.chat.chat_id)
 
 
-@on(ChatMigrated)
+@routes.on(ChatMigrated)
 async def chat_migrated(core: Core, event: ChatMigrated) -> None:
     """Follow a group that got a new id."""
     await linking.migrated(core, event.chat.platform, event.chat.chat_id, event.new_chat_id)
 
 
-@on(MessagePosted)
+@routes.on(MessagePosted)
 async def group_message(core: Core, event: MessagePosted) -> None:
     """Read a group message in memory, only to nudge towards 101 when it reports an incident."""
     await nudges.maybe_nudge(core, event)
 
 
-@command(
+@routes.command(
     "link",
     help="groups.help_link",
     roles={Role.COORDINATOR},
@@ -52,7 +54,7 @@ async def link(ctx: Ctx, args: str) -> None:
     await linking.link(ctx, args)
 
 
-@command(
+@routes.command(
     "unlink", help="groups.help_unlink", roles={Role.COORDINATOR}, where=Where.GROUP, order=41
 )
 async def unlink(ctx: Ctx, args: str) -> None:
@@ -60,13 +62,13 @@ async def unlink(ctx: Ctx, args: str) -> None:
     await linking.unlink(ctx)
 
 
-@command("called", help="groups.help_called", where=Where.GROUP, order=14)
+@routes.command("called", help="groups.help_called", where=Where.GROUP, order=14)
 async def called_command(ctx: Ctx, args: str) -> None:
     """Tell the group you called 101 (where the platform has no buttons)."""
     await nudges.called(ctx)
 
 
-@button("called")
+@routes.button("called")
 async def called_button(ctx: Ctx, payload: str) -> None:
     """ "I called 101" under a nudge; the payload names the group, checked against the chat."""
     if ctx.group is None or payload != str(ctx.group.id):

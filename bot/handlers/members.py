@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.commands import Where, command, on
+from bot.commands import Registry, Where
 from bot.context import Ctx
 from bot.events import JoinRequested, MemberLeft
 from bot.services import joins, privacy, roster
@@ -12,38 +12,40 @@ from bot.services import joins, privacy, roster
 if TYPE_CHECKING:
     from bot.dispatch import Core
 
+routes = Registry()
 
-@command("join", help="groups.help_join", where=Where.PRIVATE, args="BIN", order=10)
+
+@routes.command("join", help="groups.help_join", where=Where.PRIVATE, args="BIN", order=10)
 async def join(ctx: Ctx, args: str) -> None:
     """Ask to join a BIN."""
     await joins.ask_by_command(ctx, args.strip())
 
 
-@on(JoinRequested)
+@routes.on(JoinRequested)
 async def join_requested(core: Core, event: JoinRequested) -> None:
     """A platform join request (Telegram) or knock (Matrix) in a linked group."""
     await joins.ask_by_platform(core, event.chat, event.user)
 
 
-@command("leave", help="groups.help_leave", args="[BIN]", order=11)
+@routes.command("leave", help="groups.help_leave", args="[BIN]", order=11)
 async def leave(ctx: Ctx, args: str) -> None:
     """Leave a BIN (and its groups)."""
     await roster.leave(ctx, args.strip())
 
 
-@on(MemberLeft)
+@routes.on(MemberLeft)
 async def member_left(core: Core, event: MemberLeft) -> None:
     """Someone left a BIN group on the platform."""
     await roster.member_left(core, event.chat, event.user)
 
 
-@command("mydata", help="groups.help_mydata", where=Where.PRIVATE, order=12)
+@routes.command("mydata", help="groups.help_mydata", where=Where.PRIVATE, order=12)
 async def mydata(ctx: Ctx, args: str) -> None:
     """See everything the bot holds on you."""
     await privacy.mydata(ctx)
 
 
-@command("forgetme", help="groups.help_forgetme", where=Where.PRIVATE, order=13)
+@routes.command("forgetme", help="groups.help_forgetme", where=Where.PRIVATE, order=13)
 async def forgetme(ctx: Ctx, args: str) -> None:
     """Erase everything the bot holds on you, after a confirmation."""
     await privacy.ask_forget(ctx)

@@ -3,22 +3,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from bot.commands import Where, button, command, on
+from bot.commands import Registry, Where
 from bot.context import Ctx
 from bot.events import ReactionAdded
 from bot.handlers.common import numbers_text, zone_of
 from bot.model import Rich, Role
 from bot.services import alert_compose, alert_limits, alerts
 from bot.services import alert_render as render
-from storage.alerts import SENT, AlertRepo
-from storage.groups import GroupRepo
+from storage.alerts import SENT
+
+if TYPE_CHECKING:
+    from bot.dispatch import Core
+    from storage.tables import Alert
+    from storage.uow import UnitOfWork
 
 OFFICIALS = {Role.POLICE, Role.PREVENTION}
 
+routes = Registry()
 
-@command("alert", help="help.alert", roles=OFFICIALS, where=Where.PRIVATE, order=20)
+
+@routes.command("alert", help="help.alert", roles=OFFICIALS, where=Where.PRIVATE, order=20)
 async def alert(ctx: Ctx, args: str) -> None:
     """Compose an official message; the role decides the urgency, never the author."""
     word = args.strip().lower()
@@ -40,7 +46,7 @@ async def alert(ctx: Ctx, args: str) -> None:
     await alert_compose.start(ctx, role, police if role == Role.POLICE else prevention)
 
 
-@command(
+@routes.command(
     "update", help="help.update", roles=OFFICIALS, where=Where.PRIVATE, args="REF TEXT", order=21
 )
 async def update(ctx: Ctx, args: str) -> None:
@@ -48,7 +54,7 @@ async def update(ctx: Ctx, args: str) -> None:
     await _follow_up(ctx, "update", args)
 
 
-@command(
+@routes.command(
     "resolve",
     help="help.resolve",
     roles=OFFICIALS,
@@ -61,7 +67,7 @@ async def resolve(ctx: Ctx, args: str) -> None:
     await _follow_up(ctx, "resolve", args)
 
 
-@command(
+@routes.command(
     "withdraw", help="help.withdraw", roles=OFFICIALS, where=Where.PRIVATE, args="REF", order=23
 )
 async def withdraw(ctx: Ctx, args: str) -> None:
@@ -70,62 +76,72 @@ async def withdraw(ctx: Ctx, args: str) -> None:
 
 
 async def _follow_up(ctx: Ctx, kind: str, args: str) -> None:
+    """Check and store a follow-up, then tell the author where it goes."""
     word, _, rest = args.strip().partition(" ")
     ref, text = alerts.normalise_ref(word), rest.strip()
     if ref is None or (kind == "update" and not text):
         await ctx.reply(f"alerts.{kind}_usage")
         return
     now = ctx.core.clock.now()
-    async with ctx.core.tx() as repo:
-        found = await AlertRepo(repo.session).alert_by_ref(ref)
-        zone = await repo.zone(found.zone_id) if found else None
-    if found is None or zone is None:
-        await ctx.audit(f"alert.{kind}", outcome="refused", reason="unknown_ref")
-        await ctx.reply("alerts.unknown_ref", ref=ref)
-        return
-    refusal = None
-    if not alerts.may_follow_up(ctx.roles, found):
-        refusal = "organisation"
-        await ctx.reply(
-            "alerts.followup_refused",
-            ref=ref,
-            organisation=render.organisation(found.author_role, zone, ctx.lang),
-        )
-    elif found.state == "withdrawn":
-        refusal = "withdrawn"
-        await ctx.reply("alerts.followup_withdrawn", ref=ref)
-    elif kind == "resolve" and found.state == "resolved":
-        refusal = "resolved"
-        await ctx.reply("alerts.followup_resolved", ref=ref)
-    elif text and len(text) > (limit := await alert_limits.followup_limit(ctx.core, found, kind)):
-        refusal = "too_long"
-        await ctx.reply("alerts.followup_too_long", limit=limit, length=len(text))
-    if refusal is not None:
-        await ctx.audit(
-            f"alert.{kind}", outcome="refused", reason=refusal, zone_id=found.zone_id, ref=ref
-        )
-        return
-    async with ctx.core.tx() as repo:
-        fresh = await AlertRepo(repo.session).alert(found.id)
-        assert fresh is not None
-        posted = await alerts.follow_up(repo, fresh, kind, text or None, ctx.person.id, now)
-    what = ctx.t(f"alerts.kind_{kind}").plain
+    async with ctx.core.uow() as uow:
+        found = await uow.alerts.alert_by_ref(ref)
+        if found is None:
+            await ctx.audit(f"alert.{kind}", outcome="refused", reason="unknown_ref")
+            await ctx.reply("alerts.unknown_ref", ref=ref)
+            await uow.commit()
+            return
+        refusal = await _refusal(ctx, uow, found, kind, ref, text)
+        if refusal is not None:
+            await ctx.audit(
+                f"alert.{kind}", outcome="refused", reason=refusal, zone_id=found.zone_id, ref=ref
+            )
+            await uow.commit()
+            return
+        posted = await alerts.follow_up(uow, found, kind, text or None, ctx.person.id, now)
+        alert_id = found.id
+        await uow.commit()
+    values: dict[str, object] = {"ref": ref, "count": posted.groups}
     if kind == "withdraw":
-        await ctx.reply(
-            "alerts.withdraw_queued", ref=ref, count=posted.groups, cancelled=posted.cancelled
-        )
-    elif posted.groups:
-        await ctx.reply("alerts.followup_queued", kind=what, ref=ref, count=posted.groups)
+        key = "alerts.withdraw_queued"
+        values["cancelled"] = posted.cancelled
     else:
-        await ctx.reply("alerts.followup_no_groups", kind=what, ref=ref)
-    worker = ctx.core.services.get("delivery")
-    if worker is not None:
-        if kind == "withdraw":
-            worker.withdrawn(found.id)
-        worker.wake()
+        key = "alerts.followup_queued" if posted.groups else "alerts.followup_no_groups"
+        values["kind"] = ctx.t(f"alerts.kind_{kind}").plain
+    # Stored: should the answer fail, the error answer says it is on its way all the same.
+    ctx.done(key, **values)
+    if kind == "withdraw":
+        ctx.core.outbox.withdrawn(alert_id)
+    ctx.core.outbox.wake()
+    await ctx.send_rich(ctx.t(key, **values))
 
 
-@command("status", help="help.status", roles=OFFICIALS, where=Where.PRIVATE, args="REF", order=24)
+async def _refusal(
+    ctx: Ctx, uow: UnitOfWork, found: Alert, kind: str, ref: str, text: str
+) -> str | None:
+    """Why this follow-up may not be posted (told to the author), or None when it may."""
+    zone = await ctx.core.zone(found.zone_id, uow)
+    assert zone is not None
+    if not alerts.may_follow_up(ctx.roles, found):
+        organisation = render.organisation(found.author_role, zone, ctx.lang)
+        await ctx.reply("alerts.followup_refused", ref=ref, organisation=organisation)
+        return "organisation"
+    if found.state == "withdrawn":
+        await ctx.reply("alerts.followup_withdrawn", ref=ref)
+        return "withdrawn"
+    if kind == "resolve" and found.state == "resolved":
+        await ctx.reply("alerts.followup_resolved", ref=ref)
+        return "resolved"
+    if text:
+        limit = await alert_limits.followup_limit(ctx.core, uow, found, kind)
+        if len(text) > limit:
+            await ctx.reply("alerts.followup_too_long", limit=limit, length=len(text))
+            return "too_long"
+    return None
+
+
+@routes.command(
+    "status", help="help.status", roles=OFFICIALS, where=Where.PRIVATE, args="REF", order=24
+)
 async def status(ctx: Ctx, args: str) -> None:
     """Delivery figures of one official message (how many saw it, never who)."""
     ref = alerts.normalise_ref(args)
@@ -134,10 +150,10 @@ async def status(ctx: Ctx, args: str) -> None:
         return
     now = ctx.core.clock.now()
     body = None
-    async with ctx.core.tx() as repo:
-        found = await AlertRepo(repo.session).alert_by_ref(ref)
+    async with ctx.core.uow() as uow:
+        found = await uow.alerts.alert_by_ref(ref)
         if found is not None and alerts.may_see(ctx.roles, found):
-            body, _ = await alerts.status_of(repo, found, ctx.lang, ctx.prefix, now)
+            body, _ = await alerts.status_of(uow, found, ctx.lang, ctx.prefix, now)
     if body is not None:
         await ctx.send_rich(body)
         return
@@ -148,15 +164,15 @@ async def status(ctx: Ctx, args: str) -> None:
     await ctx.reply("alerts.status_refused")
 
 
-@command("alerts", help="help.alerts", roles=OFFICIALS, where=Where.PRIVATE, order=25)
+@routes.command("alerts", help="help.alerts", roles=OFFICIALS, where=Where.PRIVATE, order=25)
 async def recent(ctx: Ctx, args: str) -> None:
     """The zone's recent official messages, with their state and figures."""
     now = ctx.core.clock.now()
     zone_ids = ctx.roles.zones(Role.POLICE, Role.PREVENTION)
     lines: list[Rich] = []
-    async with ctx.core.tx() as repo:
-        ar = AlertRepo(repo.session)
-        zones = {z.id: z for z in await repo.zones() if z.id in zone_ids}
+    async with ctx.core.uow() as uow:
+        ar = uow.alerts
+        zones = {z.id: z for z in await uow.directory.zones() if z.id in zone_ids}
         names = ", ".join(z.name for z in zones.values())
         found = list(await ar.recent(zone_ids, 10))
         for a in found:
@@ -181,7 +197,7 @@ async def recent(ctx: Ctx, args: str) -> None:
     await ctx.send_rich(Rich.join([ctx.t("alerts.list_title", zone=names), *lines]))
 
 
-@command("check", help="help.check", where=Where.PRIVATE, args="REF", order=10)
+@routes.command("check", help="help.check", where=Where.PRIVATE, args="REF", order=10)
 async def check(ctx: Ctx, args: str) -> None:
     """Is official message REF genuine, from whom, and is it still current?"""
     typed = args.strip()
@@ -192,8 +208,8 @@ async def check(ctx: Ctx, args: str) -> None:
     now = ctx.core.clock.now()
     found = None
     if ref:
-        async with ctx.core.tx() as repo:
-            found = await AlertRepo(repo.session).alert_by_ref(ref)
+        async with ctx.core.uow() as uow:
+            found = await uow.alerts.alert_by_ref(ref)
     zone = await ctx.core.zone(found.zone_id) if found else None
     if found is None or zone is None:
         shown = ref or typed[:20]
@@ -218,34 +234,36 @@ async def check(ctx: Ctx, args: str) -> None:
     await ctx.send_rich(Rich.join(parts))
 
 
-@command("seen", help="help.seen", args="REF", order=11)
+@routes.command("seen", help="help.seen", args="REF", order=11)
 async def seen(ctx: Ctx, args: str) -> None:
     """Mark an official message as read, where the platform has no Seen button."""
     ref = alerts.normalise_ref(args)
     if ref is None:
         await _answer_privately(ctx, "alerts.seen_usage")
         return
-    async with ctx.core.tx() as repo:
-        ar = AlertRepo(repo.session)
-        found = await ar.alert_by_ref(ref)
-        allowed = False
-        if found is not None and ctx.group is not None and not ctx.chat.is_private:
-            original = await ar.original_in(found.id, ctx.group.id)
-            allowed = original is not None and original.status == SENT
-        elif found is not None:
-            mine = {m.bin_id for m in await GroupRepo(repo.session).memberships_of(ctx.person.id)}
-            allowed = bool(mine & set(await ar.target_bins(found.id)))
-        first = (
-            allowed
-            and found is not None
-            and await alerts.record_seen(repo, found, ctx.person.id, ctx.core.clock.now())
-        )
+    async with ctx.core.uow() as uow:
+        found = await uow.alerts.alert_by_ref(ref)
+        allowed = found is not None and await _reached(ctx, uow, found.id)
+        first = False
+        if allowed and found is not None:
+            first = await alerts.record_seen(uow, found.id, ctx.person.id, ctx.core.clock.now())
+            await uow.commit()
     if not allowed:
         await _answer_privately(ctx, "alerts.seen_unknown", ref=ref)
     else:
         await _answer_privately(
             ctx, "alerts.seen_thanks" if first else "alerts.seen_already", ref=ref
         )
+
+
+async def _reached(ctx: Ctx, uow: UnitOfWork, alert_id: int) -> bool:
+    """Whether the message reached this group (said in a group) or one of this person's
+    BINs (said privately)."""
+    if ctx.group is not None and not ctx.chat.is_private:
+        original = await uow.alerts.original_in(alert_id, ctx.group.id)
+        return original is not None and original.status == SENT
+    mine = {m.bin_id for m in await uow.groups.memberships_of(ctx.person.id)}
+    return bool(mine & set(await uow.alerts.target_bins(alert_id)))
 
 
 async def _answer_privately(ctx: Ctx, key: str, ref: str | None = None) -> None:
@@ -256,7 +274,7 @@ async def _answer_privately(ctx: Ctx, key: str, ref: str | None = None) -> None:
         await ctx.core.notify_person(ctx.person.id, key, ref=ref)
 
 
-@button("seen")
+@routes.button("seen")
 async def seen_button(ctx: Ctx, payload: str) -> None:
     """The Seen button under an official message: counted once per person; the presser alone
     gets a pop-up where the platform has one."""
@@ -264,8 +282,8 @@ async def seen_button(ctx: Ctx, payload: str) -> None:
         await ctx.audit("alert.seen", outcome="refused", reason="payload")
         return
     alert_id = int(payload)
-    async with ctx.core.tx() as repo:
-        ar = AlertRepo(repo.session)
+    async with ctx.core.uow() as uow:
+        ar = uow.alerts
         delivery = None
         if ctx.message_id is not None:
             delivery = await ar.delivery_by_message(
@@ -274,11 +292,13 @@ async def seen_button(ctx: Ctx, payload: str) -> None:
         elif ctx.group is not None:
             delivery = await ar.original_in(alert_id, ctx.group.id)
         found = await ar.alert(alert_id)
-        valid = delivery is not None and delivery.alert_id == alert_id and found is not None
         first = False
-        if valid and found is not None:
-            first = await alerts.record_seen(repo, found, ctx.person.id, ctx.core.clock.now())
-    if not valid or found is None:
+        if delivery is not None and delivery.alert_id == alert_id and found is not None:
+            first = await alerts.record_seen(uow, alert_id, ctx.person.id, ctx.core.clock.now())
+            await uow.commit()
+        else:
+            found = None
+    if found is None:
         # Data comes back from the platform untrusted: a forged or stale press counts nothing.
         await ctx.audit("alert.seen", outcome="refused", reason="no_such_message")
         await ctx.notice("core.button_expired")
@@ -287,19 +307,18 @@ async def seen_button(ctx: Ctx, payload: str) -> None:
     await ctx.notice("alerts.seen_thanks" if first else "alerts.seen_already", ref=found.ref)
 
 
-@on(ReactionAdded)
-async def reacted(core: Any, event: ReactionAdded) -> None:
+@routes.on(ReactionAdded)
+async def reacted(core: Core, event: ReactionAdded) -> None:
     """A reaction on an official message (Matrix has no buttons) counts as Seen."""
     if event.chat.is_private:
         return
-    async with core.tx() as repo:
-        delivery = await AlertRepo(repo.session).delivery_by_message(
+    async with core.uow() as uow:
+        delivery = await uow.alerts.delivery_by_message(
             event.chat.platform.value, event.chat.chat_id, event.message_id
         )
     if delivery is None:
         return  # a reaction to anything else is none of our business
     ctx = await core.context(event.chat, event.sender, event.message_id)
-    async with core.tx() as repo:
-        found = await AlertRepo(repo.session).alert(delivery.alert_id)
-        if found is not None:
-            await alerts.record_seen(repo, found, ctx.person.id, core.clock.now())
+    async with core.uow() as uow:
+        await alerts.record_seen(uow, delivery.alert_id, ctx.person.id, core.clock.now())
+        await uow.commit()

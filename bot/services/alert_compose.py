@@ -1,63 +1,73 @@
-"""`/alert`: composing an official message, as an explicit conversation (STYLE 5).
+"""`/alert`: composing an official message, as a stored conversation (STYLE 5).
 
 zone (only for someone serving several zones) -> targets -> category -> text -> confirm.
 On platforms with buttons every choice is a button; elsewhere (Matrix, typing in the
-console) the same choices are numbers or words. Button payloads carry this conversation's
-token and the step they belong to, so a stale button never answers a later question.
+console) the same choices are numbers or words. The conversation is stored, so after a
+restart, or on another process, the officer goes on where they were; its buttons carry its
+token and the step they answer, and the framework refuses any other press
+(bot/conversation.py).
+
+Each step answers with one message, so an officer's private chat stays well below a
+platform's per-chat rate (Telegram: about one message a second): the targets prompt is
+edited in place, and the preview carries its own Confirm and Cancel buttons.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import ClassVar
+from enum import StrEnum
+from typing import TYPE_CHECKING, ClassVar
 
 from bot import texts
-from bot.context import Ctx
-from bot.conversation import Conversation, Conversations
+from bot.commands import Registry
+from bot.conversation import Answer, Conversation
 from bot.model import Button, MessageRef, Outgoing, Rich, Role
-from bot.services import alert_limits, alerts
+from bot.ports import PlatformError
+from bot.services import alert_limits, alert_receipts, alerts
 from bot.services import alert_render as render
-from storage.alerts import AlertRepo
-from storage.tables import Zone
+
+if TYPE_CHECKING:
+    from bot.context import Ctx
+    from storage.tables import Bin, Zone
+    from storage.uow import UnitOfWork
+
+routes = Registry()
 
 URGENT_WORDS = frozenset({"urgent", "dringend", "urgente", "warm"})
 NON_URGENT_WORDS = frozenset(
     {"non-urgent", "nonurgent", "non_urgent", "niet-dringend", "nicht-dringend", "cold", "koud"}
 )
 ALL_WORDS = frozenset({"all", "alle", "alles", "tout", "toutes", "tous", "zone", "gesamte"})
-YES_WORDS = frozenset(
-    {
-        "yes",
-        "y",
-        "ja",
-        "j",
-        "oui",
-        "o",
-        "ok",
-        "confirm",
-        "bevestigen",
-        "confirmer",
-        "bestätigen",
-        "send",
-        "verstuur",
-        "envoyer",
-        "senden",
-    }
-)
-NO_WORDS = frozenset(
-    {"no", "n", "nee", "non", "nein", "cancel", "annuleren", "annuler", "abbrechen", "stop"}
-)
 _SPLIT = re.compile(r"[\s,;]+")
 
+Rows = list[list[Button]]
 
+
+class State(StrEnum):
+    """The steps of the composer."""
+
+    ZONE = "zone"
+    TARGETS = "targets"
+    CATEGORY = "category"
+    TEXT = "text"
+    CONFIRM = "confirm"
+
+
+@routes.conversation
 @dataclass
 class AlertComposer(Conversation):
     """One official message being written by one police officer or prevention worker."""
 
-    name: ClassVar[str] = "alert"
-    token: str = ""
+    kind: ClassVar[str] = "alert"
+    steps: ClassVar[Mapping[str, str]] = {
+        State.ZONE: "_on_zone",
+        State.TARGETS: "_on_targets",
+        State.CATEGORY: "_on_category",
+        State.TEXT: "_on_text",
+        State.CONFIRM: "_on_confirm",
+    }
     role: str = ""
     zones: list[int] = field(default_factory=list)
     zone_id: int = 0
@@ -66,106 +76,85 @@ class AlertComposer(Conversation):
     category: str = ""
     text: str = ""
     ref: str = ""
-    prompt_id: str | None = None
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def _button(self, label: str, step: str, value: str) -> Button:
-        return Button(label, f"cv:{self.token}.{step}.{value}")
-
-    def _decode(self, answer: str) -> tuple[str, str | None]:
-        """(value, step the button belonged to); step None for typed text."""
-        if answer.startswith(self.token + "."):
-            _, step, value = [*answer.split(".", 2), "", ""][:3]
-            return value, step
-        return answer, None
-
-    async def answer(self, ctx: Ctx, answer: str) -> str | None:
-        """Route an answer to the step it belongs to."""
-        value, step = self._decode(answer)
-        if step == "preview":
-            await ctx.reply("alerts.compose_preview_button")
-            return self.state
-        if step is not None and step != self.state:
-            await ctx.reply("alerts.compose_stale_button")
-            return self.state
-        steps = {
-            "zone": self._on_zone,
-            "targets": self._on_targets,
-            "category": self._on_category,
-            "text": self._on_text,
-            "confirm": self._on_confirm,
-        }
-        return await steps[self.state](ctx, value)
-
-    async def on_cancel(self, ctx: Ctx) -> None:
+    async def on_cancel(self, ctx: Ctx, uow: UnitOfWork) -> None:
         """Nothing was sent; the attempt is in the audit log."""
         await ctx.audit("alert.compose", outcome="cancelled", zone_id=self.zone_id or None)
         await ctx.reply("core.cancelled")
 
-    async def on_timeout(self, ctx: Ctx) -> None:
+    async def on_timeout(self, ctx: Ctx, uow: UnitOfWork) -> None:
         """Nothing was sent; the attempt is in the audit log."""
         await ctx.audit("alert.compose", outcome="timeout", zone_id=self.zone_id or None)
         await ctx.reply("core.conversation_timeout")
 
-    def _buttons(self, ctx: Ctx) -> bool:
+    @staticmethod
+    def _buttons(ctx: Ctx) -> bool:
         return ctx.core.platform(ctx.platform).capabilities.buttons
 
     def _hint(self, ctx: Ctx) -> Rich:
         return ctx.t("alerts.hint_tap" if self._buttons(ctx) else "alerts.hint_number")
 
-    async def _zone(self, ctx: Ctx) -> Zone:
-        async with ctx.core.tx() as repo:
-            zone = await repo.zone(self.zone_id)
+    def intro(self, ctx: Ctx) -> Rich:
+        """What is being written, as whom; the first message's opening line."""
+        urgency = render.urgency_name(alerts.urgency_of(self.role).value, ctx.lang)
+        role = texts.text(f"role.{self.role}", ctx.lang)
+        return ctx.t("alerts.compose_intro", urgency=urgency, role=role)
+
+    async def _zone(self, ctx: Ctx, uow: UnitOfWork) -> Zone:
+        zone = await ctx.core.zone(self.zone_id, uow)
         assert zone is not None
         return zone
 
     # -- zone ------------------------------------------------------------------------------
 
-    async def ask_zone(self, ctx: Ctx) -> str:
+    async def ask_zone(self, ctx: Ctx, uow: UnitOfWork, lead: Rich) -> State:
         """Ask which zone, for someone who serves several."""
-        async with ctx.core.tx() as repo:
-            zones = [z for z in await repo.zones() if z.id in self.zones]
+        zones = [z for z in await uow.directory.zones() if z.id in self.zones]
         self.zones = [z.id for z in zones]  # in the order shown, for typed numbers
-        lines = [ctx.t("alerts.compose_pick_zone")]
+        lines = [lead, ctx.t("alerts.compose_pick_zone")]
         lines += [Rich.of(f"{i}. {z.name}") for i, z in enumerate(zones, 1)]
         lines.append(self._hint(ctx))
-        rows = [[self._button(z.name, "zone", f"z{z.id}")] for z in zones]
+        rows = [[self.button(z.name, State.ZONE, f"z{z.id}")] for z in zones]
         await ctx.send_rich(Rich.join(lines), buttons=rows if self._buttons(ctx) else ())
-        return "zone"
+        return State.ZONE
 
-    async def _on_zone(self, ctx: Ctx, value: str) -> str | None:
-        picked: int | None = None
-        if value.startswith("z") and value[1:].isdigit() and int(value[1:]) in self.zones:
-            picked = int(value[1:])
+    async def _on_zone(self, ctx: Ctx, uow: UnitOfWork, answer: Answer) -> str | None:
+        value, picked = answer.value, None
+        if answer.pressed:
+            if value[:1] == "z" and value[1:].isdigit() and int(value[1:]) in self.zones:
+                picked = int(value[1:])
         elif value.isdigit() and 1 <= int(value) <= len(self.zones):
             picked = self.zones[int(value) - 1]
         if picked is None:
             await ctx.reply("alerts.compose_invalid_choice")
-            return "zone"
+            return State.ZONE
         self.zone_id = picked
-        return await self.ask_targets(ctx)
+        return await self.ask_targets(ctx, uow)
 
     # -- targets ---------------------------------------------------------------------------
 
-    async def ask_targets(self, ctx: Ctx) -> str | None:
-        """Offer the BINs of the zone; None when the zone has none."""
-        async with ctx.core.tx() as repo:
-            zone = await repo.zone(self.zone_id)
-            rows = await alerts.zone_bins(repo, self.zone_id)
-        assert zone is not None
+    async def ask_targets(
+        self, ctx: Ctx, uow: UnitOfWork, lead: Rich | None = None
+    ) -> State | None:
+        """Offer the BINs of the zone (after `lead`, if any); None when the zone has none."""
+        rows = await alerts.zone_bins(uow, self.zone_id)
         if not rows:
+            zone = await self._zone(ctx, uow)
             await ctx.reply("alerts.compose_no_bins", zone=zone.name)
             return None
         self.choices = [b.id for b, _ in rows]
-        await self._show_targets(ctx)
-        return "targets"
+        body, buttons = self._targets_prompt(ctx, rows, lead)
+        await ctx.send_rich(body, buttons=buttons)
+        return State.TARGETS
 
-    async def _show_targets(self, ctx: Ctx) -> None:
-        async with ctx.core.tx() as repo:
-            rows = await alerts.zone_bins(repo, self.zone_id)
+    def _targets_prompt(
+        self, ctx: Ctx, rows: list[tuple[Bin, int]], lead: Rich | None
+    ) -> tuple[Rich, Rows]:
         names = {b.id: b.name for b, _ in rows}
-        lines = [ctx.t("alerts.compose_targets")]
+        lines = [lead] if lead is not None else []
+        lines.append(ctx.t("alerts.compose_targets"))
         lines += [
             ctx.t("alerts.choice_groups", n=i, name=b.name, count=n)
             for i, (b, n) in enumerate(rows, 1)
@@ -173,59 +162,76 @@ class AlertComposer(Conversation):
         if self.chosen:
             chosen = ", ".join(names.get(i, "?") for i in self.chosen)
             lines.append(ctx.t("alerts.compose_targets_chosen", bins=chosen))
-        lines.append(
-            ctx.t(
-                "alerts.compose_targets_tap"
-                if self._buttons(ctx)
-                else "alerts.compose_targets_type"
-            )
-        )
-        buttons: list[list[Button]] = []
-        if self._buttons(ctx):
-            buttons = [[self._button(b.name, "targets", f"bin:{b.id}")] for b, _ in rows]
+        tap = self._buttons(ctx)
+        lines.append(ctx.t("alerts.compose_targets_tap" if tap else "alerts.compose_targets_type"))
+        buttons: Rows = []
+        if tap:
+            buttons = [[self.button(b.name, State.TARGETS, f"bin:{b.id}")] for b, _ in rows]
             buttons.append(
                 [
-                    self._button(texts.text("alerts.btn_all", ctx.lang), "targets", "all"),
-                    self._button(texts.text("alerts.btn_done", ctx.lang), "targets", "done"),
+                    self.button(texts.text("alerts.btn_all", ctx.lang), State.TARGETS, "all"),
+                    self.button(texts.text("alerts.btn_done", ctx.lang), State.TARGETS, "done"),
                 ]
             )
-        body = Rich.join(lines)
-        platform = ctx.core.platform(ctx.platform)
-        if self.prompt_id and platform.capabilities.edit:
-            msg = Outgoing(body, tuple(tuple(r) for r in buttons))
-            await platform.edit(MessageRef(ctx.chat, self.prompt_id), msg)
-        else:
-            self.prompt_id = (await ctx.send_rich(body, buttons=buttons)).message_id
+        return Rich.join(lines), buttons
 
-    async def _on_targets(self, ctx: Ctx, value: str) -> str | None:
-        word = value.strip().lower()
-        if word == "all" or word in ALL_WORDS:
+    async def _toggle(self, ctx: Ctx, uow: UnitOfWork, bin_id: int) -> None:
+        """Add or drop a BIN and show the prompt again: the message whose button was pressed
+        is edited where the platform edits (once the step is committed), else sent anew."""
+        if bin_id in self.chosen:
+            self.chosen.remove(bin_id)
+        else:
+            self.chosen.append(bin_id)
+        rows = await alerts.zone_bins(uow, self.zone_id)
+        port = ctx.core.platform(ctx.platform)
+        if ctx.message_id is None or not port.capabilities.edit:
+            body, buttons = self._targets_prompt(ctx, rows, None)
+            await ctx.send_rich(body, buttons=buttons)
+            return
+        # The intro opened that message when there was no zone to ask first.
+        lead = self.intro(ctx) if len(self.zones) == 1 else None
+        body, buttons = self._targets_prompt(ctx, rows, lead)
+        pressed = MessageRef(ctx.chat, ctx.message_id)
+        edited = Outgoing(body, tuple(tuple(r) for r in buttons))
+
+        async def edit() -> None:
+            try:
+                await port.edit(pressed, edited)
+            except PlatformError:  # too old to edit, say: show it again instead
+                again, rows_again = self._targets_prompt(ctx, rows, None)
+                await ctx.send_rich(again, buttons=rows_again)
+
+        uow.after_commit(edit)
+
+    async def _on_targets(self, ctx: Ctx, uow: UnitOfWork, answer: Answer) -> str | None:
+        word = answer.value.strip().lower()
+        if answer.pressed:
+            if word == "all":
+                self.chosen = list(self.choices)
+                return await self._targets_done(ctx, uow)
+            if word == "done":
+                if not self.chosen:
+                    await ctx.reply("alerts.compose_targets_empty")
+                    return State.TARGETS
+                return await self._targets_done(ctx, uow)
+            if word[:4] == "bin:" and word[4:].isdigit() and int(word[4:]) in self.choices:
+                await self._toggle(ctx, uow, int(word[4:]))
+                return State.TARGETS
+            await ctx.reply("alerts.compose_targets_invalid")
+            return State.TARGETS
+        if word in ALL_WORDS:
             self.chosen = list(self.choices)
-            return await self._targets_done(ctx)
-        if word == "done":
-            if not self.chosen:
-                await ctx.reply("alerts.compose_targets_empty")
-                return "targets"
-            return await self._targets_done(ctx)
-        if word.startswith("bin:") and word[4:].isdigit() and int(word[4:]) in self.choices:
-            bin_id = int(word[4:])
-            if bin_id in self.chosen:
-                self.chosen.remove(bin_id)
-            else:
-                self.chosen.append(bin_id)
-            await self._show_targets(ctx)
-            return "targets"
-        picked = await self._parse_bins(ctx, word)
+            return await self._targets_done(ctx, uow)
+        picked = await self._parse_bins(uow, word)
         if not picked:
             await ctx.reply("alerts.compose_targets_invalid")
-            return "targets"
+            return State.TARGETS
         self.chosen = picked
-        return await self._targets_done(ctx)
+        return await self._targets_done(ctx, uow)
 
-    async def _parse_bins(self, ctx: Ctx, typed: str) -> list[int]:
+    async def _parse_bins(self, uow: UnitOfWork, typed: str) -> list[int]:
         """`1 3`, `1,3`, or BIN codes/names; empty when any part is not understood."""
-        async with ctx.core.tx() as repo:
-            bins = [b for b in await repo.bins(self.zone_id) if b.id in self.choices]
+        bins = [b for b in await uow.directory.bins(self.zone_id) if b.id in self.choices]
         picked: list[int] = []
         for part in (p for p in _SPLIT.split(typed) if p):
             found = None
@@ -239,115 +245,122 @@ class AlertComposer(Conversation):
                 picked.append(found)
         return picked
 
-    async def _targets_done(self, ctx: Ctx) -> str:
-        async with ctx.core.tx() as repo:
-            groups = await alerts.groups_of(repo, self.chosen)
-        if not groups:
+    async def _targets_done(self, ctx: Ctx, uow: UnitOfWork) -> State:
+        if not await alerts.groups_of(uow, self.chosen):
             self.chosen = []
             await ctx.reply("alerts.compose_no_groups")
-            return "targets"
-        self.prompt_id = None
+            return State.TARGETS
         lines = [ctx.t("alerts.compose_category")]
         names = [render.category_name(c, ctx.lang) for c in alerts.CATEGORIES]
         lines += [Rich.of(f"{i}. {n}") for i, n in enumerate(names, 1)]
         lines.append(self._hint(ctx))
         buttons = [
-            [self._button(n, "category", c)] for c, n in zip(alerts.CATEGORIES, names, strict=True)
+            [self.button(n, State.CATEGORY, c)]
+            for c, n in zip(alerts.CATEGORIES, names, strict=True)
         ]
         await ctx.send_rich(Rich.join(lines), buttons=buttons if self._buttons(ctx) else ())
-        return "category"
+        return State.CATEGORY
 
     # -- category --------------------------------------------------------------------------
 
-    async def _on_category(self, ctx: Ctx, value: str) -> str:
-        word = value.strip().lower()
+    async def _on_category(self, ctx: Ctx, uow: UnitOfWork, answer: Answer) -> str | None:
+        word = answer.value.strip().lower()
         names = {render.category_name(c, ctx.lang).lower(): c for c in alerts.CATEGORIES}
-        if word in alerts.CATEGORIES:
-            self.category = word
+        category = None
+        if answer.pressed:
+            category = word if word in alerts.CATEGORIES else None
         elif word.isdigit() and 1 <= int(word) <= len(alerts.CATEGORIES):
-            self.category = alerts.CATEGORIES[int(word) - 1]
-        elif word in names:
-            self.category = names[word]
+            category = alerts.CATEGORIES[int(word) - 1]
         else:
+            category = names.get(word)
+        if category is None:
             await ctx.reply("alerts.compose_category_invalid", count=len(alerts.CATEGORIES))
-            return "category"
-        await ctx.reply("alerts.compose_text", limit=await self.limit(ctx))
-        return "text"
+            return State.CATEGORY
+        self.category = category
+        await ctx.reply("alerts.compose_text", limit=await self.limit(ctx, uow))
+        return State.TEXT
 
     # -- text ------------------------------------------------------------------------------
 
-    async def limit(self, ctx: Ctx) -> int:
+    async def limit(self, ctx: Ctx, uow: UnitOfWork) -> int:
         """The longest text every target group's platform accepts, once framed."""
-        async with ctx.core.tx() as repo:
-            groups = await alerts.groups_of(repo, self.chosen)
-        zone = await self._zone(ctx)
+        groups = await alerts.groups_of(uow, self.chosen)
+        zone = await self._zone(ctx, uow)
         return alert_limits.text_limit(ctx.core, zone, self.role, groups, ctx.platform.value)
 
-    async def _on_text(self, ctx: Ctx, value: str) -> str:
-        text = value.strip()
+    async def _on_text(self, ctx: Ctx, uow: UnitOfWork, answer: Answer) -> str | None:
+        text = "" if answer.pressed else answer.value.strip()
         if not text:
             await ctx.reply("alerts.compose_text_empty")
-            return "text"
-        limit = await self.limit(ctx)
+            return State.TEXT
+        limit = await self.limit(ctx, uow)
         if len(text) > limit:
             await ctx.audit(
                 "alert.compose", outcome="refused", reason="too_long", zone_id=self.zone_id
             )
             await ctx.reply("alerts.compose_too_long", limit=limit, length=len(text))
-            return "text"
+            return State.TEXT
         self.text = text
-        async with ctx.core.tx() as repo:
-            self.ref = await alerts.new_ref(AlertRepo(repo.session), ctx.core.rng)
-            groups = await alerts.groups_of(repo, self.chosen)
-            bins = [b.name for b in await repo.bins(self.zone_id) if b.id in self.chosen]
-        zone = await self._zone(ctx)
+        self.ref = await alerts.new_ref(uow.alerts, ctx.core.rng)
+        await self._preview(ctx, uow)
+        return State.CONFIRM
+
+    async def _preview(self, ctx: Ctx, uow: UnitOfWork) -> None:
+        """One message: where it goes, the message exactly as residents will read it, and
+        Confirm / Cancel under it (or how to answer, where there are no buttons)."""
+        groups = await alerts.groups_of(uow, self.chosen)
+        bins = [b.name for b in await uow.directory.bins(self.zone_id) if b.id in self.chosen]
+        zone = await self._zone(ctx, uow)
         now = ctx.core.clock.now()
-        await ctx.reply("alerts.compose_preview", groups=len(groups), bins=", ".join(bins))
         probe = alert_limits.probe(
-            zone, self.role, now, text, ref=self.ref, category=self.category
+            zone, self.role, now, self.text, ref=self.ref, category=self.category
         )
-        preview = render.official(
-            probe, zone, zone.language, ctx.prefix, buttons=self._buttons(ctx)
-        )
-        seen = texts.text("alerts.btn_seen", zone.language)
-        buttons = [[self._button(seen, "preview", "seen")]] if self._buttons(ctx) else []
-        await ctx.send_rich(preview, buttons=buttons, silent=probe.urgency != "urgent")
+        tap = self._buttons(ctx)
+        head = ctx.t("alerts.compose_preview", groups=len(groups), bins=", ".join(bins))
+        lines = [render.official(probe, zone, zone.language, ctx.prefix, buttons=tap)]
         if probe.release_at > now:
-            await ctx.reply(
-                "alerts.compose_preview_held", time=render.when(probe.release_at, zone, ctx.lang)
-            )
-        if self._buttons(ctx):
-            await ctx.reply(
-                "alerts.compose_confirm_tap",
-                buttons=[
-                    [
-                        self._button(
-                            texts.text("alerts.btn_confirm", ctx.lang), "confirm", "confirm"
-                        ),
-                        self._button(
-                            texts.text("alerts.btn_cancel", ctx.lang), "confirm", "cancel"
-                        ),
-                    ]
-                ],
-            )
+            held = render.when(probe.release_at, zone, ctx.lang)
+            lines += [Rich(), ctx.t("alerts.compose_preview_held", time=held)]
+        buttons: Rows = []
+        if tap:
+            confirm = texts.text("alerts.btn_confirm", ctx.lang)
+            cancel = texts.text("alerts.btn_cancel", ctx.lang)
+            buttons = [
+                [
+                    self.button(confirm, State.CONFIRM, "confirm"),
+                    self.button(cancel, State.CONFIRM, "cancel"),
+                ]
+            ]
         else:
-            await ctx.reply("alerts.compose_confirm_type")
-        return "confirm"
+            lines += [Rich(), ctx.t("alerts.compose_confirm_type")]
+        silent = probe.urgency != "urgent"
+        body = Rich.join([head, Rich(), *lines])
+        if len(body.plain) > ctx.core.platform(ctx.platform).capabilities.max_text_length:
+            # A text at the limit fills a message by itself: the line goes before it.
+            await ctx.send_rich(head, silent=silent)
+            body = Rich.join(lines)
+        await ctx.send_rich(body, buttons=buttons, silent=silent)
 
     # -- confirm ---------------------------------------------------------------------------
 
-    async def _on_confirm(self, ctx: Ctx, value: str) -> str | None:
-        word = value.strip().lower()
-        if word in YES_WORDS:
-            await self._send(ctx)
+    async def _on_confirm(self, ctx: Ctx, uow: UnitOfWork, answer: Answer) -> str | None:
+        if answer.pressed:
+            yes, no = answer.value == "confirm", answer.value == "cancel"
+        else:
+            word = texts.fold(answer.value)
+            yes, no = word in texts.words("words.yes"), word in texts.words("words.no")
+        if yes:
+            await self._send(ctx, uow)
             return None
-        if word in NO_WORDS:
-            await self.on_cancel(ctx)
+        if no:
+            await self.on_cancel(ctx, uow)
             return None
         await ctx.reply("alerts.compose_confirm_invalid")
-        return "confirm"
+        return State.CONFIRM
 
-    async def _send(self, ctx: Ctx) -> None:
+    async def _send(self, ctx: Ctx, uow: UnitOfWork) -> None:
+        """Store the message and its deliveries with this step; once that is committed, wake
+        the outbox first and then post the officer's receipt."""
         held = any(
             g.role.value == self.role and g.zone_id == self.zone_id for g in ctx.roles.grants
         )
@@ -356,6 +369,9 @@ class AlertComposer(Conversation):
                 "alert.compose", outcome="refused", reason="role", zone_id=self.zone_id
             )
             await ctx.reply("alerts.compose_lost_role")
+            return
+        if not await alerts.groups_of(uow, self.chosen):
+            await ctx.reply("alerts.compose_no_groups")
             return
         now = ctx.core.clock.now()
         draft = alerts.Draft(
@@ -370,47 +386,32 @@ class AlertComposer(Conversation):
             ctx.chat.chat_id,
             ctx.lang,
         )
-        async with ctx.core.tx() as repo:
-            if not await alerts.groups_of(repo, self.chosen):
-                await ctx.reply("alerts.compose_no_groups")
-                return
-            alert, _ = await alerts.store(repo, draft, now, ctx.core.rng)
-            body, _ = await alerts.status_of(repo, alert, ctx.lang, ctx.prefix, now, receipt=True)
-        sent = await ctx.send_rich(body)
-        async with ctx.core.tx() as repo:
-            stored = await AlertRepo(repo.session).alert(alert.id)
-            assert stored is not None
-            stored.receipt_message_id = sent.message_id
-        worker = ctx.core.services.get("delivery")
-        if worker is not None:
-            worker.receipts.posted(alert.id, body.plain)
-            worker.wake()
-            # The deliveries may all have settled before the receipt's id was known.
-            await worker.refresh_receipt(alert.id)
+        alert, _ = await alerts.store(uow, draft, now, ctx.core.rng)
+        body, _ = await alerts.status_of(uow, alert, ctx.lang, ctx.prefix, now, receipt=True)
+        # Once committed, an error answer must say the message is on its way.
+        ctx.done("alerts.failed_after_store", ref=alert.ref)
+        alert_id = alert.id
+
+        async def deliver_and_receipt() -> None:
+            await alert_receipts.start(ctx, alert_id, body)
+
+        uow.after_commit(deliver_and_receipt)
 
 
 async def start(ctx: Ctx, role: Role, zones: list[int]) -> None:
-    """Open the composer for `role` in one of `zones` and ask the first question."""
-    timeout = timedelta(minutes=ctx.core.config.conversation_timeout_minutes)
-    token = "".join(ctx.core.rng.choice("abcdefghjkmnpqrstuvwxyz23456789") for _ in range(6))
+    """Open the composer for `role` in one of `zones` and ask the first question (in one
+    message with the intro)."""
     conv = AlertComposer(
-        state="zone",
-        expires_at=ctx.core.clock.now() + timeout,
-        token=token,
-        role=role.value,
-        zones=zones,
+        state=State.ZONE, expires_at=ctx.core.clock.now(), role=role.value, zones=zones
     )
-    ctx.core.conversations.begin(ctx, conv)
-    urgency = render.urgency_name(alerts.urgency_of(role.value).value, ctx.lang)
-    await ctx.reply(
-        "alerts.compose_intro", urgency=urgency, role=texts.text(f"role.{role.value}", ctx.lang)
-    )
-    if len(zones) == 1:
-        conv.zone_id = zones[0]
-        nxt = await conv.ask_targets(ctx)
-    else:
-        nxt = await conv.ask_zone(ctx)
-    if nxt is None:  # nothing to write to: the conversation ends before it began
-        ctx.core.conversations.open.pop(Conversations.key(ctx), None)
-    else:
-        conv.state = nxt
+    conv.token = ctx.core.conversations.new_token()  # the first question's buttons carry it
+    async with ctx.core.uow() as uow:
+        if len(zones) == 1:
+            conv.zone_id = zones[0]
+            nxt = await conv.ask_targets(ctx, uow, lead=conv.intro(ctx))
+        else:
+            nxt = await conv.ask_zone(ctx, uow, lead=conv.intro(ctx))
+        if nxt is not None:  # else nothing to write to: the conversation never begins
+            conv.state = nxt
+            await ctx.core.conversations.begin(ctx, uow, conv)
+            await uow.commit()

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 
 from bot.services import alert_render as render
 from bot.services import alerts
-from storage.alerts import AlertRepo
-from storage.tables import Alert, Group, Zone
+from storage.alerts import unsaved_alert
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
+    from storage.tables import Alert, Group, Zone
+    from storage.uow import UnitOfWork
 
 # The frame's length varies a little with the date written in it (day and month names).
 MARGIN = 12
@@ -30,7 +31,7 @@ def probe(
     """An unsaved alert, to preview or measure a message before it exists."""
     urgency = alerts.urgency_of(role)
     release = alerts.release_at(zone, urgency, now)
-    return Alert(
+    return unsaved_alert(
         id=0,
         ref=ref or "X-XXXX",
         zone_id=zone.id,
@@ -58,13 +59,12 @@ def text_limit(core: Core, zone: Zone, role: str, groups: Sequence[Group], here:
     return max(0, min(limits))
 
 
-async def followup_limit(core: Core, alert: Alert, kind: str) -> int:
+async def followup_limit(core: Core, uow: UnitOfWork, alert: Alert, kind: str) -> int:
     """The longest follow-up text every platform the message went to accepts."""
     now = core.clock.now()
-    async with core.tx() as repo:
-        zone = await repo.zone(alert.zone_id)
-        ar = AlertRepo(repo.session)
-        groups = [await ar.group(d.group_id) for d in await ar.originals(alert.id)]
+    zone = await core.zone(alert.zone_id, uow)
+    ar = uow.alerts
+    groups = [await ar.group(d.group_id) for d in await ar.originals(alert.id)]
     assert zone is not None
     limits = [
         core.platform(g.platform).capabilities.max_text_length

@@ -9,13 +9,17 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
 
 from bot import texts
 from bot.model import Button, Outgoing, Platform, Rich, Span
-from storage.tables import Alert, FollowUp, Zone
+from storage.alerts import unsaved_followup
+
+if TYPE_CHECKING:
+    from storage.tables import Alert, FollowUp, Zone
 
 PLATFORM_NAMES = {"telegram": "Telegram", "matrix": "Matrix", "console": "console"}
 
@@ -51,14 +55,17 @@ def organisation(role: str, zone: Zone, lang: str) -> str:
 
 
 def category_name(category: str, lang: str) -> str:
+    """A category in words."""
     return texts.text(f"alerts.cat_{category}", lang)
 
 
 def state_name(state: str, lang: str) -> str:
+    """A state in words."""
     return texts.text(f"alerts.state_{state}", lang)
 
 
 def urgency_name(urgency: str, lang: str) -> str:
+    """An urgency in words."""
     return texts.text(f"alerts.urgency_{urgency}", lang)
 
 
@@ -101,6 +108,7 @@ def official_outgoing(
 
 
 def seen_button(alert_id: int, lang: str) -> Button:
+    """The Seen button under an official message in a group."""
     return Button(texts.text("alerts.btn_seen", lang), f"seen:{alert_id}")
 
 
@@ -144,7 +152,7 @@ def followup_overhead(
     alert: Alert, kind: str, zone: Zone, lang: str, platform: str, now: datetime
 ) -> int:
     """How many characters a follow-up's frame adds around its text."""
-    probe = FollowUp(alert_id=alert.id, kind=kind, text="x", created_at=now)
+    probe = unsaved_followup(alert_id=alert.id, kind=kind, text="x", created_at=now)
     return len(followup(alert, probe, zone, lang, prefix_of(platform)).plain) - 1
 
 
@@ -166,7 +174,7 @@ class Figures:
             sum(self.delivered.values())
             + self.pending
             + sum(self.failed.values())
-            + (self.cancelled)
+            + self.cancelled
         )
 
     @property
@@ -216,7 +224,19 @@ def status(
     t = _t(lang, prefix)
     main = figs.get(None, Figures())
     parts = [t("alerts.receipt_title", ref=alert.ref)] if receipt else []
-    parts += [
+    parts += _status_head(t, alert, zone, now)
+    if alert.release_at > now and main.pending:
+        parts.append(t("alerts.status_held", time=when(alert.release_at, zone, lang)))
+    parts += _status_figures(t, main)
+    parts += [_status_followup(t, fu, figs.get(fu.id, Figures()), zone) for fu in fus]
+    parts.append(t("alerts.status_seen", count=seen))
+    return Rich.join(parts)
+
+
+def _status_head(t: _T, alert: Alert, zone: Zone, now: datetime) -> list[Rich]:
+    """Which message, its state, who issued it and how long it holds."""
+    lang = t.lang
+    return [
         t(
             "alerts.status_title",
             ref=alert.ref,
@@ -231,43 +251,44 @@ def status(
             valid=when(alert.valid_until, zone, lang),
         ),
     ]
-    if alert.release_at > now and main.pending:
-        parts.append(t("alerts.status_held", time=when(alert.release_at, zone, lang)))
+
+
+def _status_figures(t: _T, main: Figures) -> list[Rich]:
+    """Delivered (per platform), pending, failed (with reasons) and cancelled."""
     per = ", ".join(f"{PLATFORM_NAMES.get(p, p)} {n}" for p, n in sorted(main.delivered.items()))
-    parts.append(
+    parts = [
         t(
             "alerts.status_delivered",
             delivered=sum(main.delivered.values()),
             total=main.total,
             platforms=f"({per})" if per else "",
-        )
-    )
-    parts.append(t("alerts.status_pending", count=main.pending))
+        ),
+        t("alerts.status_pending", count=main.pending),
+    ]
     if main.failed:
         parts.append(
             t(
                 "alerts.status_failed",
                 count=sum(main.failed.values()),
-                reasons=_reasons(main.failed, lang),
+                reasons=_reasons(main.failed, t.lang),
             )
         )
     if main.cancelled:
         parts.append(t("alerts.status_cancelled", count=main.cancelled))
-    for fu in fus:
-        f = figs.get(fu.id, Figures())
-        parts.append(
-            t(
-                "alerts.status_followup",
-                kind=texts.text(f"alerts.kind_{fu.kind}", lang),
-                time=when(fu.created_at, zone, lang),
-                delivered=sum(f.delivered.values()),
-                total=f.total - f.cancelled,
-                pending=f.pending,
-                failed=sum(f.failed.values()),
-            )
-        )
-    parts.append(t("alerts.status_seen", count=seen))
-    return Rich.join(parts)
+    return parts
+
+
+def _status_followup(t: _T, fu: FollowUp, f: Figures, zone: Zone) -> Rich:
+    """One line per follow-up: when, and how far it got."""
+    return t(
+        "alerts.status_followup",
+        kind=texts.text(f"alerts.kind_{fu.kind}", t.lang),
+        time=when(fu.created_at, zone, t.lang),
+        delivered=sum(f.delivered.values()),
+        total=f.total - f.cancelled,
+        pending=f.pending,
+        failed=sum(f.failed.values()),
+    )
 
 
 def _reasons(failed: Counter[str], lang: str) -> str:

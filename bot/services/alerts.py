@@ -13,17 +13,16 @@ from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from bot.commands import Registry
 from bot.context import Roles
 from bot.model import Rich, Role, Urgency
-from bot.scheduler import periodic
 from bot.services import alert_render as render
 from storage.alerts import PENDING, SENDING, SENT, AlertRepo
-from storage.groups import GroupRepo
-from storage.repo import Repo
-from storage.tables import Alert, AlertTarget, Bin, Delivery, FollowUp, Group, Zone
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
+    from storage.tables import Alert, Bin, Group, Zone
+    from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +45,8 @@ FOLLOWUP_KINDS = ("update", "resolve", "withdraw")
 _REF_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 _REF_CHARS = "23456789" + _REF_LETTERS
 _REF = re.compile(r"^[A-Z]-[0-9A-Z]{4}$")
+
+routes = Registry()
 
 
 def urgency_of(role: str) -> Urgency:
@@ -102,21 +103,22 @@ def may_see(roles: Roles, alert: Alert) -> bool:
     return alert.zone_id in roles.zones(Role.POLICE, Role.PREVENTION)
 
 
-async def groups_of(repo: Repo, bin_ids: Sequence[int]) -> Sequence[Group]:
+async def groups_of(uow: UnitOfWork, bin_ids: Sequence[int]) -> Sequence[Group]:
     """The linked, active groups of some BINs."""
     if not bin_ids:
         return []
-    return await GroupRepo(repo.session).groups_of_bins(list(bin_ids))
+    return await uow.groups.groups_of_bins(list(bin_ids))
 
 
-async def zone_bins(repo: Repo, zone_id: int) -> list[tuple[Bin, int]]:
+async def zone_bins(uow: UnitOfWork, zone_id: int) -> list[tuple[Bin, int]]:
     """The BINs of a zone with how many active groups each has."""
-    bins = list(await repo.bins(zone_id))
-    groups = await groups_of(repo, [b.id for b in bins])
+    bins = list(await uow.directory.bins(zone_id))
+    groups = await groups_of(uow, [b.id for b in bins])
     return [(b, sum(1 for g in groups if g.bin_id == b.id)) for b in bins]
 
 
 def group_language(group: Group, zone: Zone) -> str:
+    """The language a group reads official messages in."""
     return group.language or zone.language
 
 
@@ -136,45 +138,43 @@ class Draft:
     receipt_language: str
 
 
-async def store(repo: Repo, draft: Draft, now: datetime, rng: random.Random) -> tuple[Alert, int]:
+async def store(
+    uow: UnitOfWork, draft: Draft, now: datetime, rng: random.Random
+) -> tuple[Alert, int]:
     """Write the message, its targets and one delivery per active group: the outbox.
 
-    One transaction (the caller's), so a crash leaves either all of it or nothing.
+    In the caller's unit of work, so a crash leaves either all of it or nothing; returns the
+    message and how many groups it goes to.
     """
-    ar = AlertRepo(repo.session)
-    zone = await repo.zone(draft.zone_id)
+    ar = uow.alerts
+    zone = await uow.directory.zone(draft.zone_id)
     assert zone is not None
-    bins = [b for b in await repo.bins(zone.id) if b.id in set(draft.bin_ids)]
+    bins = [b for b in await uow.directory.bins(zone.id) if b.id in set(draft.bin_ids)]
     urgency = urgency_of(draft.role)
     release = release_at(zone, urgency, now)
     ref = draft.ref if not await ar.ref_taken(draft.ref) else await new_ref(ar, rng)
-    alert = await ar.add(
-        Alert(
-            ref=ref,
-            zone_id=zone.id,
-            author_id=draft.author_id,
-            author_role=draft.role,
-            urgency=urgency.value,
-            category=draft.category,
-            text=draft.text,
-            state="active",
-            created_at=now,
-            release_at=release,
-            valid_until=release + VALIDITY[urgency],
-            receipt_platform=draft.receipt_platform,
-            receipt_chat_id=draft.receipt_chat_id,
-            receipt_language=draft.receipt_language,
-        )
+    alert = await ar.add_alert(
+        ref=ref,
+        zone_id=zone.id,
+        author_id=draft.author_id,
+        author_role=draft.role,
+        urgency=urgency.value,
+        category=draft.category,
+        text=draft.text,
+        state="active",
+        created_at=now,
+        release_at=release,
+        valid_until=release + VALIDITY[urgency],
+        receipt_platform=draft.receipt_platform,
+        receipt_chat_id=draft.receipt_chat_id,
+        receipt_language=draft.receipt_language,
     )
-    for b in bins:
-        repo.session.add(AlertTarget(alert_id=alert.id, bin_id=b.id))
-    groups = await groups_of(repo, [b.id for b in bins])
-    for g in groups:
-        repo.session.add(_delivery(alert, None, g, release, now))
-    await repo.session.flush()
-    await repo.audit(
+    await ar.add_targets(alert.id, [b.id for b in bins])
+    groups = await groups_of(uow, [b.id for b in bins])
+    await ar.queue(alert.id, None, groups, release, now)
+    await uow.audit.record(
         now,
-        _pseudonym(await repo.person(draft.author_id)),
+        await _pseudonym(uow, draft.author_id),
         "alert.compose",
         zone_id=zone.id,
         ref=ref,
@@ -186,52 +186,33 @@ async def store(repo: Repo, draft: Draft, now: datetime, rng: random.Random) -> 
     return alert, len(groups)
 
 
-def _delivery(
-    alert: Alert, fu: FollowUp | None, group: Group, due: datetime, now: datetime
-) -> Delivery:
-    return Delivery(
-        alert_id=alert.id,
-        followup_id=fu.id if fu else None,
-        group_id=group.id,
-        platform=group.platform,
-        chat_id=group.chat_id,
-        status=PENDING,
-        attempts=0,
-        next_attempt_at=due,
-        created_at=now,
-    )
+async def _pseudonym(uow: UnitOfWork, person_id: int) -> str:
+    person = await uow.people.person(person_id)
+    return person.pseudonym if person is not None else "unknown"
 
 
-def _pseudonym(person: object) -> str:
-    return str(getattr(person, "pseudonym", "unknown"))
-
-
-@dataclass
+@dataclass(frozen=True)
 class Posted:
     """The outcome of a follow-up: where it goes, and (withdrawals) what will never go."""
 
-    followup: FollowUp
+    followup_id: int
     groups: int
     cancelled: int
 
 
 async def follow_up(
-    repo: Repo, alert: Alert, kind: str, text: str | None, author_id: int, now: datetime
+    uow: UnitOfWork, alert: Alert, kind: str, text: str | None, author_id: int, now: datetime
 ) -> Posted:
     """Record a follow-up and queue it as a reply in every group the message reached or
     will reach. A withdrawal also stops deliveries that have not gone out yet."""
-    ar = AlertRepo(repo.session)
-    zone = await repo.zone(alert.zone_id)
+    ar = uow.alerts
+    zone = await uow.directory.zone(alert.zone_id)
     assert zone is not None
     urgency = urgency_of(alert.author_role)
     cancelled = await ar.cancel_unsent(alert.id) if kind == "withdraw" else 0
-    fu = await ar.add(
-        FollowUp(
-            alert_id=alert.id, kind=kind, text=text or None, author_id=author_id, created_at=now
-        )
-    )
+    fu = await ar.add_followup(alert.id, kind, text or None, author_id, now)
     if kind == "update":
-        alert.state = "updated" if alert.state not in ("resolved",) else alert.state
+        alert.state = "updated" if alert.state != "resolved" else alert.state
         alert.valid_until = max(alert.valid_until, now + VALIDITY[urgency])
     elif kind == "resolve":
         alert.state = "resolved"
@@ -239,39 +220,37 @@ async def follow_up(
         alert.state = "withdrawn"
     # A withdrawal corrects at once (quietly); the rest keeps the zone's quiet hours.
     due = now if kind == "withdraw" else max(release_at(zone, urgency, now), alert.release_at)
-    count = 0
+    groups = []
     for original in await ar.originals(alert.id):
         if original.status not in (PENDING, SENDING, SENT):
             continue
         group = await ar.group(original.group_id)
-        if group is None:
-            continue
-        repo.session.add(_delivery(alert, fu, group, due, now))
-        count += 1
-    await repo.session.flush()
-    await repo.audit(
+        if group is not None:
+            groups.append(group)
+    count = await ar.queue(alert.id, fu.id, groups, due, now)
+    await uow.audit.record(
         now,
-        _pseudonym(await repo.person(author_id)),
+        await _pseudonym(uow, author_id),
         f"alert.{kind}",
         zone_id=alert.zone_id,
         ref=alert.ref,
         groups=count,
         cancelled=cancelled,
     )
-    return Posted(fu, count, cancelled)
+    return Posted(fu.id, count, cancelled)
 
 
-async def record_seen(repo: Repo, alert: Alert, person_id: int, now: datetime) -> bool:
+async def record_seen(uow: UnitOfWork, alert_id: int, person_id: int, now: datetime) -> bool:
     """Count a person once; True the first time."""
-    return await AlertRepo(repo.session).add_seen(alert.id, person_id, now)
+    return await uow.alerts.add_seen(alert_id, person_id, now)
 
 
 async def status_of(
-    repo: Repo, alert: Alert, lang: str, prefix: str, now: datetime, *, receipt: bool = False
+    uow: UnitOfWork, alert: Alert, lang: str, prefix: str, now: datetime, *, receipt: bool = False
 ) -> tuple[Rich, bool]:
     """The status text of an alert and whether every delivery of it has settled."""
-    ar = AlertRepo(repo.session)
-    zone = await repo.zone(alert.zone_id)
+    ar = uow.alerts
+    zone = await uow.directory.zone(alert.zone_id)
     assert zone is not None
     rows = await ar.figures(alert.id)
     fus = list(await ar.followups(alert.id))
@@ -286,32 +265,32 @@ async def status_of(
 # -- scheduled -------------------------------------------------------------------------------
 
 
-@periodic("alerts.expire", seconds=300)
+@routes.periodic("alerts.expire", seconds=300)
 async def expire(core: Core) -> None:
     """Mark messages past their validity as expired (reads compute it too)."""
-    async with core.tx() as repo:
-        n = await AlertRepo(repo.session).expire(core.clock.now())
+    async with core.uow() as uow:
+        n = await uow.alerts.expire(core.clock.now())
+        await uow.commit()
     if n:
         log.info("%d official messages expired", n)
 
 
-@periodic("alerts.followup_reminder", seconds=600)
+@routes.periodic("alerts.followup_reminder", seconds=600)
 async def remind_followups(core: Core) -> None:
     """The day after an urgent message, remind its author to post what happened."""
     now = core.clock.now()
-    async with core.tx() as repo:
+    async with core.uow() as uow:
         due = list(
-            await AlertRepo(repo.session).due_followup_reminders(
-                now - REMINDER_AFTER, now - REMINDER_UNTIL
-            )
+            await uow.alerts.due_followup_reminders(now - REMINDER_AFTER, now - REMINDER_UNTIL)
         )
     for alert in due:
-        async with core.tx() as repo:
-            # The claim and the message are one step per alert, so a double fire is harmless.
-            if not await AlertRepo(repo.session).mark_reminded(alert.id, now):
-                continue
-            zone = await repo.zone(alert.zone_id)
-        if alert.author_id is None or zone is None:
+        # The claim is committed before the message: a double fire (or a second process)
+        # finds it taken and reminds no one again.
+        async with core.uow() as uow:
+            claimed = await uow.alerts.mark_reminded(alert.id, now)
+            await uow.commit()
+        zone = await core.zone(alert.zone_id)
+        if not claimed or alert.author_id is None or zone is None:
             continue
         local = alert.created_at.astimezone(ZoneInfo(zone.timezone))
         await core.notify_person(

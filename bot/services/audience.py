@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot import texts
 from bot.model import LANGUAGES, Button, ChatRef, MessageRef, Outgoing, Platform, Rich, Role
 from bot.ports import PlatformError
-from storage.repo import Repo
-from storage.tables import Bin, Group, Zone
+from storage import uow as units
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
+    from storage.tables import Bin, Group, Zone
+    from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +24,14 @@ log = logging.getLogger(__name__)
 Body = str | Callable[[str, str], Rich]
 # Buttons labelled in the reader's language.
 Buttons = Callable[[str], Sequence[Sequence[Button]]]
+
+
+@dataclass(frozen=True)
+class Told:
+    """A private message that went out, and the language it was written in."""
+
+    ref: MessageRef
+    lang: str
 
 
 def prefix_for(platform: Platform | str) -> str:
@@ -46,35 +56,35 @@ def label(key: str, lang: str) -> str:
     return texts.text(key, lang, p="/")
 
 
-async def coordinator_ids(repo: Repo, bin_id: int) -> list[int]:
+async def coordinator_ids(uow: UnitOfWork, bin_id: int) -> list[int]:
     """The persons coordinating a BIN, each once."""
     seen: list[int] = []
-    for g in await repo.grants(role=Role.COORDINATOR.value, bin_id=bin_id):
+    for g in await uow.people.grants(role=Role.COORDINATOR.value, bin_id=bin_id):
         if g.person_id not in seen:
             seen.append(g.person_id)
     return seen
 
 
-async def bin_and_zone(repo: Repo, bin_id: int) -> tuple[Bin, Zone]:
+async def bin_and_zone(uow: UnitOfWork, bin_id: int) -> tuple[Bin, Zone]:
     """A BIN and its zone (both exist: a BIN cannot outlive its zone)."""
-    b = await repo.bin(bin_id)
+    b = await uow.directory.bin(bin_id)
     assert b is not None
-    zone = await repo.zone(b.zone_id)
+    zone = await uow.directory.zone(b.zone_id)
     assert zone is not None
     return b, zone
 
 
-async def group_language(repo: Repo, group: Group) -> str:
+async def group_language(uow: UnitOfWork, group: Group) -> str:
     """The language the bot writes in a group: its own choice, else its zone's."""
     if group.language in LANGUAGES:
         return group.language
-    _, zone = await bin_and_zone(repo, group.bin_id)
+    _, zone = await bin_and_zone(uow, group.bin_id)
     return zone.language if zone.language in LANGUAGES else "nl"
 
 
-async def display_name(repo: Repo, person_id: int, platform: str | None = None) -> str:
+async def display_name(uow: UnitOfWork, person_id: int, platform: str | None = None) -> str:
     """How a person appears to coordinators: their display name on the platform concerned."""
-    idents = await repo.identities_of(person_id)
+    idents = await uow.people.identities_of(person_id)
     for ident in sorted(idents, key=lambda i: i.platform != platform):
         if ident.display_name:
             return ident.display_name
@@ -91,23 +101,17 @@ async def tell(
     buttons: Buttons | None = None,
     **values: object,
 ) -> MessageRef | None:
-    """Write to a person privately, on the first of their platforms that works."""
+    """Write to a person privately, on the first of their platforms that works. Inside a unit
+    of work the message waits until it is over (and None is returned)."""
+    if (open_uow := units.current()) is not None:
+
+        async def later() -> None:
+            await _tell(core, person_id, body, lang, buttons, values)
+
+        open_uow.after_commit(later)
+        return None
     told = await _tell(core, person_id, body, lang, buttons, values)
-    return told[0] if told else None
-
-
-async def tell_rich(
-    core: Core,
-    person_id: int,
-    body: Body,
-    /,
-    *,
-    lang: str | None = None,
-    buttons: Buttons | None = None,
-    **values: object,
-) -> tuple[MessageRef, Rich] | None:
-    """As `tell`, also giving the text as it was written (to edit the message later)."""
-    return await _tell(core, person_id, body, lang, buttons, values)
+    return told.ref if told else None
 
 
 async def _tell(
@@ -117,10 +121,12 @@ async def _tell(
     lang: str | None,
     buttons: Buttons | None,
     values: dict[str, object],
-) -> tuple[MessageRef, Rich] | None:
-    async with core.tx() as repo:
-        lang = lang or await core.person_language(repo, person_id)
-        idents = [i for i in await repo.identities_of(person_id) if i.platform in core.platforms]
+) -> Told | None:
+    async with core.uow() as uow:
+        lang = lang or await core.person_language(uow, person_id)
+        idents = [
+            i for i in await uow.people.identities_of(person_id) if i.platform in core.platforms
+        ]
     for ident in idents:
         platform = core.platform(ident.platform)
         rich = render(body, lang, prefix_for(ident.platform), values)
@@ -132,7 +138,7 @@ async def _tell(
         )
         try:
             ref = await platform.send_direct(ident.user_id, Outgoing(rich, rows))
-            return ref, rich
+            return Told(ref, lang)
         except PlatformError as exc:
             log.warning("private message to person %s failed: %s", person_id, exc.reason)
     return None
@@ -147,16 +153,24 @@ async def tell_coordinators(
     buttons: Buttons | None = None,
     skip: Sequence[int] = (),
     **values: object,
-) -> list[tuple[MessageRef, Rich]]:
-    """Write to every coordinator of a BIN privately; the messages that went out."""
-    async with core.tx() as repo:
-        people = [p for p in await coordinator_ids(repo, bin_id) if p not in skip]
-    refs = []
+) -> list[Told]:
+    """Write to every coordinator of a BIN privately; the messages that went out. Inside a
+    unit of work they wait until it is over (and none is returned)."""
+    if (open_uow := units.current()) is not None:
+
+        async def later() -> None:
+            await tell_coordinators(core, bin_id, body, buttons=buttons, skip=skip, **values)
+
+        open_uow.after_commit(later)
+        return []
+    async with core.uow() as uow:
+        people = [p for p in await coordinator_ids(uow, bin_id) if p not in skip]
+    told = []
     for pid in people:
-        told = await _tell(core, pid, body, None, buttons, values)
-        if told is not None:
-            refs.append(told)
-    return refs
+        one = await _tell(core, pid, body, None, buttons, values)
+        if one is not None:
+            told.append(one)
+    return told
 
 
 async def post(
@@ -171,10 +185,11 @@ async def post(
     reply_to: str | None = None,
     **values: object,
 ) -> tuple[MessageRef, Rich]:
-    """Post in a group in its language; raises PlatformError when the platform refuses."""
+    """Post in a group in its language (never inside a unit of work); raises PlatformError
+    when the platform refuses."""
     if lang is None:
-        async with core.tx() as repo:
-            lang = await group_language(repo, group)
+        async with core.uow() as uow:
+            lang = await group_language(uow, group)
     rich = render(body, lang, prefix_for(group.platform), values)
     rows = tuple(tuple(r) for r in buttons(lang)) if buttons else ()
     msg = Outgoing(rich, rows, silent=silent, reply_to=reply_to)

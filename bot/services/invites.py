@@ -12,10 +12,13 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from bot.model import Role
-from storage.repo import Repo
-from storage.tables import Invite, Person, RoleGrant
+
+if TYPE_CHECKING:
+    from storage.tables import Invite, Person, RoleGrant
+    from storage.uow import UnitOfWork
 
 # No 0/O, 1/I/L: codes are read aloud and typed from paper.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -36,6 +39,7 @@ def normalise(code: str) -> str:
 
 
 def code_hash(code: str) -> str:
+    """What is stored of a code: its SHA-256, as normalised."""
     return hashlib.sha256(normalise(code).encode()).hexdigest()
 
 
@@ -48,7 +52,7 @@ class IssuedInvite:
 
 
 async def issue(
-    repo: Repo,
+    uow: UnitOfWork,
     rng: random.Random,
     now: datetime,
     role: Role,
@@ -58,24 +62,22 @@ async def issue(
     valid_for: timedelta,
     created_by: str = "admin",
 ) -> IssuedInvite:
-    """Create a single-use invite for `role`, scoped to a zone or a BIN."""
+    """Create a single-use invite for `role`, scoped to a zone or a BIN (in `uow`)."""
     if role in (Role.POLICE, Role.PREVENTION) and zone_id is None:
         raise ValueError("a police or prevention invite needs a zone")
     if role == Role.COORDINATOR and bin_id is None:
         raise ValueError("a coordinator invite needs a BIN")
     code = new_code(rng)
-    invite = await repo.add(
-        Invite(
-            code_hash=code_hash(code),
-            role=role.value,
-            zone_id=zone_id,
-            bin_id=bin_id,
-            created_by=created_by,
-            created_at=now,
-            expires_at=now + valid_for,
-        )
+    invite = await uow.invites.add_invite(
+        now,
+        code_hash(code),
+        role.value,
+        zone_id=zone_id,
+        bin_id=bin_id,
+        expires_at=now + valid_for,
+        created_by=created_by,
     )
-    await repo.audit(
+    await uow.audit.record(
         now,
         created_by,
         "invite.issue",
@@ -88,6 +90,8 @@ async def issue(
 
 
 class Redeemed(StrEnum):
+    """How a redeem attempt ended."""
+
     OK = "ok"
     REFUSED = "refused"
     LOCKED = "locked"
@@ -96,62 +100,90 @@ class Redeemed(StrEnum):
 
 @dataclass(frozen=True)
 class RedeemResult:
+    """The outcome, with the role (and its scope) now held, or when to try again."""
+
     outcome: Redeemed
-    grant: RoleGrant | None = None
+    role: str | None = None
+    zone_id: int | None = None
+    bin_id: int | None = None
     retry_at: datetime | None = None
 
 
 async def redeem(
-    repo: Repo,
-    person: Person,
+    uow: UnitOfWork,
+    person_id: int,
     code: str,
     now: datetime,
     *,
     max_failures: int = 5,
     lockout: timedelta = timedelta(minutes=15),
 ) -> RedeemResult:
-    """Bind the invite's role to `person`, or refuse without saying why."""
+    """Bind the invite's role to the person, or refuse without saying why (in `uow`, which
+    the caller commits either way: a refusal counts towards the lockout)."""
+    person = await uow.people.person(person_id)
+    if person is None:
+        raise LookupError(f"no person {person_id}")
     if person.redeem_blocked_until is not None and person.redeem_blocked_until > now:
-        await repo.audit(
+        await uow.audit.record(
             now, person.pseudonym, "invite.redeem", outcome="refused", reason="locked"
         )
         return RedeemResult(Redeemed.LOCKED, retry_at=person.redeem_blocked_until)
-    invite = await repo.invite_by_hash(code_hash(code)) if normalise(code) else None
-    if invite is None or not await repo.claim_invite(invite.id, person.id, now):
-        person.failed_redeems += 1
-        if person.failed_redeems >= max_failures:
-            person.redeem_blocked_until = now + lockout
-            person.failed_redeems = 0
-        await repo.audit(
-            now,
-            person.pseudonym,
-            "invite.redeem",
-            outcome="refused",
-            invite=invite.id if invite else None,
-        )
+    invite = await uow.invites.invite_by_hash(code_hash(code)) if normalise(code) else None
+    if invite is None or not await uow.invites.claim_invite(invite.id, person.id, now):
+        await _failed(uow, person, invite, now, max_failures, lockout)
         return RedeemResult(Redeemed.REFUSED)
     person.failed_redeems = 0
-    existing = [
-        g
-        for g in await repo.grants_of(person.id)
-        if g.role == invite.role and g.zone_id == invite.zone_id and g.bin_id == invite.bin_id
-    ]
-    if existing:
-        await repo.audit(
+    return await _grant(uow, person, invite, now)
+
+
+async def _failed(
+    uow: UnitOfWork,
+    person: Person,
+    invite: Invite | None,
+    now: datetime,
+    max_failures: int,
+    lockout: timedelta,
+) -> None:
+    """Count a wrong code; too many in a row lock the person out for a while."""
+    person.failed_redeems += 1
+    if person.failed_redeems >= max_failures:
+        person.redeem_blocked_until = now + lockout
+        person.failed_redeems = 0
+    await uow.audit.record(
+        now,
+        person.pseudonym,
+        "invite.redeem",
+        outcome="refused",
+        invite=invite.id if invite else None,
+    )
+
+
+async def _grant(uow: UnitOfWork, person: Person, invite: Invite, now: datetime) -> RedeemResult:
+    """Give the claimed invite's role, unless the person holds it already."""
+    held = any(
+        g.role == invite.role and g.zone_id == invite.zone_id and g.bin_id == invite.bin_id
+        for g in await uow.people.grants_of(person.id)
+    )
+    result = RedeemResult(
+        Redeemed.ALREADY if held else Redeemed.OK,
+        role=invite.role,
+        zone_id=invite.zone_id,
+        bin_id=invite.bin_id,
+    )
+    if held:
+        await uow.audit.record(
             now, person.pseudonym, "invite.redeem", invite=invite.id, note="role already held"
         )
-        return RedeemResult(Redeemed.ALREADY, grant=existing[0])
-    grant = await repo.add(
-        RoleGrant(
-            person_id=person.id,
-            role=invite.role,
-            zone_id=invite.zone_id,
-            bin_id=invite.bin_id,
-            invite_id=invite.id,
-            granted_at=now,
-        )
+        return result
+    grant = await uow.people.add_grant(
+        now,
+        person.id,
+        invite.role,
+        zone_id=invite.zone_id,
+        bin_id=invite.bin_id,
+        invite_id=invite.id,
     )
-    await repo.audit(
+    await uow.audit.record(
         now,
         person.pseudonym,
         "role.grant",
@@ -161,12 +193,14 @@ async def redeem(
         grant=grant.id,
         role=invite.role,
     )
-    return RedeemResult(Redeemed.OK, grant=grant)
+    return result
 
 
-async def revoke_invite(repo: Repo, invite_id: int, now: datetime, by: str = "admin") -> Invite:
+async def revoke_invite(
+    uow: UnitOfWork, invite_id: int, now: datetime, by: str = "admin"
+) -> Invite:
     """Revoke an unused invite; raises LookupError / ValueError with a clear message."""
-    invite = await repo.invite(invite_id)
+    invite = await uow.invites.invite(invite_id)
     if invite is None:
         raise LookupError(f"no invite {invite_id}")
     if invite.used_at is not None:
@@ -174,23 +208,25 @@ async def revoke_invite(repo: Repo, invite_id: int, now: datetime, by: str = "ad
     if invite.revoked_at is not None:
         raise ValueError(f"invite {invite_id} is already revoked")
     invite.revoked_at = now
-    await repo.audit(
+    await uow.audit.record(
         now, by, "invite.revoke", zone_id=invite.zone_id, bin_id=invite.bin_id, invite=invite.id
     )
     return invite
 
 
-async def revoke_grant(repo: Repo, grant_id: int, now: datetime, by: str = "admin") -> RoleGrant:
+async def revoke_grant(
+    uow: UnitOfWork, grant_id: int, now: datetime, by: str = "admin"
+) -> RoleGrant:
     """Revoke a role a person holds."""
-    grant = await repo.grant(grant_id)
+    grant = await uow.people.grant(grant_id)
     if grant is None:
         raise LookupError(f"no role grant {grant_id}")
     if grant.revoked_at is not None:
         raise ValueError(f"role grant {grant_id} is already revoked")
     grant.revoked_at = now
     grant.revoked_by = by
-    person = await repo.person(grant.person_id)
-    await repo.audit(
+    person = await uow.people.person(grant.person_id)
+    await uow.audit.record(
         now,
         by,
         "role.revoke",

@@ -1,53 +1,44 @@
-"""Asking to join a BIN: the checks, the intake questions (a conversation in the private
-chat), and handing the request to the BIN's coordinators with Approve/Decline buttons."""
+"""Asking to join a BIN: the checks, the intake questions (a stored conversation in the
+private chat), and handing the request to the BIN's coordinators."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from enum import StrEnum
+from functools import partial
+from typing import TYPE_CHECKING, ClassVar
 
 from bot import texts
+from bot.commands import Registry
 from bot.context import Ctx
-from bot.conversation import Conversation, restorer
-from bot.model import LANGUAGES, Button, ChatRef, MessageRef, Outgoing, Platform, Rich, UserRef
+from bot.conversation import Answer, Conversation
+from bot.model import LANGUAGES, ChatRef, Outgoing, Platform, Rich, UserRef
 from bot.ports import PlatformError
-from bot.services.audience import (
-    Body,
-    Buttons,
-    bin_and_zone,
-    display_name,
-    group_language,
-    label,
-    tell,
-    tell_coordinators,
+from bot.services.audience import bin_and_zone, group_language, prefix_for, tell
+from bot.services.join_requests import (
+    DEFAULT_QUESTION,
+    close,
+    hand_over,
+    question_text,
+    settle,
+    submit,
 )
-from storage.groups import GroupRepo
-from storage.repo import Repo
-from storage.tables import Bin, Group, JoinRequest
+from storage.conversations import StaleConversation
+from storage.groups import OPEN_STATUSES
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
+    from storage.tables import Bin, Group
+    from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-DEFAULT_QUESTION = "@street"  # stands for the catalogue's localised street question
 MAX_ANSWER = 200
 
-
-@dataclass
-class Sent:
-    """The coordinators' copies of one request, so they lose their buttons once decided."""
-
-    copies: list[tuple[MessageRef, Rich]] = field(default_factory=list)
-
-
-def sent_requests(core: Core) -> dict[int, Sent]:
-    """Request id -> the coordinators' copies of it, kept in memory."""
-    # After a restart the copies keep their buttons; a press then learns it was decided.
-    found: dict[int, Sent] = core.services.setdefault("groups:requests", {})
-    return found
+routes = Registry()
 
 
 def questions_of(b: Bin) -> list[str]:
@@ -55,11 +46,6 @@ def questions_of(b: Bin) -> list[str]:
     if b.intake is None:
         return [DEFAULT_QUESTION]
     return [str(q) for q in b.intake if str(q).strip()]
-
-
-def question_text(question: str, lang: str) -> str:
-    """An intake question as the reader sees it (the default one in their language)."""
-    return texts.text("groups.intake_street", lang) if question == DEFAULT_QUESTION else question
 
 
 @dataclass(frozen=True)
@@ -70,260 +56,195 @@ class Refusal:
     name: str
 
 
-async def check_can_ask(repo: Repo, person_id: int, b: Bin) -> Refusal | JoinRequest | None:
+@dataclass(frozen=True)
+class Waiting:
+    """The person's request for that BIN is still open."""
+
+    request_id: int
+    via_command: bool
+
+
+async def check_can_ask(uow: UnitOfWork, person_id: int, b: Bin) -> Refusal | Waiting | None:
     """None when the person may ask; the open request when one is waiting; else a refusal."""
-    groups = GroupRepo(repo.session)
-    member = await groups.membership(b.id, person_id)
+    member = await uow.groups.membership(b.id, person_id)
     if member is not None and member.status == "active":
         return Refusal("groups.join_already_member", b.name)
     if member is not None and member.status == "removed":
         return Refusal("groups.join_removed", b.name)
-    return await groups.open_request(person_id, b.id)
+    req = await uow.groups.open_request(person_id, b.id)
+    return Waiting(req.id, req.group_id is None) if req is not None else None
+
+
+class State(StrEnum):
+    """The states of an intake: there is one, asked once per question."""
+
+    ANSWER = "answer"
+
+
+@routes.conversation
+@dataclass
+class Intake(Conversation):
+    """The BIN's intake questions, one at a time, in the requester's private chat."""
+
+    kind: ClassVar[str] = "join.intake"
+    steps: ClassVar[Mapping[str, str]] = {State.ANSWER: "_on_answer"}
+    request_id: int = 0
+    questions: list[str] = field(default_factory=list)
+    answers: dict[str, str] = field(default_factory=dict)
+    index: int = 0
+    lang: str = "nl"
+    bin: str = ""
+
+    def question(self, prefix: str) -> Rich:
+        """The question now asked."""
+        return texts.rich(
+            "groups.intake_question",
+            self.lang,
+            p=prefix,
+            n=self.index + 1,
+            total=len(self.questions),
+            question=question_text(self.questions[self.index], self.lang),
+        )
+
+    def intro(self, prefix: str) -> Rich:
+        """The first message: what this is about, and the first question."""
+        head = texts.rich("groups.intake_intro", self.lang, p=prefix, bin=self.bin)
+        return Rich.join([head, self.question(prefix)])
+
+    async def _on_answer(self, ctx: Ctx, uow: UnitOfWork, answer: Answer) -> str | None:
+        ctx.lang = self.lang
+        text = " ".join(answer.value.split())[:MAX_ANSWER]
+        if not text:
+            await ctx.send_rich(self.question(ctx.prefix))
+            return State.ANSWER
+        req = await uow.groups.request(self.request_id)
+        if req is None or req.status != "intake":  # withdrawn or expired meanwhile
+            await ctx.reply("core.private_text_hint")
+            return None
+        self.answers[self.questions[self.index]] = text
+        self.index += 1
+        if self.index < len(self.questions):
+            req.answers = dict(self.answers)  # /mydata shows them while the intake runs
+            await ctx.send_rich(self.question(ctx.prefix))
+            return State.ANSWER
+        view = await submit(uow, self.request_id, self.answers)
+        if view is not None:
+            uow.after_commit(partial(hand_over, ctx.core, view))
+        await ctx.reply("groups.request_sent", bin=self.bin)
+        return None
+
+    async def on_timeout(self, ctx: Ctx, uow: UnitOfWork) -> None:
+        """Pass the request on with the answers given so far."""
+        ctx.lang = self.lang
+        view = await submit(uow, self.request_id, self.answers)
+        if view is None:
+            return  # closed meanwhile: nothing left to pass on
+        uow.after_commit(partial(hand_over, ctx.core, view))
+        await ctx.reply("groups.intake_timeout", bin=self.bin)
+
+    async def on_cancel(self, ctx: Ctx, uow: UnitOfWork) -> None:
+        """The requester withdraws."""
+        ctx.lang = self.lang
+        now = ctx.core.clock.now()
+        closed = await close(uow, self.request_id, "withdrawn", now, from_statuses=OPEN_STATUSES)
+        if closed is not None:
+            uow.after_commit(partial(settle, ctx.core, closed))
+        await ctx.reply("groups.request_withdrawn", bin=self.bin)
+
+
+async def end_intake(uow: UnitOfWork, person_id: int, request_id: int) -> bool:
+    """End the intake conversation of a request without a word (it was closed otherwise)."""
+    for stored in await uow.conversations.of_person(person_id):
+        if stored.kind == Intake.kind and stored.data.get("request_id") == request_id:
+            try:
+                await uow.conversations.end(stored.id, stored.version)
+            except StaleConversation:
+                return False  # a step is running: it finds the request closed
+            return True
+    return False
+
+
+async def has_intake(uow: UnitOfWork, person_id: int, request_id: int) -> bool:
+    """Whether a request's intake conversation is stored (expired or not)."""
+    return any(
+        s.kind == Intake.kind and s.data.get("request_id") == request_id
+        for s in await uow.conversations.of_person(person_id)
+    )
+
+
+async def withdraw(core: Core, request_id: int) -> bool:
+    """The requester takes an open request back: its intake ends, the platform's own request
+    is declined and the coordinators' copies say so. False when it was closed already."""
+    async with core.uow() as uow:
+        closed = await close(
+            uow, request_id, "withdrawn", core.clock.now(), from_statuses=OPEN_STATUSES
+        )
+        if closed is not None:
+            await end_intake(uow, closed.person_id, request_id)
+        await uow.commit()
+    if closed is None:
+        return False
+    await settle(core, closed)
+    return True
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A request just recorded: what its intake needs."""
+
+    request_id: int
+    person_id: int
+    lang: str
+    bin: str
+    questions: list[str]
+
+    def intake(self, expires_at: datetime) -> Intake:
+        """The intake conversation of this request."""
+        return Intake(
+            state=State.ANSWER,
+            expires_at=expires_at,
+            request_id=self.request_id,
+            questions=list(self.questions),
+            lang=self.lang,
+            bin=self.bin,
+        )
 
 
 async def record_request(
     core: Core,
+    uow: UnitOfWork,
     person_id: int,
     b: Bin,
     platform: Platform,
     group: Group | None,
     hint: str | None,
-) -> tuple[JoinRequest, str]:
+) -> Recorded:
     """Record a new request; also the requester's language, kept from now on if unset."""
     now = core.clock.now()
-    async with core.tx() as repo:
-        person = await repo.person(person_id)
-        assert person is not None
-        if person.language not in LANGUAGES:
-            if hint in LANGUAGES:
-                person.language = hint
-            elif group is not None:
-                person.language = await group_language(repo, group)
-            else:
-                person.language = (await bin_and_zone(repo, b.id))[1].language
-        req = JoinRequest(
-            bin_id=b.id,
-            person_id=person_id,
-            group_id=group.id if group else None,
-            platform=platform.value,
-            status="intake" if questions_of(b) else "pending",
-            created_at=now,
-            expires_at=now + timedelta(days=core.config.join_request_days),
-        )
-        await repo.add(req)
-        await repo.audit(
-            now,
-            person.pseudonym,
-            "join.request",
-            bin_id=b.id,
-            request=req.id,
-            via="platform" if group else "command",
-        )
-        return req, str(person.language)
-
-
-class Intake(Conversation):
-    """The intake questions, one at a time, in the requester's private chat."""
-
-    name = "join.intake"
-
-    async def on_timeout(self, ctx: Ctx) -> None:
-        """Pass the request on with the answers given so far."""
-        ctx.lang = self.data["lang"]
-        await submit(ctx.core, self.data["request_id"], self.data["answers"])
-        await ctx.reply("groups.intake_timeout", bin=self.data["bin"])
-
-    async def on_cancel(self, ctx: Ctx) -> None:
-        """The requester withdraws."""
-        ctx.lang = self.data["lang"]
-        await withdraw(ctx.core, self.data["request_id"])
-        await ctx.reply("groups.request_withdrawn", bin=self.data["bin"])
-
-
-async def _answer(conv: Conversation, ctx: Ctx, text: str) -> str | None:
-    data = conv.data
-    ctx.lang = data["lang"]
-    answer = " ".join(text.split())[:MAX_ANSWER]
-    if not answer:
-        await _ask(ctx, data)
-        return "answer"
-    data["answers"][data["questions"][data["index"]]] = answer
-    data["index"] += 1
-    if data["index"] < len(data["questions"]):
-        # Kept with the request as they come, so that a restart loses none of them (they
-        # are erased with the rest once the request is decided).
-        async with ctx.core.tx() as repo:
-            req = await GroupRepo(repo.session).request(data["request_id"])
-            if req is not None and req.status == "intake":
-                req.answers = dict(data["answers"])
-        await _ask(ctx, data)
-        return "answer"
-    await submit(ctx.core, data["request_id"], data["answers"])
-    await ctx.reply("groups.request_sent", bin=data["bin"])
-    return None
-
-
-Intake.steps = {"answer": _answer}
-
-
-def _waiting(core: Core) -> set[int] | None:
-    """Persons who had an intake open when this process started (None: not read yet)."""
-    found: set[int] | None = core.services.get("joins:intakes_before_start")
-    return found
-
-
-@restorer
-async def resume_intake(ctx: Ctx) -> Conversation | None:
-    """After a restart, take up the intake of a request still in it where it stopped: the
-    text the person now sends answers the question they were last asked."""
-    waiting = _waiting(ctx.core)
-    if waiting is None:  # once per process: who had an intake open before it started
-        async with ctx.core.tx() as repo:
-            waiting = set(await GroupRepo(repo.session).persons_in_intake())
-        ctx.core.services["joins:intakes_before_start"] = waiting
-    if ctx.person.id not in waiting:
-        return None
-    waiting.discard(ctx.person.id)
-    async with ctx.core.tx() as repo:
-        req = await GroupRepo(repo.session).intake_of(ctx.person.id, ctx.platform.value)
-        b = await repo.bin(req.bin_id) if req is not None else None
-    if req is None or b is None:
-        return None
-    questions = questions_of(b)
-    answers = dict(req.answers or {})
-    index = next((i for i, q in enumerate(questions) if q not in answers), len(questions))
-    if index >= len(questions):
-        return None  # nothing left to ask: the sweep passes it on
-    data: dict[str, Any] = {
-        "request_id": req.id,
-        "questions": questions,
-        "answers": answers,
-        "index": index,
-        "lang": ctx.lang,
-        "bin": b.name,
-    }
-    conv = Intake("answer", ctx.core.clock.now() + ctx.core.conversations.timeout(), data)
-    ctx.core.conversations.begin(ctx, conv)
-    return conv
-
-
-def _question(data: dict[str, Any], lang: str, prefix: str) -> Rich:
-    questions = data["questions"]
-    return texts.rich(
-        "groups.intake_question",
-        lang,
-        p=prefix,
-        n=data["index"] + 1,
-        total=len(questions),
-        question=question_text(questions[data["index"]], lang),
-    )
-
-
-async def _ask(ctx: Ctx, data: dict[str, Any]) -> None:
-    await ctx.send_rich(_question(data, ctx.lang, ctx.prefix))
-
-
-async def start_intake(
-    core: Core, req: JoinRequest, b: Bin, user: UserRef, lang: str, private: ChatRef | None
-) -> None:
-    """Ask the intake questions privately; without questions (or no private chat), submit."""
-    questions = questions_of(b)
-    if not questions:
-        await submit(core, req.id, {})
-        await tell(core, req.person_id, "groups.request_sent", lang=lang, bin=b.name)
-        return
-    data: dict[str, Any] = {
-        "request_id": req.id,
-        "questions": questions,
-        "answers": {},
-        "index": 0,
-        "lang": lang,
-        "bin": b.name,
-    }
-    prefix = "!" if user.platform == Platform.MATRIX else "/"
-    intro = Rich.join(
-        [
-            texts.rich("groups.intake_intro", lang, p=prefix, bin=b.name),
-            _question(data, lang, prefix),
-        ]
-    )
-    try:
-        platform = core.platform(user.platform)
-        if private is None:
-            ref = await platform.send_direct(user.user_id, Outgoing(intro))
+    person = await uow.people.person(person_id)
+    assert person is not None
+    if person.language not in LANGUAGES:
+        if hint in LANGUAGES:
+            person.language = hint
+        elif group is not None:
+            person.language = await group_language(uow, group)
         else:
-            ref = await platform.send(private, Outgoing(intro))
-    except PlatformError as exc:
-        log.info("intake for request %s not possible: %s", req.id, exc.reason)
-        await submit(core, req.id, {})
-        return
-    ctx = await core.context(ref.chat, user)
-    ctx.lang = lang
-    core.conversations.begin(
-        ctx, Intake("answer", core.clock.now() + core.conversations.timeout(), data)
+            person.language = (await bin_and_zone(uow, b.id))[1].language
+    questions = questions_of(b)
+    req = await uow.groups.add_request(
+        b.id,
+        person_id,
+        group.id if group else None,
+        platform.value,
+        "intake" if questions else "pending",
+        now,
+        now + timedelta(days=core.config.join_request_days),
     )
-
-
-def request_buttons(request_id: int) -> Buttons:
-    """Approve / Decline, labelled in the coordinator's language."""
-
-    def rows(lang: str) -> list[list[Button]]:
-        return [
-            [
-                Button(label("groups.button_approve", lang), f"jr:approve:{request_id}"),
-                Button(label("groups.button_decline", lang), f"jr:decline:{request_id}"),
-            ]
-        ]
-
-    return rows
-
-
-def request_body(req: JoinRequest, bin_name: str, name: str, answers: dict[str, Any]) -> Body:
-    """What coordinators read about a request, as a function of their language."""
-
-    def body(lang: str, prefix: str) -> Rich:
-        parts = [
-            texts.rich("groups.request_new", lang, p=prefix, n=req.id, name=name, bin=bin_name)
-        ]
-        for question, answer in answers.items():
-            parts.append(
-                texts.rich(
-                    "groups.request_answer",
-                    lang,
-                    p=prefix,
-                    question=question_text(question, lang),
-                    answer=answer,
-                )
-            )
-        if req.group_id is None:
-            parts.append(texts.rich("groups.request_via_command", lang, p=prefix))
-        parts.append(texts.rich("groups.request_how", lang, p=prefix, n=req.id))
-        return Rich.join(parts)
-
-    return body
-
-
-async def submit(core: Core, request_id: int, answers: dict[str, Any]) -> None:
-    """Store the answers and give the request to the BIN's coordinators."""
-    async with core.tx() as repo:
-        req = await GroupRepo(repo.session).request(request_id)
-        if req is None or req.status not in ("intake", "pending"):
-            return
-        req.status, req.answers = "pending", dict(answers) or None
-        b, _ = await bin_and_zone(repo, req.bin_id)
-        name = await display_name(repo, req.person_id, req.platform)
-    body = request_body(req, b.name, name, answers)
-    refs = await tell_coordinators(core, b.id, body, buttons=request_buttons(req.id))
-    if not refs:
-        log.warning("request %s: no coordinator of BIN %s could be reached", req.id, b.id)
-    sent_requests(core).setdefault(req.id, Sent()).copies.extend(refs)
-
-
-async def withdraw(core: Core, request_id: int) -> None:
-    """The requester takes the request back; the platform's own request is declined."""
-    from bot.services.membership import close
-
-    await close(core, request_id, "withdrawn", from_statuses=("intake", "pending"))
+    via = "platform" if group else "command"
+    await uow.audit.record(
+        now, person.pseudonym, "join.request", bin_id=b.id, request=req.id, via=via
+    )
+    return Recorded(req.id, person_id, str(person.language), b.name, questions)
 
 
 async def ask_by_command(ctx: Ctx, word: str) -> None:
@@ -331,37 +252,44 @@ async def ask_by_command(ctx: Ctx, word: str) -> None:
     if not word:
         await ctx.reply("groups.join_usage")
         return
-    async with ctx.core.tx() as repo:
-        b = await repo.find_bin(word)
+    core = ctx.core
+    async with core.uow() as uow:
+        b = await uow.directory.find_bin(word)
         if b is None:
-            found: Refusal | JoinRequest | None = Refusal("groups.unknown_bin", word)
-            linked: list[Group] = []
+            await ctx.reply("groups.unknown_bin", word=word)
+            return
+        found = await check_can_ask(uow, ctx.person.id, b)
+        if isinstance(found, Refusal):
+            if found.key == "groups.join_removed":
+                await ctx.audit("join.request", outcome="refused", reason="removed", bin_id=b.id)
+            await ctx.reply(found.key, bin=found.name)
+        elif found is not None:
+            await ctx.reply("groups.join_pending", bin=b.name)
+        elif not any(
+            g.platform == ctx.platform.value for g in await uow.groups.groups_of_bins([b.id])
+        ):
+            await ctx.reply("groups.join_no_group", bin=b.name)
         else:
-            found = await check_can_ask(repo, ctx.person.id, b)
-            linked = [
-                g
-                for g in await GroupRepo(repo.session).groups_of_bins([b.id])
-                if g.platform == ctx.platform.value
-            ]
-    if isinstance(found, Refusal):
-        if found.key == "groups.join_removed":
-            await ctx.audit(
-                "join.request", outcome="refused", reason="removed", bin_id=b.id if b else None
+            rec = await record_request(
+                core, uow, ctx.person.id, b, ctx.platform, None, ctx.sender.language_hint
             )
-        await ctx.reply(found.key, bin=found.name, word=found.name)
+            ctx.lang = rec.lang
+            await _start(ctx, uow, rec)
+        await uow.commit()
+
+
+async def _start(ctx: Ctx, uow: UnitOfWork, rec: Recorded) -> None:
+    """In the private chat the request was made in: the intake begins, or (no questions) the
+    request goes to the coordinators once committed."""
+    if rec.questions:
+        conv = rec.intake(ctx.core.clock.now())
+        await ctx.core.conversations.begin(ctx, uow, conv)
+        await ctx.send_rich(conv.intro(ctx.prefix))
         return
-    assert b is not None
-    if found is not None:
-        await ctx.reply("groups.join_pending", bin=b.name)
-        return
-    if not linked:
-        await ctx.reply("groups.join_no_group", bin=b.name)
-        return
-    req, lang = await record_request(
-        ctx.core, ctx.person.id, b, ctx.platform, None, ctx.sender.language_hint
-    )
-    ctx.lang = lang
-    await start_intake(ctx.core, req, b, ctx.sender, lang, ctx.chat)
+    view = await submit(uow, rec.request_id, {})
+    if view is not None:
+        uow.after_commit(partial(hand_over, ctx.core, view))
+    await ctx.reply("groups.request_sent", bin=rec.bin)
 
 
 async def ask_by_platform(core: Core, chat: ChatRef, user: UserRef) -> None:
@@ -370,36 +298,79 @@ async def ask_by_platform(core: Core, chat: ChatRef, user: UserRef) -> None:
     group = ctx.group
     if group is None or not group.active:
         return  # not a BIN group: the group's own admins decide
-    async with core.tx() as repo:
-        b, _ = await bin_and_zone(repo, group.bin_id)
-        found = await check_can_ask(repo, ctx.person.id, b)
+    rec = None
+    async with core.uow() as uow:
+        b, _ = await bin_and_zone(uow, group.bin_id)
+        found = await check_can_ask(uow, ctx.person.id, b)
         first_lang = ctx.person.language or user.language_hint or ctx.lang
-    platform = core.platform(chat.platform)
-    if isinstance(found, Refusal):
-        if found.key == "groups.join_already_member":
-            # An approved member coming in through the group's invite link.
-            try:
-                await platform.approve_join(chat, user.user_id)
-            except PlatformError as exc:
-                log.info("letting a member into group %s failed: %s", group.id, exc.reason)
-            return
-        await ctx.audit("join.request", outcome="refused", reason="removed", bin_id=b.id)
-        try:
-            await platform.decline_join(chat, user.user_id)
-        except PlatformError as exc:
-            log.info("declining a request in group %s failed: %s", group.id, exc.reason)
-        await tell(core, ctx.person.id, found.key, lang=first_lang, bin=found.name)
-        return
-    if found is not None:
-        if found.group_id is None:
+        if isinstance(found, Refusal) and found.key == "groups.join_removed":
+            await ctx.audit("join.request", outcome="refused", reason="removed", bin_id=b.id)
+        elif isinstance(found, Waiting) and found.via_command:
             # Asked by /join first: deciding it now also answers the platform's request.
-            async with core.tx() as repo:
-                req = await GroupRepo(repo.session).request(found.id)
-                if req is not None:
-                    req.group_id, req.platform = group.id, chat.platform.value
+            req = await uow.groups.request(found.request_id)
+            if req is not None:
+                req.group_id, req.platform = group.id, chat.platform.value
+        elif found is None:
+            rec = await record_request(
+                core, uow, ctx.person.id, b, chat.platform, group, user.language_hint
+            )
+        await uow.commit()
+    if isinstance(found, Refusal):
+        await _refuse(core, group, chat, user, found, ctx.person.id, first_lang)
+    elif found is not None:
         await tell(core, ctx.person.id, "groups.join_pending", lang=first_lang, bin=b.name)
+    elif rec is not None:
+        await _start_privately(core, rec, user)
+
+
+async def _refuse(
+    core: Core,
+    group: Group,
+    chat: ChatRef,
+    user: UserRef,
+    refusal: Refusal,
+    person_id: int,
+    lang: str,
+) -> None:
+    """A platform request from a member (let in: they came by the invite link) or from
+    someone removed (turned down, and told why)."""
+    platform = core.platform(chat.platform)
+    if refusal.key == "groups.join_already_member":
+        try:
+            await platform.approve_join(chat, user.user_id)
+        except PlatformError as exc:
+            log.info("letting a member into group %s failed: %s", group.id, exc.reason)
         return
-    req, lang = await record_request(
-        core, ctx.person.id, b, chat.platform, group, user.language_hint
-    )
-    await start_intake(core, req, b, user, lang, None)
+    try:
+        await platform.decline_join(chat, user.user_id)
+    except PlatformError as exc:
+        log.info("declining a request in group %s failed: %s", group.id, exc.reason)
+    await tell(core, person_id, refusal.key, lang=lang, bin=refusal.name)
+
+
+async def _start_privately(core: Core, rec: Recorded, user: UserRef) -> None:
+    """The intake of a platform request: the first question in a private chat, then the
+    conversation stored for that chat. Without questions, or when the person cannot be
+    written to privately, the request goes to the coordinators as it is."""
+    if rec.questions:
+        conv = rec.intake(core.clock.now())
+        intro = conv.intro(prefix_for(user.platform))
+        try:
+            ref = await core.platform(user.platform).send_direct(user.user_id, Outgoing(intro))
+        except PlatformError as exc:
+            log.info("intake for request %s not possible: %s", rec.request_id, exc.reason)
+        else:
+            # A crash before this commit leaves the request in intake without a conversation:
+            # the expiry job passes it on after the conversation timeout.
+            ctx = await core.context(ref.chat, user)
+            async with core.uow() as uow:
+                await core.conversations.begin(ctx, uow, conv)
+                await uow.commit()
+            return
+    async with core.uow() as uow:
+        view = await submit(uow, rec.request_id, {})
+        await uow.commit()
+    if view is not None:
+        await hand_over(core, view)
+    if not rec.questions:
+        await tell(core, rec.person_id, "groups.request_sent", lang=rec.lang, bin=rec.bin)

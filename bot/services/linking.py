@@ -4,6 +4,7 @@ the group when the bot is removed or the group moves to a new id."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot import texts
@@ -21,28 +22,27 @@ from bot.services.audience import (
     tell_coordinators,
 )
 from bot.services.rules import mark_reminded, rules_text
-from storage.groups import GroupRepo
-from storage.tables import Bin, Group
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
+    from storage.tables import Bin, Group, Zone
 
 log = logging.getLogger(__name__)
 
 
 async def greet(core: Core, chat: ChatRef, by: UserRef | None) -> None:
     """Say hello in a group the bot was added to, and how it becomes a BIN group."""
-    async with core.tx() as repo:
-        group = await GroupRepo(repo.session).group_by_chat(chat.platform, chat.chat_id)
+    async with core.uow() as uow:
+        group = await uow.groups.group_by_chat(chat.platform, chat.chat_id)
         if group is not None and group.active:
-            key, lang = "groups.greeting_linked", await group_language(repo, group)
-            values = {"bin": (await bin_and_zone(repo, group.bin_id))[0].name}
+            key, lang = "groups.greeting_linked", await group_language(uow, group)
+            values = {"bin": (await bin_and_zone(uow, group.bin_id))[0].name}
         else:
             # Not linked yet: the language of whoever added the bot, as far as it is known.
-            ident = await repo.identity(by.platform, by.user_id) if by else None
+            ident = await uow.people.identity(by.platform, by.user_id) if by else None
             key, values = "groups.greeting", {}
             if ident is not None:
-                lang = await core.person_language(repo, ident.person_id)
+                lang = await core.person_language(uow, ident.person_id)
             else:
                 lang = (by.language_hint if by else None) or core.config.default_language
     lang = lang if lang in LANGUAGES else core.config.default_language
@@ -56,9 +56,9 @@ async def greet(core: Core, chat: ChatRef, by: UserRef | None) -> None:
 async def _chosen_bin(ctx: Ctx, word: str) -> Bin | None:
     """The BIN a coordinator means by `word` (or their only BIN); answers when there is none."""
     mine = ctx.roles.bins(Role.COORDINATOR)
-    async with ctx.core.tx() as repo:
-        named = await repo.find_bin(word) if word else None
-        bins = [b for b in await repo.bins() if b.id in mine]
+    async with ctx.core.uow() as uow:
+        named = await uow.directory.find_bin(word) if word else None
+        bins = [b for b in await uow.directory.bins() if b.id in mine]
     if word and named is None:
         await ctx.reply("groups.unknown_bin", word=word)
         return None
@@ -74,78 +74,109 @@ async def _chosen_bin(ctx: Ctx, word: str) -> Bin | None:
     return None
 
 
+@dataclass(frozen=True)
+class Linked:
+    """A group just linked (committed), before the rules are posted."""
+
+    group: Group
+    zone: Zone
+    lang: str
+
+
+@dataclass(frozen=True)
+class Elsewhere:
+    """The group is linked to another BIN already."""
+
+    bin_name: str
+
+
+@dataclass
+class Setup:
+    """What posting the rules and securing the group gave."""
+
+    rules_id: str | None = None
+    invite_link: str | None = None
+    missing: list[str] = field(default_factory=list)
+
+
 async def link(ctx: Ctx, args: str) -> None:
     """Make this group a group of the coordinator's BIN, with its rules pinned."""
     b = await _chosen_bin(ctx, args.strip())
     if b is None:
         return
+    linked = await _record_link(ctx, b)
+    if isinstance(linked, Elsewhere):
+        await ctx.reply("groups.link_elsewhere", bin=linked.bin_name)
+        return
+    ctx.lang = linked.lang
+    ctx.done("groups.done_linked", bin=b.name)
+    setup = await _set_up(ctx, b, linked)
+    async with ctx.core.uow() as uow:
+        invite_link = await uow.groups.set_group_setup(
+            linked.group.id, setup.rules_id, setup.invite_link
+        )
+        await uow.commit()
+    await _report_link(ctx, b, linked.group.title or b.name, setup.missing, invite_link)
+
+
+async def _record_link(ctx: Ctx, b: Bin) -> Linked | Elsewhere:
+    """Link the chat to BIN `b` (audited, this period's reminder counted as given)."""
     now = ctx.core.clock.now()
-    async with ctx.core.tx() as repo:
-        groups = GroupRepo(repo.session)
-        group = await groups.group_by_chat(ctx.chat.platform, ctx.chat.chat_id)
+    async with ctx.core.uow() as uow:
+        group = await uow.groups.group_by_chat(ctx.chat.platform, ctx.chat.chat_id)
         # Linking again to the same BIN refreshes it: the rules are posted and pinned again
         # and the rights checked again, e.g. after the coordinator gave the bot what it lacked.
         if group is not None and group.active and group.bin_id != b.id:
-            other, _ = await bin_and_zone(repo, group.bin_id)
-            await repo.audit(
-                now,
-                ctx.actor,
+            other, _ = await bin_and_zone(uow, group.bin_id)
+            await ctx.audit(
                 "group.link",
                 outcome="refused",
                 reason="linked_elsewhere",
                 bin_id=b.id,
                 group=group.id,
             )
-            await ctx.reply("groups.link_elsewhere", bin=other.name)
-            return
-        if group is None:
-            group = Group(
-                platform=ctx.chat.platform.value,
-                chat_id=ctx.chat.chat_id,
-                bin_id=b.id,
-                linked_at=now,
-            )
-            repo.session.add(group)
-        group.bin_id, group.active, group.linked_at = b.id, True, now
-        group.linked_by = ctx.person.id
-        group.title = ctx.chat.title or group.title or ""
-        group.unlinked_at = group.inactive_reason = None
-        await repo.session.flush()
-        _, zone = await bin_and_zone(repo, b.id)
-        lang = await group_language(repo, group)
-        await repo.audit(
-            now, ctx.actor, "group.link", zone_id=zone.id, bin_id=b.id, group=group.id
+            await uow.commit()
+            return Elsewhere(other.name)
+        group = await uow.groups.link_group(
+            ctx.chat.platform.value,
+            ctx.chat.chat_id,
+            b.id,
+            ctx.chat.title or "",
+            ctx.person.id,
+            now,
         )
-    ctx.lang = lang
-    await mark_reminded(ctx.core, group, zone)
+        _, zone = await bin_and_zone(uow, b.id)
+        lang = await group_language(uow, group)
+        await ctx.audit("group.link", zone_id=zone.id, bin_id=b.id, group=group.id)
+        await mark_reminded(uow, group.id, zone, now)
+        await uow.commit()
+    return Linked(group, zone, lang)
+
+
+async def _set_up(ctx: Ctx, b: Bin, linked: Linked) -> Setup:
+    """Post and pin the rules, and make the group approval-only: what that gave."""
     platform = ctx.core.platform(ctx.chat.platform)
-    missing: list[str] = []
-    rules_id = None
+    group, zone, setup = linked.group, linked.zone, Setup()
     try:
-        ref, _ = await post(ctx.core, group, lambda lg, p: rules_text(b, zone, lg, p), lang=lang)
-        rules_id = ref.message_id
+        ref, _ = await post(
+            ctx.core, group, lambda lg, p: rules_text(b, zone, lg, p), lang=linked.lang
+        )
+        setup.rules_id = ref.message_id
         if platform.capabilities.pin:
             await platform.pin(ref)
     except MissingRights as exc:
-        missing.extend(exc.rights)
+        setup.missing.extend(exc.rights)
     except PlatformError as exc:
         log.warning("posting the rules in group %s failed: %s", group.id, exc.reason)
-    invite_link = None
     try:
-        setup = await platform.secure_group(ctx.chat)
-        missing.extend(setup.rights.missing)
-        invite_link = setup.invite_link
+        secured = await platform.secure_group(ctx.chat)
+        setup.missing.extend(secured.rights.missing)
+        setup.invite_link = secured.invite_link
     except MissingRights as exc:
-        missing.extend(exc.rights)
+        setup.missing.extend(exc.rights)
     except PlatformError as exc:
         log.warning("securing group %s failed: %s", group.id, exc.reason)
-    async with ctx.core.tx() as repo:
-        row = await GroupRepo(repo.session).group(group.id)
-        assert row is not None
-        row.rules_message_id = rules_id or row.rules_message_id
-        row.invite_link = invite_link or row.invite_link
-        invite_link = row.invite_link
-    await _report_link(ctx, b, group.title or b.name, missing, invite_link)
+    return setup
 
 
 async def _report_link(
@@ -185,57 +216,58 @@ async def unlink(ctx: Ctx) -> None:
         await ctx.reply("groups.unlink_refused")
         return
     now = ctx.core.clock.now()
-    async with ctx.core.tx() as repo:
-        row = await GroupRepo(repo.session).group(group.id)
+    async with ctx.core.uow() as uow:
+        row = await uow.groups.group(group.id)
         assert row is not None
         row.active, row.unlinked_at, row.inactive_reason = False, now, "unlinked"
-        b, zone = await bin_and_zone(repo, row.bin_id)
-        await repo.audit(
-            now, ctx.actor, "group.unlink", zone_id=zone.id, bin_id=b.id, group=row.id
-        )
-    await ctx.reply("groups.unlinked", bin=b.name)
+        b, zone = await bin_and_zone(uow, row.bin_id)
+        await ctx.audit("group.unlink", zone_id=zone.id, bin_id=b.id, group=row.id)
+        await ctx.reply("groups.unlinked", bin=b.name)
+        await uow.commit()
 
 
 async def bot_gone(core: Core, platform: str, chat_id: str) -> None:
     """The bot is out of a group: the link turns inactive and the coordinators are told."""
     now = core.clock.now()
-    async with core.tx() as repo:
-        group = await GroupRepo(repo.session).group_by_chat(platform, chat_id)
+    async with core.uow() as uow:
+        group = await uow.groups.group_by_chat(platform, chat_id)
         if group is None or not group.active:
             return
         group.active, group.unlinked_at, group.inactive_reason = False, now, "bot_removed"
-        b, zone = await bin_and_zone(repo, group.bin_id)
-        await repo.audit(
+        b, zone = await bin_and_zone(uow, group.bin_id)
+        await uow.audit.record(
             now, "system", "group.bot_removed", zone_id=zone.id, bin_id=b.id, group=group.id
         )
         title = group.title or chat_id
+        await tell_coordinators(core, b.id, "groups.bot_removed", group=title, bin=b.name)
+        await uow.commit()
     log.info("bot removed from group %s; link inactive", group.id)
-    await tell_coordinators(core, b.id, "groups.bot_removed", group=title, bin=b.name)
 
 
 async def migrated(core: Core, platform: Platform, old_id: str, new_id: str) -> None:
     """Follow a group to its new id (a Telegram group that became a supergroup)."""
-    async with core.tx() as repo:
-        groups = GroupRepo(repo.session)
-        group = await groups.group_by_chat(platform.value, old_id)
+    async with core.uow() as uow:
+        group = await uow.groups.group_by_chat(platform.value, old_id)
         if group is None:
             return
-        clash = await groups.group_by_chat(platform.value, new_id)
+        clash = await uow.groups.group_by_chat(platform.value, new_id)
         if clash is not None:
             # The new id was recorded on its own already; the old row can only mislead.
             group.active, group.inactive_reason = False, "migrated"
             log.info("group %s migrated onto known group %s", group.id, clash.id)
+            await uow.commit()
             return
         group.chat_id = new_id
         group.invite_link = None  # links of the old group do not open the new one
-        log.info("group %s migrated to a new chat id", group.id)
-    if group.active:
-        try:
-            setup = await core.platform(platform).secure_group(chat_of(group))
-        except PlatformError as exc:
-            log.warning("securing migrated group %s failed: %s", group.id, exc.reason)
-            return
-        async with core.tx() as repo:
-            row = await GroupRepo(repo.session).group(group.id)
-            if row is not None:
-                row.invite_link = setup.invite_link
+        await uow.commit()
+    log.info("group %s migrated to a new chat id", group.id)
+    if not group.active:
+        return
+    try:
+        setup = await core.platform(platform).secure_group(chat_of(group))
+    except PlatformError as exc:
+        log.warning("securing migrated group %s failed: %s", group.id, exc.reason)
+        return
+    async with core.uow() as uow:
+        await uow.groups.set_group_setup(group.id, None, setup.invite_link)
+        await uow.commit()

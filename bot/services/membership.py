@@ -1,179 +1,160 @@
 """Deciding join requests (first decision wins), letting people in with a welcome, expiring
-unanswered requests, and ending memberships (leave, remove)."""
+unanswered requests, and taking people out of a BIN's groups."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot import texts
-from bot.context import Ctx
-from bot.conversation import Key
-from bot.model import Outgoing, Platform, Rich, Role
+from bot.commands import Registry
+from bot.model import ChatRef, Platform, Rich
 from bot.ports import PlatformError
-from bot.scheduler import periodic
 from bot.services.audience import (
     bin_and_zone,
     chat_of,
     display_name,
-    status_word,
     tell,
     tell_coordinators,
 )
-from bot.services.joins import Intake, sent_requests, submit
+from bot.services.join_requests import Closed, hand_over, settle, submit
+from bot.services.join_requests import close as close_request
+from bot.services.joins import end_intake, has_intake
 from bot.services.rules import rules_text
-from storage.groups import OPEN_STATUSES, GroupRepo
-from storage.tables import Bin, Group, JoinRequest, Zone
+from storage.groups import OPEN_STATUSES
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
+    from storage.tables import Bin, JoinRequest, Zone
+    from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-_MARK = {"approved": "✅", "declined": "❌", "expired": "⌛", "withdrawn": "↩"}
+routes = Registry()
 
 
-async def close(
-    core: Core,
+@dataclass(frozen=True)
+class NotYours:
+    """The request does not exist, or is not of a BIN the coordinator runs."""
+
+    reason: str  # "unknown" or "not_coordinator", as audited
+    bin_id: int | None
+
+
+@dataclass(frozen=True)
+class NotWaiting:
+    """The request was decided (or closed) already."""
+
+    name: str
+    status: str
+    by: str  # who decided it, "" when nobody did (expired, withdrawn)
+
+
+@dataclass(frozen=True)
+class Door:
+    """A group a new member is to be let into, and how."""
+
+    chat: ChatRef
+    title: str
+    invite_link: str | None
+    user_id: str
+    asked: bool  # the group they asked to join (their own platform request is approved)
+
+
+@dataclass(frozen=True)
+class Decided:
+    """A request this coordinator decided: what is left to do once that is committed."""
+
+    closed: Closed
+    approve: bool
+    bin: Bin
+    zone: Zone
+    doors: tuple[Door, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.closed.view.name
+
+
+Decision = NotYours | NotWaiting | Decided
+
+
+async def decide(
+    uow: UnitOfWork,
+    coordinated: Collection[int],
+    person_id: int,
     request_id: int,
-    status: str,
-    *,
-    from_statuses: Sequence[str] = ("pending",),
-    by: int | None = None,
-) -> JoinRequest | None:
-    """Close a pending request, answers erased; None when someone else closed it first."""
-    # Then the platform's own request is turned down unless approved, and the coordinators'
-    # copies lose their buttons.
-    now = core.clock.now()
-    async with core.tx() as repo:
-        groups = GroupRepo(repo.session)
-        if not await groups.close_request(
-            request_id, status, now, from_statuses=from_statuses, by=by
-        ):
-            return None
-        req = await groups.request(request_id)
-        assert req is not None
-        group = await groups.group(req.group_id) if req.group_id else None
-        ident = next(
-            (i for i in await repo.identities_of(req.person_id) if i.platform == req.platform),
-            None,
-        )
-    if status != "approved" and group is not None and group.active and ident is not None:
-        try:
-            await core.platform(group.platform).decline_join(chat_of(group), ident.user_id)
-        except PlatformError as exc:
-            log.info("declining the platform request %s failed: %s", request_id, exc.reason)
-    sent = sent_requests(core).pop(request_id, None)
-    for ref, body in sent.copies if sent else []:
-        try:
-            mark = Rich.of("\n→ " + _MARK.get(status, status))
-            await core.platform(ref.chat.platform).edit(ref, Outgoing(body + mark))
-        except PlatformError as exc:
-            log.info("taking the buttons off request %s failed: %s", request_id, exc.reason)
-    return req
-
-
-async def decide(ctx: Ctx, request_id: int, approve: bool, reason: str | None = None) -> None:
-    """A coordinator approves or declines a request (by button or command)."""
-    core = ctx.core
-    action = "join.approve" if approve else "join.decline"
-    async with core.tx() as repo:
-        req = await GroupRepo(repo.session).request(request_id)
-        if req is None or req.bin_id not in ctx.roles.bins(Role.COORDINATOR):
-            # Button data and numbers are untrusted: whoever names a request they may not
-            # decide gets the same answer whether it exists or not, and it is recorded.
-            await repo.audit(
-                core.clock.now(),
-                ctx.actor,
-                action,
-                outcome="refused",
-                reason="unknown" if req is None else "not_coordinator",
-                bin_id=req.bin_id if req else None,
-                request=request_id,
-            )
-            refused = True
-        else:
-            refused = False
-            b, zone = await bin_and_zone(repo, req.bin_id)
-            name = await display_name(repo, req.person_id, req.platform)
-    if refused:
-        await ctx.reply("groups.request_not_yours", n=request_id)
-        return
-    assert req is not None
-    # The reason goes to the requester and is not kept: it may well name them.
-    closed = None
-    if req.status == "pending":
-        closed = await close(
-            core, request_id, "approved" if approve else "declined", by=ctx.person.id
-        )
+    approve: bool,
+    now: datetime,
+    platforms: Collection[str],
+) -> Decision:
+    """A coordinator (`person_id`, running the BINs `coordinated`) approves or declines a
+    request: closed, and the requester made a member, in `uow`."""
+    req = await uow.groups.request(request_id)
+    # Button data and numbers are untrusted: whoever names a request they may not decide
+    # gets the same answer whether it exists or not.
+    if req is None:
+        return NotYours("unknown", None)
+    if req.bin_id not in coordinated:
+        return NotYours("not_coordinator", req.bin_id)
+    status = "approved" if approve else "declined"
+    closed = await close_request(uow, request_id, status, now, by=person_id)
     if closed is None:
-        await _already(ctx, request_id, name)
-        return
-    if approve:
-        await let_in(core, req, b, zone)
-    else:
-
-        def declined(lang: str, prefix: str) -> Rich:
-            parts = [texts.rich("groups.declined", lang, p=prefix, bin=b.name)]
-            if reason:
-                parts.append(texts.rich("groups.declined_reason", lang, p=prefix, reason=reason))
-            return Rich.join(parts)
-
-        await tell(core, req.person_id, declined)
-    await ctx.audit(
-        action, zone_id=zone.id, bin_id=b.id, request=request_id, with_reason=bool(reason)
-    )
-    status = status_word("approved" if approve else "declined", ctx.lang)
-    await ctx.reply("groups.decided_by_you", n=request_id, name=name, status=status)
-    await tell_coordinators(
-        core,
-        b.id,
-        lambda lang, p: texts.rich(
-            "groups.decided_by_other",
-            lang,
-            p=p,
-            n=request_id,
-            name=name,
-            bin=b.name,
-            by=ctx.sender.display_name or "?",
-            status=status_word("approved" if approve else "declined", lang),
-        ),
-        skip=[ctx.person.id],
-    )
+        return await _not_waiting(uow, req)
+    b, zone = await bin_and_zone(uow, req.bin_id)
+    doors = await admit(uow, req, now, platforms) if approve else ()
+    return Decided(closed, approve, b, zone, doors)
 
 
-async def _already(ctx: Ctx, request_id: int, name: str) -> None:
-    """Tell a coordinator that a request is no longer waiting, and why."""
-    async with ctx.core.tx() as repo:
-        req = await GroupRepo(repo.session).request(request_id)
-        if req is None:
-            await ctx.reply("groups.request_not_yours", n=request_id)
-            return
-        by = await display_name(repo, req.decided_by) if req.decided_by else ""
-    status = status_word(req.status, ctx.lang)
-    if by:
-        await ctx.reply("groups.request_decided", n=request_id, name=name, status=status, by=by)
-    else:
-        await ctx.reply("groups.request_closed", n=request_id, name=name, status=status)
+async def _not_waiting(uow: UnitOfWork, req: JoinRequest) -> NotWaiting:
+    name = await display_name(uow, req.person_id, req.platform)
+    by = await display_name(uow, req.decided_by) if req.decided_by else ""
+    return NotWaiting(name, req.status, by)
 
 
-async def let_in(core: Core, req: JoinRequest, b: Bin, zone: Zone) -> None:
-    """Make the requester a member, let them into the BIN's groups and welcome them."""
-    now = core.clock.now()
-    async with core.tx() as repo:
-        groups = GroupRepo(repo.session)
-        await groups.admit(b.id, req.person_id, now)
-        idents = {i.platform: i for i in await repo.identities_of(req.person_id)}
-        linked = [
-            g
-            for g in await groups.groups_of_bins([b.id])
-            if g.platform in idents and g.platform in core.platforms
-        ]
+async def admit(
+    uow: UnitOfWork, req: JoinRequest, now: datetime, platforms: Collection[str]
+) -> tuple[Door, ...]:
+    """Make the requester an active member; the groups to let them into afterwards."""
+    await uow.groups.admit(req.bin_id, req.person_id, now)
+    idents = {i.platform: i.user_id for i in await uow.people.identities_of(req.person_id)}
+    linked = [
+        g
+        for g in await uow.groups.groups_of_bins([req.bin_id])
+        if g.platform in idents and g.platform in platforms
+    ]
     asked = [g for g in linked if g.id == req.group_id]
-    lines: list[tuple[str, dict[str, object]]] = []
-    for g in asked or linked:
-        lines.append(await _open_door(core, g, idents[g.platform].user_id, bool(asked)))
+    return tuple(
+        Door(chat_of(g), g.title or g.chat_id, g.invite_link, idents[g.platform], bool(asked))
+        for g in asked or linked
+    )
+
+
+async def carry_out(core: Core, decided: Decided, reason: str | None) -> None:
+    """After a decision was committed: the copies edited, the requester let in and welcomed,
+    or told no (with the reason, which is not kept: it may well name them)."""
+    await settle(core, decided.closed)
+    if decided.approve:
+        await let_in(core, decided)
+        return
+    b = decided.bin
+
+    def declined(lang: str, prefix: str) -> Rich:
+        parts = [texts.rich("groups.declined", lang, p=prefix, bin=b.name)]
+        if reason:
+            parts.append(texts.rich("groups.declined_reason", lang, p=prefix, reason=reason))
+        return Rich.join(parts)
+
+    await tell(core, decided.closed.person_id, declined)
+
+
+async def let_in(core: Core, decided: Decided) -> None:
+    """Let a new member into the BIN's groups and welcome them with the rules."""
+    b, zone = decided.bin, decided.zone
+    lines = [await _open_door(core, door) for door in decided.doors]
     if not lines:
         lines.append(("groups.welcome_no_group", {}))
 
@@ -184,81 +165,86 @@ async def let_in(core: Core, req: JoinRequest, b: Bin, zone: Zone) -> None:
         parts.append(texts.rich("groups.welcome_footer", lang, p=prefix))
         return Rich.join(parts)
 
-    await tell(core, req.person_id, body)
+    await tell(core, decided.closed.person_id, body)
 
 
-async def _open_door(
-    core: Core, group: Group, user_id: str, asked: bool
-) -> tuple[str, dict[str, object]]:
+async def _open_door(core: Core, door: Door) -> tuple[str, dict[str, object]]:
     """Let a new member into one group; the welcome line that says how."""
     # Their own request is approved; else they get the invite link; else an invitation
     # (approve_join invites on Matrix).
-    title = group.title or group.chat_id
-    if group.invite_link and not asked:
-        return "groups.welcome_link", {"group": title, "link": group.invite_link}
+    if door.invite_link and not door.asked:
+        return "groups.welcome_link", {"group": door.title, "link": door.invite_link}
     try:
-        await core.platform(group.platform).approve_join(chat_of(group), user_id)
-        return "groups.welcome_let_in", {"group": title}
+        await core.platform(door.chat.platform).approve_join(door.chat, door.user_id)
+        return "groups.welcome_let_in", {"group": door.title}
     except PlatformError as exc:
-        log.info("letting a member into group %s failed: %s", group.id, exc.reason)
-    if group.invite_link:
-        return "groups.welcome_link", {"group": title, "link": group.invite_link}
-    return "groups.welcome_ask_coordinator", {"group": title}
+        log.info("letting a member into group %s failed: %s", door.chat.chat_id, exc.reason)
+    if door.invite_link:
+        return "groups.welcome_link", {"group": door.title, "link": door.invite_link}
+    return "groups.welcome_ask_coordinator", {"group": door.title}
 
 
-@periodic("joins.expire", seconds=300)
+@routes.periodic("joins.expire", seconds=300)
 async def expire_requests(core: Core) -> None:
-    """Expire unanswered requests (telling both sides) and pass on abandoned intakes."""
+    """Expire unanswered requests (telling both sides), and pass on intakes that lost their
+    conversation. (An intake whose conversation times out is passed on by the conversation
+    sweep: `Intake.on_timeout`.)"""
     now = core.clock.now()
-    async with core.tx() as repo:
-        groups = GroupRepo(repo.session)
-        due = list(await groups.due_requests(now))
-        stale = [
-            r
-            for r in await groups.intakes_before(now - core.conversations.timeout())
-            if r.expires_at > now
+    async with core.uow() as uow:
+        due = [r.id for r in await uow.groups.due_requests(now)]
+        orphans = [
+            r.id
+            for r in await uow.groups.intakes_before(now - core.conversations.timeout())
+            if r.expires_at > now and not await has_intake(uow, r.person_id, r.id)
         ]
-        names = {r.id: await display_name(repo, r.person_id, r.platform) for r in due}
-        bins = {r.bin_id: (await bin_and_zone(repo, r.bin_id))[0] for r in due + stale}
-    for req in due:
-        if await close(core, req.id, "expired", from_statuses=OPEN_STATUSES) is None:
-            continue
-        found = _intake_of(core, req.id)
-        if found is not None:
-            del core.conversations.open[found[0]]
-        b = bins[req.bin_id]
-        await tell(core, req.person_id, "groups.expired_requester", bin=b.name)
-        if req.status == "pending":
-            await tell_coordinators(
-                core, b.id, "groups.expired_coordinators", n=req.id, name=names[req.id], bin=b.name
-            )
-    for req in stale:
-        # Conversations live in memory: after a restart, or when nobody answered, the
-        # request goes to the coordinators with what is known rather than waiting unseen.
-        found = _intake_of(core, req.id)
-        if found is not None and found[1].expires_at > now:
-            continue
-        answers: dict[str, object] = dict(req.answers or {})  # kept as they were given
-        if found is not None:
-            del core.conversations.open[found[0]]
-            answers = found[1].data["answers"]
-        await submit(core, req.id, answers)
-        await tell(core, req.person_id, "groups.intake_timeout", bin=bins[req.bin_id].name)
+    for request_id in due:
+        await _expire(core, request_id, now)
+    for request_id in orphans:
+        await _pass_on(core, request_id)
 
 
-def _intake_of(core: Core, request_id: int) -> tuple[Key, Intake] | None:
-    """The open intake conversation of a request, with its key."""
-    for key, conv in core.conversations.open.items():
-        if isinstance(conv, Intake) and conv.data.get("request_id") == request_id:
-            return key, conv
-    return None
+async def _expire(core: Core, request_id: int, now: datetime) -> None:
+    async with core.uow() as uow:
+        closed = await close_request(uow, request_id, "expired", now, from_statuses=OPEN_STATUSES)
+        if closed is not None:
+            await end_intake(uow, closed.person_id, request_id)
+        await uow.commit()
+    if closed is None:
+        return
+    await settle(core, closed)
+    view = closed.view
+    await tell(core, closed.person_id, "groups.expired_requester", bin=view.bin_name)
+    if closed.was == "pending":
+        await tell_coordinators(
+            core,
+            view.bin_id,
+            "groups.expired_coordinators",
+            n=view.id,
+            name=view.name,
+            bin=view.bin_name,
+        )
+
+
+async def _pass_on(core: Core, request_id: int) -> None:
+    """An intake without its conversation (cut by a crash, or replaced by another one): the
+    request goes to the coordinators with the answers kept, rather than waiting unseen."""
+    async with core.uow() as uow:
+        req = await uow.groups.request(request_id)
+        answers = dict(req.answers or {}) if req is not None else {}
+        view = await submit(uow, request_id, answers)
+        person_id = req.person_id if req is not None else 0
+        await uow.commit()
+    if view is None:
+        return
+    await hand_over(core, view)
+    await tell(core, person_id, "groups.intake_timeout", bin=view.bin_name)
 
 
 async def remove_from_groups(core: Core, person_id: int, bin_id: int) -> tuple[int, int]:
     """Take a person out of a BIN's groups where the bot can: (done, failed)."""
-    async with core.tx() as repo:
-        groups = await GroupRepo(repo.session).groups_of_bins([bin_id])
-        idents = {i.platform: i.user_id for i in await repo.identities_of(person_id)}
+    async with core.uow() as uow:
+        groups = await uow.groups.groups_of_bins([bin_id])
+        idents = {i.platform: i.user_id for i in await uow.people.identities_of(person_id)}
     done = failed = 0
     for g in groups:
         if g.platform not in idents or g.platform not in core.platforms:

@@ -6,24 +6,35 @@ Message text is classified here, in memory, and dropped: it is never stored or l
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot import texts
 from bot.context import Ctx
 from bot.events import MessagePosted
-from bot.model import Button, MessageRef, Outgoing, Rich, Role
+from bot.model import Button, MessageRef, Outgoing, Rich, Role, UserRef
 from bot.ports import BotRemoved, PlatformError
-from bot.services.audience import bin_and_zone, chat_of, group_language, label, post
+from bot.services.audience import (
+    Body,
+    bin_and_zone,
+    chat_of,
+    group_language,
+    label,
+    post,
+    prefix_for,
+    render,
+)
 from bot.services.rules import numbers_line
-from storage.groups import GroupRepo
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
+    from storage.tables import Group, Zone
+    from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -104,50 +115,57 @@ def looks_like_incident(text: str) -> bool:
     return _PATTERN.search(plain) is not None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Nudge:
-    """The last nudge in a group, and whether someone confirmed calling 101."""
+    """The last nudge in a group, and whether someone confirmed calling 101 (stored, so that
+    any process takes "I called 101"; who confirmed is not kept)."""
 
-    ref: MessageRef
-    body: Rich
+    message_id: str
+    lang: str
     at: datetime
     called: bool = False
-    called_by: int | None = None  # kept only so that /forgetme can drop it
 
 
-def nudges(core: Core) -> dict[int, Nudge]:
-    """Group id -> its last nudge (in memory: a nudge matters for minutes, not days)."""
-    found: dict[int, Nudge] = core.services.setdefault("groups:nudges", {})
-    return found
+def _key(group_id: int) -> str:
+    return f"nudge:{group_id}"
 
 
-async def maybe_nudge(core: Core, event: MessagePosted) -> bool:
-    """Nudge once if a member's message in a linked group reads like an incident report."""
-    if event.chat.is_private or event.sender.is_bot or not looks_like_incident(event.text):
-        return False
-    now = core.clock.now()
-    quiet_since = now - timedelta(minutes=core.config.nudge_cooldown_minutes)
-    group = await core.group_by_chat(event.chat.platform, event.chat.chat_id)
-    if group is None or not group.active:
-        return False
-    last = nudges(core).get(group.id)
-    if last is not None and last.at > quiet_since:
-        return False  # this process nudged there within the cooldown (the claim would say no)
-    async with core.tx() as repo:
-        groups = GroupRepo(repo.session)
-        # Look the poster up without creating a record: a nudge needs no data about them.
-        ident = await repo.identity(event.sender.platform, event.sender.user_id)
-        if ident is not None:
-            held = {g.role for g in await repo.grants_of(ident.person_id)}
-            if held & {Role.POLICE.value, Role.PREVENTION.value, Role.COORDINATOR.value}:
-                return False
-        if not await groups.claim_nudge(group.id, now, quiet_since):
-            return False
-        _, zone = await bin_and_zone(repo, group.bin_id)
-        lang = await group_language(repo, group)
-    platform = core.platform(group.platform)
-    with_buttons = platform.capabilities.buttons
+async def _last(uow: UnitOfWork, group_id: int) -> Nudge | None:
+    raw = await uow.state.get(_key(group_id))
+    if raw is None:
+        return None
+    d = json.loads(raw)
+    return Nudge(d["message_id"], d["lang"], datetime.fromisoformat(d["at"]), d["called"])
 
+
+async def _keep(uow: UnitOfWork, group_id: int, nudge: Nudge) -> None:
+    value = {
+        "message_id": nudge.message_id,
+        "lang": nudge.lang,
+        "at": nudge.at.isoformat(),
+        "called": nudge.called,
+    }
+    await uow.state.put(_key(group_id), json.dumps(value))
+
+
+async def _claim(
+    uow: UnitOfWork, group: Group, sender: UserRef, now: datetime, quiet_since: datetime
+) -> tuple[Zone, str] | None:
+    """The group's zone and language when this message is to be nudged (the cooldown claimed
+    in `uow`); None when it is not."""
+    # Look the poster up without creating a record: a nudge needs no data about them.
+    ident = await uow.people.identity(sender.platform, sender.user_id)
+    if ident is not None:
+        held = {g.role for g in await uow.people.grants_of(ident.person_id)}
+        if held & {Role.POLICE.value, Role.PREVENTION.value, Role.COORDINATOR.value}:
+            return None
+    if not await uow.groups.claim_nudge(group.id, now, quiet_since):
+        return None
+    _, zone = await bin_and_zone(uow, group.bin_id)
+    return zone, await group_language(uow, group)
+
+
+def _body(zone: Zone, with_buttons: bool) -> Body:
     def body(lg: str, prefix: str) -> Rich:
         parts = [
             texts.rich(
@@ -163,14 +181,40 @@ async def maybe_nudge(core: Core, event: MessagePosted) -> bool:
         parts.append(texts.rich(key, lg, p=prefix))
         return Rich.join(parts)
 
+    return body
+
+
+async def maybe_nudge(core: Core, event: MessagePosted) -> bool:
+    """Nudge once if a member's message in a linked group reads like an incident report."""
+    if event.chat.is_private or event.sender.is_bot or not looks_like_incident(event.text):
+        return False
+    now = core.clock.now()
+    quiet_since = now - timedelta(minutes=core.config.nudge_cooldown_minutes)
+    group = await core.group_by_chat(event.chat.platform, event.chat.chat_id)
+    if group is None or not group.active:
+        return False
+    async with core.uow() as uow:
+        claimed = await _claim(uow, group, event.sender, now, quiet_since)
+        await uow.commit()
+    if claimed is None:
+        return False
+    zone, lang = claimed
+    platform = core.platform(group.platform)
+    with_buttons = platform.capabilities.buttons
+
     def buttons(lg: str) -> list[list[Button]]:
         if not with_buttons:
             return []
         return [[Button(label("groups.button_called", lg), f"called:{group.id}")]]
 
     try:
-        ref, rich = await post(
-            core, group, body, lang=lang, buttons=buttons, reply_to=event.message_id
+        ref, _ = await post(
+            core,
+            group,
+            _body(zone, with_buttons),
+            lang=lang,
+            buttons=buttons,
+            reply_to=event.message_id,
         )
     except BotRemoved:
         from bot.services.linking import bot_gone
@@ -180,7 +224,9 @@ async def maybe_nudge(core: Core, event: MessagePosted) -> bool:
     except PlatformError as exc:
         log.warning("nudge in group %s failed: %s", group.id, exc.reason)
         return False
-    nudges(core)[group.id] = Nudge(ref, rich, now)
+    async with core.uow() as uow:
+        await _keep(uow, group.id, Nudge(ref.message_id, lang, now))
+        await uow.commit()
     return True
 
 
@@ -191,35 +237,32 @@ async def called(ctx: Ctx) -> None:
         await ctx.reply("groups.not_linked")
         return
     now = ctx.core.clock.now()
-    nudge = nudges(ctx.core).get(group.id)
-    recent = nudge.at if nudge is not None else group.last_nudge_at
-    if recent is None or now - recent > CALLED_WINDOW:
-        await ctx.reply("groups.called_nothing")
-        return
-    if nudge is not None and nudge.called:
-        await ctx.reply("groups.called_already")
-        return
-    if nudge is not None:
-        nudge.called, nudge.called_by = True, ctx.person.id
-        platform = ctx.core.platform(group.platform)
+    async with ctx.core.uow() as uow:
+        nudge = await _last(uow, group.id)
+        row = await uow.groups.group(group.id) if nudge is None else None
+        if nudge is None and row is not None and row.last_nudge_at is not None:
+            nudge = Nudge("", "", row.last_nudge_at)  # a nudge whose message is not known
+        if nudge is None or now - nudge.at > CALLED_WINDOW:
+            await ctx.reply("groups.called_nothing")
+            return
+        if nudge.called:
+            await ctx.reply("groups.called_already")
+            return
+        await _keep(uow, group.id, replace(nudge, called=True))
+        _, zone = await bin_and_zone(uow, group.bin_id)
+        await uow.commit()
+    platform = ctx.core.platform(group.platform)
+    # The edit only takes the button away; without buttons it would change nothing.
+    if nudge.message_id and platform.capabilities.buttons:
+        body = render(_body(zone, True), nudge.lang, prefix_for(group.platform), {})
         try:
-            # The edit only takes the button away; without buttons it would change nothing.
-            if platform.capabilities.buttons:
-                await platform.edit(nudge.ref, Outgoing(nudge.body))
+            await platform.edit(MessageRef(chat_of(group), nudge.message_id), Outgoing(body))
         except PlatformError as exc:
             log.info(
                 "taking the button off the nudge in group %s failed: %s", group.id, exc.reason
             )
-    else:
-        # After a restart the nudge is forgotten; remember this confirmation from now on.
-        nudges(ctx.core)[group.id] = Nudge(
-            MessageRef(chat_of(group), ""), Rich(), recent, True, ctx.person.id
-        )
     await ctx.reply("groups.called", name=ctx.sender.display_name or "?")
 
 
 def forget(core: Core, person_id: int) -> None:
-    """Drop in-memory traces of a person (who confirmed calling)."""
-    for nudge in nudges(core).values():
-        if nudge.called_by == person_id:
-            nudge.called_by = None
+    """Nothing to drop: the stored nudge says that someone confirmed calling, never who."""

@@ -6,191 +6,257 @@ the person, since the person row that linked the two is gone.
 
 from __future__ import annotations
 
+import functools
 import logging
-import unicodedata
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, ClassVar
 
 from bot import texts
+from bot.commands import Registry
 from bot.context import Ctx
-from bot.conversation import Conversation
-from bot.model import Button, Rich, Role
+from bot.conversation import Answer, Conversation
+from bot.model import Rich, Role
 from bot.services import nudges
 from bot.services.audience import label, status_word
-from bot.services.joins import question_text
-from bot.services.membership import close, remove_from_groups
-from storage.groups import OPEN_STATUSES, GroupRepo
+from bot.services.join_requests import close_now, question_text
+from bot.services.membership import remove_from_groups
+from storage.groups import OPEN_STATUSES
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
+    from storage.groups import PersonCounts
+    from storage.tables import Identity, JoinRequest, Membership, Person, RoleGrant
+    from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-# Words accepted as an answer, in any of the four languages (buttons send "yes"/"no").
-YES = {"yes", "y", "ja", "j", "oui", "o", "jawel", "jawohl"}
-NO = {"no", "n", "nee", "neen", "non", "nein"}
+routes = Registry()
 
 
 def _date(value: object) -> str:
     return value.date().isoformat() if hasattr(value, "date") else "-"
 
 
-async def mydata(ctx: Ctx) -> None:
-    """Show every record the bot holds on the person asking."""
-    pid = ctx.person.id
-    async with ctx.core.tx() as repo:
-        groups = GroupRepo(repo.session)
-        person = await repo.person(pid)
-        assert person is not None
-        idents = await repo.identities_of(pid)
-        grants = await repo.grants_of(pid)
-        members = await groups.memberships_of(pid, active=False)
-        requests = await groups.requests_of(pid)
-        counts = await groups.counts_for(person)
+# -- /mydata -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Held:
+    """Every record the bot holds on one person, with the names of the BINs and zones they
+    mention."""
+
+    person: Person
+    identities: Sequence[Identity]
+    grants: Sequence[RoleGrant]
+    memberships: Sequence[Membership]
+    requests: Sequence[JoinRequest]
+    counts: PersonCounts
+    bins: Mapping[int, str]
+    zones: Mapping[int, str]
+
+
+async def held(core: Core, uow: UnitOfWork, person_id: int) -> Held:
+    """Read what the bot holds on a person."""
+    person = await uow.people.person(person_id)
+    if person is None:
+        raise LookupError(f"no person {person_id}")
+    grants = await uow.people.grants_of(person_id)
+    members = await uow.groups.memberships_of(person_id, active=False)
+    requests = await uow.groups.requests_of(person_id)
     bin_ids = {g.bin_id for g in grants} | {m.bin_id for m in members}
     bin_ids |= {r.bin_id for r in requests}
-    bins = {i: b.name for i in bin_ids if i is not None and (b := await ctx.core.bin(i))}
     zone_ids = {g.zone_id for g in grants if g.zone_id is not None}
-    zones = {i: z.name for i in zone_ids if (z := await ctx.core.zone(i))}
-    t = ctx.t
-    lines = [t("groups.mydata_title")]
+    return Held(
+        person,
+        await uow.people.identities_of(person_id),
+        grants,
+        members,
+        requests,
+        await uow.groups.counts_for(person),
+        {i: b.name for i in bin_ids if i is not None and (b := await core.bin(i, uow))},
+        {i: z.name for i in zone_ids if (z := await core.zone(i, uow))},
+    )
+
+
+async def mydata(ctx: Ctx) -> None:
+    """Show every record the bot holds on the person asking."""
+    async with ctx.core.uow() as uow:
+        found = await held(ctx.core, uow, ctx.person.id)
+    lines = [ctx.t("groups.mydata_title"), *_who(ctx, found), *_ties(ctx, found)]
+    if not (found.grants or found.memberships or found.requests):
+        lines.append(ctx.t("groups.mydata_nothing_else"))
+    lines.extend(_counts(ctx, found.counts))
+    lines.append(ctx.t("groups.mydata_footer"))
+    await ctx.send_rich(Rich.join(lines))
+
+
+def _who(ctx: Ctx, found: Held) -> list[Rich]:
+    """The person row and their platform accounts."""
+    person = found.person
     language = texts.language_names().get(person.language or "", "-")
-    lines.append(
-        t(
+    lines = [
+        ctx.t(
             "groups.mydata_person",
             pseudonym=person.pseudonym,
             since=_date(person.created_at),
             language=language,
         )
-    )
-    for ident in idents:
+    ]
+    for ident in found.identities:
         lines.append(
-            t(
+            ctx.t(
                 "groups.mydata_identity",
                 platform=ident.platform.capitalize(),
                 name=ident.display_name or "-",
                 user_id=ident.user_id,
             )
         )
-    for g in grants:
-        scope = bins.get(g.bin_id or 0) or zones.get(g.zone_id or 0) or "-"
+    return lines
+
+
+def _ties(ctx: Ctx, found: Held) -> list[Rich]:
+    """Their roles, memberships and join requests (with the answers still kept)."""
+    lines = []
+    for g in found.grants:
+        scope = found.bins.get(g.bin_id or 0) or found.zones.get(g.zone_id or 0) or "-"
+        role = texts.text("role." + g.role, ctx.lang)
         lines.append(
-            t(
-                "groups.mydata_role",
-                role=texts.text("role." + g.role, ctx.lang),
-                scope=scope,
-                since=_date(g.granted_at),
-            )
+            ctx.t("groups.mydata_role", role=role, scope=scope, since=_date(g.granted_at))
         )
-    for m in members:
+    for m in found.memberships:
         lines.append(
-            t(
+            ctx.t(
                 "groups.mydata_membership",
-                bin=bins.get(m.bin_id, "?"),
+                bin=found.bins.get(m.bin_id, "?"),
                 status=status_word(m.status, ctx.lang),
                 since=_date(m.joined_at),
             )
         )
-    for r in requests:
+    for r in found.requests:
         lines.append(
-            t(
+            ctx.t(
                 "groups.mydata_request",
                 n=r.id,
-                bin=bins.get(r.bin_id, "?"),
+                bin=found.bins.get(r.bin_id, "?"),
                 status=status_word(r.status, ctx.lang),
                 date=_date(r.created_at),
             )
         )
         for question, answer in (r.answers or {}).items():
-            lines.append(
-                t(
-                    "groups.request_answer",
-                    question=question_text(question, ctx.lang),
-                    answer=answer,
-                )
-            )
-    if not (grants or members or requests):
-        lines.append(t("groups.mydata_nothing_else"))
-    lines.append(t("groups.mydata_counts", seen=counts.seen, audit=counts.audit))
+            question = question_text(question, ctx.lang)
+            lines.append(ctx.t("groups.request_answer", question=question, answer=answer))
+    return lines
+
+
+def _counts(ctx: Ctx, counts: PersonCounts) -> list[Rich]:
+    """How many rows elsewhere refer to them."""
+    lines = [ctx.t("groups.mydata_counts", seen=counts.seen, audit=counts.audit)]
     if counts.groups_linked or counts.requests_decided or counts.alerts_written:
         lines.append(
-            t(
+            ctx.t(
                 "groups.mydata_work",
                 groups=counts.groups_linked,
                 requests=counts.requests_decided,
                 alerts=counts.alerts_written,
             )
         )
-    lines.append(t("groups.mydata_footer"))
-    await ctx.send_rich(Rich.join(lines))
+    return lines
 
 
+# -- /forgetme -----------------------------------------------------------------------------
+
+
+class State(StrEnum):
+    CONFIRM = "confirm"
+
+
+@routes.conversation
+@dataclass
 class ForgetMe(Conversation):
     """Confirm before erasing: a button or a word in any of the four languages."""
 
-    name = "privacy.forget"
+    kind: ClassVar[str] = "privacy.forget"
+    steps: ClassVar[Mapping[str, str]] = {State.CONFIRM: "_on_confirm"}
 
-
-async def _confirm(conv: Conversation, ctx: Ctx, answer: str) -> str | None:
-    word = "".join(ch for ch in unicodedata.normalize("NFKD", answer.casefold()) if ch.isalpha())
-    if word in YES:
-        await erase(ctx)
-        return None
-    if word in NO:
-        await ctx.reply("groups.forget_kept")
-        return None
-    await ctx.reply("groups.forget_again")
-    return "confirm"
-
-
-ForgetMe.steps = {"confirm": _confirm}
+    async def _on_confirm(self, ctx: Ctx, uow: UnitOfWork, answer: Answer) -> str | None:
+        word = texts.fold(answer.value)
+        if word in texts.words("words.yes"):
+            # Taking the person out of their groups calls platforms: after this step commits.
+            uow.after_commit(functools.partial(forget, ctx))
+            return None
+        if word in texts.words("words.no"):
+            await ctx.reply("groups.forget_kept")
+            return None
+        await ctx.reply("groups.forget_again")
+        return State.CONFIRM
 
 
 async def ask_forget(ctx: Ctx) -> None:
     """Ask the person to confirm that everything about them is to be erased."""
-    async with ctx.core.tx() as repo:
-        members = await GroupRepo(repo.session).memberships_of(ctx.person.id)
-        bins = [b.name for m in members if (b := await repo.bin(m.bin_id)) is not None]
-    parts = [ctx.t("groups.forget_question")]
-    if bins:
-        parts.append(ctx.t("groups.forget_leaves", bins=", ".join(bins)))
-    if ctx.roles.kinds - {Role.MEMBER}:
-        parts.append(ctx.t("groups.forget_roles"))
     with_buttons = ctx.core.platform(ctx.platform).capabilities.buttons
-    parts.append(ctx.t("groups.forget_how_buttons" if with_buttons else "groups.forget_how_words"))
-    buttons = [
-        [
-            Button(label("groups.button_forget_yes", ctx.lang), "cv:yes"),
-            Button(label("groups.button_forget_no", ctx.lang), "cv:no"),
+    async with ctx.core.uow() as uow:
+        members = await uow.groups.memberships_of(ctx.person.id)
+        bins = [b.name for m in members if (b := await uow.directory.bin(m.bin_id)) is not None]
+        conv = ForgetMe(State.CONFIRM, ctx.core.clock.now())
+        await ctx.core.conversations.begin(ctx, uow, conv)
+        parts = [ctx.t("groups.forget_question")]
+        if bins:
+            parts.append(ctx.t("groups.forget_leaves", bins=", ".join(bins)))
+        if ctx.roles.kinds - {Role.MEMBER}:
+            parts.append(ctx.t("groups.forget_roles"))
+        how = "groups.forget_how_buttons" if with_buttons else "groups.forget_how_words"
+        parts.append(ctx.t(how))
+        buttons = [
+            [
+                conv.button(label("groups.button_forget_yes", ctx.lang), State.CONFIRM, "yes"),
+                conv.button(label("groups.button_forget_no", ctx.lang), State.CONFIRM, "no"),
+            ]
         ]
-    ]
-    await ctx.send_rich(Rich.join(parts), buttons=buttons if with_buttons else ())
-    expires = ctx.core.clock.now() + ctx.core.conversations.timeout()
-    ctx.core.conversations.begin(ctx, ForgetMe("confirm", expires))
+        await ctx.send_rich(Rich.join(parts), buttons=buttons if with_buttons else ())
+        await uow.commit()
 
 
-async def erase(ctx: Ctx) -> None:
-    """Erase the person: out of the groups, requests withdrawn, every record deleted."""
-    core = ctx.core
-    pid, pseudonym = ctx.person.id, ctx.person.pseudonym
-    async with core.tx() as repo:
-        groups = GroupRepo(repo.session)
-        bin_ids = [m.bin_id for m in await groups.memberships_of(pid)]
-        open_ids = [r.id for r in await groups.requests_of(pid) if r.status in OPEN_STATUSES]
-        accounts = {(i.platform, i.user_id) for i in await repo.identities_of(pid)}
-    for bin_id in bin_ids:
-        await remove_from_groups(core, pid, bin_id)
-    for request_id in open_ids:
-        await close(core, request_id, "withdrawn", from_statuses=OPEN_STATUSES)
-    async with core.tx() as repo:
-        await GroupRepo(repo.session).erase_person(pid)
-        await repo.audit(core.clock.now(), pseudonym, "person.forget")
-    _forget_in_memory(core, pid, accounts)
-    log.info("a person asked to be forgotten; records erased")
+async def forget(ctx: Ctx) -> None:
+    """Erase the person asking, as confirmed, and tell them."""
+    left = await take_out(ctx.core, ctx.person.id)
+    if left.bins or left.requests:
+        ctx.done("groups.done_taken_out")
+    await erase(ctx.core, ctx.person.id, ctx.person.pseudonym)
+    ctx.done("groups.done_forgotten")
     await ctx.reply("groups.forget_done")
 
 
-def _forget_in_memory(core: Core, person_id: int, accounts: set[tuple[str, str]]) -> None:
-    """Drop conversations (intake answers among them) and other traces kept in memory."""
-    for key in [k for k in core.conversations.open if (k[0], k[2]) in accounts]:
-        del core.conversations.open[key]
+@dataclass(frozen=True)
+class Left:
+    """What taking a person out of everything touched: BINs left, requests withdrawn."""
+
+    bins: int
+    requests: int
+
+
+async def take_out(core: Core, person_id: int) -> Left:
+    """Take a person out of their BINs' groups and withdraw their open join requests (on
+    the platforms; no transaction stays open meanwhile)."""
+    async with core.uow() as uow:
+        bin_ids = [m.bin_id for m in await uow.groups.memberships_of(person_id)]
+        requests = await uow.groups.requests_of(person_id)
+        open_ids = [r.id for r in requests if r.status in OPEN_STATUSES]
+    for bin_id in bin_ids:
+        await remove_from_groups(core, person_id, bin_id)
+    for request_id in open_ids:
+        await close_now(core, request_id, "withdrawn", from_statuses=OPEN_STATUSES)
+    return Left(len(bin_ids), len(open_ids))
+
+
+async def erase(core: Core, person_id: int, pseudonym: str) -> None:
+    """Erase every record of a person in one unit of work: their conversations (intake
+    answers among them), memberships, requests, roles, accounts and the person row."""
+    async with core.uow() as uow:
+        await core.conversations.end_all(uow, person_id)
+        await uow.groups.erase_person(person_id)
+        await uow.audit.record(core.clock.now(), pseudonym, "person.forget")
+        await uow.commit()
     nudges.forget(core, person_id)
+    log.info("a person asked to be forgotten; records erased")

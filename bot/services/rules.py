@@ -9,17 +9,19 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import texts
+from bot.commands import Registry
 from bot.model import Rich
 from bot.ports import BotRemoved, PlatformError
-from bot.scheduler import periodic
 from bot.services.audience import bin_and_zone, group_language, post
-from storage.groups import GroupRepo
-from storage.tables import Bin, Group, Zone
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
+    from storage.tables import Bin, Group, Zone
+    from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+routes = Registry()
 
 
 def numbers_line(zone: Zone, lang: str, prefix: str) -> Rich:
@@ -103,35 +105,31 @@ def period_of(zone: Zone, now: datetime) -> str:
     return f"{days}d-{(day.toordinal() - 1) // days}"
 
 
-async def mark_reminded(core: Core, group: Group, zone: Zone) -> None:
+async def mark_reminded(uow: UnitOfWork, group_id: int, zone: Zone, now: datetime) -> None:
     """Count freshly posted rules as this period's reminder, so none follows right after."""
-    async with core.tx() as repo:
-        await GroupRepo(repo.session).claim_reminder(
-            group.id, period_of(zone, core.clock.now()), core.clock.now()
-        )
+    await uow.groups.claim_reminder(group_id, period_of(zone, now), now)
 
 
-@periodic("reminders.post", seconds=900)
+@routes.periodic("reminders.post", seconds=900)
 async def post_reminders(core: Core) -> int:
     """Post the 101 reminder in each linked group once per period, outside quiet hours."""
     from bot.services.linking import bot_gone
 
     now = core.clock.now()
     due: list[tuple[Group, Zone, str]] = []
-    async with core.tx() as repo:
-        for group in await GroupRepo(repo.session).active_groups():
+    async with core.uow() as uow:
+        for group in await uow.groups.active_groups():
             if group.platform not in core.platforms:
                 continue
-            _, zone = await bin_and_zone(repo, group.bin_id)
+            _, zone = await bin_and_zone(uow, group.bin_id)
             if not in_quiet_hours(zone, now):
-                due.append((group, zone, await group_language(repo, group)))
+                due.append((group, zone, await group_language(uow, group)))
     posted = 0
     for group, zone, lang in due:
         # Claim the period before posting: a crash may cost one reminder, never post two.
-        async with core.tx() as repo:
-            claimed = await GroupRepo(repo.session).claim_reminder(
-                group.id, period_of(zone, now), now
-            )
+        async with core.uow() as uow:
+            claimed = await uow.groups.claim_reminder(group.id, period_of(zone, now), now)
+            await uow.commit()
         if not claimed:
             continue
         try:

@@ -10,6 +10,7 @@ markup. Escaping for a platform happens in its adapter, never here.
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import cache
 from pathlib import Path
 from string import Formatter
@@ -87,3 +88,23 @@ def _fill(template: str, values: dict[str, object]) -> str:
 def language_names() -> dict[str, str]:
     """Each language's name in itself, for menus."""
     return {"nl": "Nederlands", "fr": "Français", "de": "Deutsch", "en": "English"}
+
+
+@cache
+def words(key: str) -> frozenset[str]:
+    """A word list from the catalogues (`words.yes`: "ja, j, ok, …"), every language's words
+    together, folded as `fold` folds what people type."""
+    found: set[str] = set()
+    for lang in LANGUAGES:
+        template = catalogue(lang).get(key)
+        if template is None:
+            raise MissingText(key)
+        found.update(fold(w) for w in template.split(","))
+    found.discard("")
+    return frozenset(found)
+
+
+def fold(word: str) -> str:
+    """A typed word as word lists compare it: letters only, case and accents folded."""
+    decomposed = unicodedata.normalize("NFKD", word.casefold())
+    return "".join(ch for ch in decomposed if ch.isalpha())

@@ -129,8 +129,8 @@ async def seed(db: Database, groups: int, messages: int = 1) -> list[int]:
 async def store(db: Database, zone_id: int, bin_id: int, person_id: int) -> int:
     """Store one urgent (police) message to the BIN, as confirming the wizard does."""
     core = Core(db, {}, rng=random.Random())
-    async with core.tx() as repo:
-        ref = await alerts.new_ref(alerts.AlertRepo(repo.session), core.rng)
+    async with core.uow() as uow:
+        ref = await alerts.new_ref(uow.alerts, core.rng)
         draft = alerts.Draft(
             zone_id,
             "police",
@@ -143,7 +143,8 @@ async def store(db: Database, zone_id: int, bin_id: int, person_id: int) -> int:
             "jan",
             "en",
         )
-        alert, _ = await alerts.store(repo, draft, datetime.now(UTC), core.rng)
+        alert, _ = await alerts.store(uow, draft, datetime.now(UTC), core.rng)
+        await uow.commit()
         return int(alert.id)
 
 

@@ -2,7 +2,7 @@
 tests and the Matrix fan-out benchmark.
 
 Settings -> SQLite file -> `build_platforms` (the real MatrixPlatform on matrix-nio) -> Core ->
-the services of `SERVICE_FACTORIES` (the DeliveryWorker) started in the background. The
+the services `bot.app.assemble` builds (the DeliveryWorker) started in the background. The
 scheduler and the HTTP health endpoint are left out: the scenarios drive what they need.
 Residents are `MatrixUser`s (tests/matrix/harness.py): their own nio client, and what they
 see is read back from the homeserver (`/messages`), never from the bot's side.
@@ -22,7 +22,7 @@ from typing import Any
 
 from adapters.matrix.platform import MatrixPlatform
 from bot.admin import run_admin
-from bot.app import SERVICE_FACTORIES, build_platforms, core_config, publish_commands
+from bot.app import assemble, build_platforms, publish_commands
 from bot.cli import admin_parser
 from bot.delivery import DeliveryWorker
 from bot.dispatch import Core
@@ -89,14 +89,10 @@ class MatrixStack:
         )
         db = await open_database(settings.database_url)
         platforms = build_platforms(settings, db)
-        core = Core(
-            db,
-            platforms,
-            config=core_config(settings),
-            rng=random.Random(seed) if seed is not None else None,
+        bot = assemble(
+            settings, db, platforms, rng=random.Random(seed) if seed is not None else None
         )
-        services = [factory(core, settings) for factory in SERVICE_FACTORIES]
-        worker = core.services["delivery"]
+        core, services, worker = bot.core, bot.services, bot.worker
         platform = platforms[Platform.MATRIX]
         assert isinstance(worker, DeliveryWorker) and isinstance(platform, MatrixPlatform)
         stack = cls(server, account, settings, db, core, platform, worker, services)

@@ -198,9 +198,9 @@ class TelegramStack:
 
     async def unsettled_deliveries(self) -> int:
         """How many deliveries are still pending or sending."""
-        async with self.core.tx() as repo:
+        async with self.core.db.session() as session:
             q = select(func.count()).where(Delivery.status.in_([PENDING, SENDING]))
-            return int((await repo.session.execute(q)).scalar() or 0)
+            return int((await session.execute(q)).scalar() or 0)
 
     # -- people acting -----------------------------------------------------------------------
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from bot.app import console
-from bot.ports import ManualClock
 from config.settings import load_settings
+from tests.clock import ManualClock
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.txt"))

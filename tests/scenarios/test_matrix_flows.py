@@ -121,9 +121,9 @@ async def officials_in(
 
 async def rows(stack: MatrixStack, table: type[T]) -> list[T]:
     """Every row of a table, as the bot stored it."""
-    async with stack.core.tx() as repo:
+    async with stack.core.db.session() as session:
         q = select(table).order_by(table.id)  # type: ignore[attr-defined]
-        return list((await repo.session.execute(q)).scalars())
+        return list((await session.execute(q)).scalars())
 
 
 async def contains(text: Awaitable[str], needle: str) -> bool:
@@ -396,8 +396,8 @@ async def _fan_out_through_an_outage(
     # The crash window: the bot sent, then died before it recorded `sent`. Once the claim's
     # lease has run out the rows are sent again, with the same transaction ids.
     ids = [d.id for d in deliveries[:3]]
-    async with stack.core.tx() as repo:
-        await repo.session.execute(
+    async with stack.core.db.session() as session:
+        await session.execute(
             update(Delivery)
             .where(Delivery.id.in_(ids))
             .values(

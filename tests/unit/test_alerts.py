@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from bot.events import ButtonPressed
 from bot.model import Capabilities, Platform
 from storage.tables import Alert, AuditEntry
 from tests.fakes import Harness, RecordingPlatform
@@ -13,8 +14,8 @@ from tests.unit.test_alerts_world import REF, compose, make_world, official, pos
 
 
 async def audit(h: Harness, action: str) -> list[AuditEntry]:
-    async with h.core.tx() as repo:
-        rows = await repo.session.execute(
+    async with h.db.session() as session:
+        rows = await session.execute(
             select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
         )
         return list(rows.scalars().all())
@@ -27,13 +28,14 @@ async def test_an_officer_sends_an_urgent_message_to_two_bins_with_three_groups(
     await official(h, "jan")
 
     await h.say("jan", "/alert")
-    intro, targets = h.new("jan")
-    assert "New official message (urgent) as police" in intro
+    [targets] = h.new("jan")  # one message a step: the intro opens the first question
+    assert targets.startswith("New official message (urgent) as police")
     assert "Step 1 of 4" in targets
     assert "1. Noord (linked groups: 2)\n2. Oost (linked groups: 0)\n3. Zuid" in targets
 
     await h.press("jan", "Noord")
-    assert "Chosen: Noord" in h.last("jan")  # the same prompt, edited in place
+    assert h.new("jan") == []  # the same prompt, edited in place
+    assert "Chosen: Noord" in h.last("jan") and "New official message" in h.last("jan")
     await h.press("jan", "Zuid")
     await h.press("jan", "Done")
     assert "Step 2 of 4" in h.last("jan") and "2. Suspicious vehicle" in h.last("jan")
@@ -43,9 +45,10 @@ async def test_an_officer_sends_an_urgent_message_to_two_bins_with_three_groups(
 
     h.new("jan")
     await h.say("jan", "Grey van, Belgian plate, driving slowly past the houses.")
-    step4, preview, confirm = h.new("jan")
-    assert "Step 4 of 4" in step4 and "groups: 3; BINs: Noord, Zuid" in step4
-    assert confirm == "Send it? Confirm or cancel."
+    [step4] = h.new("jan")  # where it goes, the preview and the buttons: one message
+    head, _, preview = step4.partition("\n\n")
+    assert "Step 4 of 4" in head and "groups: 3; BINs: Noord, Zuid" in head
+    assert [label for label, _ in h.platform.in_chat("jan")[-1].buttons] == ["Confirm", "Cancel"]
     assert h.new("noord-1") == []  # nothing goes out before the confirmation
 
     await h.press("jan", "Confirm")
@@ -92,7 +95,7 @@ async def test_without_buttons_every_choice_is_typed(tmp_path: Path) -> None:
         assert h.last("jan") == "Reply with a number from 1 to 7."
         await h.say("jan", "3")
         await h.say("jan", "Break-in at number 12 tonight; the thieves fled on foot.")
-        assert h.last("jan") == "Send it? Reply yes to send, no to stop."
+        assert h.last("jan").endswith("Send it? Reply yes to send, no to stop.")
         await h.say("jan", "maybe")
         assert h.last("jan") == "Reply yes to send it, or no to stop."
         await h.say("jan", "yes")
@@ -128,14 +131,49 @@ async def test_a_button_of_an_earlier_step_answers_nothing(h: Harness) -> None:
     await h.press("jan", "Noord")
     await h.press("jan", "Done")
     await h.press("jan", "Zuid")  # still on screen, but the question moved on
-    assert (
-        h.last("jan") == "That button belongs to an earlier step. Please answer the last question."
-    )
+    assert h.last("jan") == "This button no longer works."
     await h.press("jan", "Burglary")
+    assert "Step 3 of 4" in h.last("jan")  # the earlier press changed nothing
     await h.say("jan", "Burglary in the Kerkstraat.")
-    await h.press("jan", "Seen")  # the preview's button
-    assert "part of the preview" in h.last("jan")
-    assert posted(h, "noord-1") == []
+    await h.press("jan", "Confirm")
+    assert [len(posted(h, c, "Kerkstraat")) for c in ("noord-1", "noord-2", "zuid-1")] == [
+        1,
+        1,
+        0,
+    ]
+
+
+async def test_a_stale_confirm_of_a_cancelled_wizard_sends_nothing(h: Harness) -> None:
+    await make_world(h)
+    await official(h, "jan")
+    await h.say("jan", "/alert")
+    await h.press("jan", "Whole zone")
+    await h.press("jan", "Other")
+    await h.say("jan", "The first draft, never to be sent.")
+    stale = h.platform.in_chat("jan")[-1]
+    [(_, confirm)] = [(label, data) for label, data in stale.buttons if label == "Confirm"]
+    await h.say("jan", "/cancel")
+
+    await h.say("jan", "/alert")  # a new wizard, now waiting for its text
+    await h.press("jan", "Noord")
+    await h.press("jan", "Done")
+    await h.press("jan", "Burglary")
+    h.new("jan")
+    await h.event(ButtonPressed(h.chat(None, "jan"), h.user("jan"), confirm, stale.ref.message_id))
+    assert h.new("jan") == ["This button no longer works."]
+    assert all(posted(h, c) == [] for c in ("noord-1", "noord-2", "zuid-1"))
+
+    await h.say("jan", "Burglary in the Kerkstraat.")  # the question is still the text
+    assert "Burglary in the Kerkstraat." in h.last("jan")
+    assert "confirm" not in h.last("jan").lower().split("\n\n")[1]  # the data never the text
+    await h.press("jan", "Confirm")
+    assert [posted(h, c, "OFFICIAL") for c in ("noord-1", "noord-2", "zuid-1")] == [
+        [h.texts("noord-1")[0]],
+        [h.texts("noord-2")[0]],
+        [],
+    ]
+    assert all("first draft" not in t for c in ("noord-1", "noord-2") for t in h.texts(c))
+    assert all("Burglary in the Kerkstraat." in h.texts(c)[0] for c in ("noord-1", "noord-2"))
 
 
 async def test_cancel_and_timeout_send_nothing(h: Harness) -> None:
@@ -164,8 +202,8 @@ async def test_cancel_and_timeout_send_nothing(h: Harness) -> None:
         "This button no longer works.",
     ]
 
-    async with h.core.tx() as repo:
-        assert (await repo.session.execute(select(Alert))).scalars().all() == []
+    async with h.db.session() as session:
+        assert (await session.execute(select(Alert))).scalars().all() == []
     outcomes = [a.outcome for a in await audit(h, "alert.compose")]
     assert outcomes == ["cancelled", "cancelled", "timeout"]
     assert all(posted(h, c) == [] for c in ("noord-1", "noord-2", "zuid-1"))
@@ -197,7 +235,7 @@ async def test_prevention_sends_non_urgent_notices_only(h: Harness) -> None:
     h.new("eva")
 
     await h.say("eva", "/alert")
-    assert "New official message (not urgent) as prevention service" in h.new("eva")[0]
+    assert h.new("eva")[0].startswith("New official message (not urgent) as prevention service")
     await h.press("eva", "Zuid")
     await h.press("eva", "Done")
     await h.press("eva", "Prevention tip")
@@ -220,7 +258,8 @@ async def test_markup_in_the_text_shows_literally(h: Harness) -> None:
 
 
 async def test_a_text_too_long_for_the_tightest_platform_is_refused(tmp_path: Path) -> None:
-    small = RecordingPlatform(Platform.TELEGRAM, Capabilities(max_text_length=700))
+    # (Small, but /help after redeeming must still fit.)
+    small = RecordingPlatform(Platform.TELEGRAM, Capabilities(max_text_length=2000))
     h = await Harness.create(tmp_path, platform=small)
     try:
         await make_world(h)
@@ -230,13 +269,16 @@ async def test_a_text_too_long_for_the_tightest_platform_is_refused(tmp_path: Pa
         await h.press("jan", "Done")
         await h.press("jan", "Burglary")
         limit = int(h.last("jan").split("At most ")[1].split(" ")[0])
-        assert 300 < limit < 700
+        assert 1500 < limit < 2000
         await h.say("jan", "x" * (limit + 1))
         assert h.last("jan") == (
             f"Too long: the platforms of these groups take at most {limit} characters here, "
             f"yours has {limit + 1}. Shorten it and send it again."
         )
+        h.new("jan")
         await h.say("jan", "y" * limit)
+        head, preview = h.new("jan")  # too long for one message with the line before it
+        assert head.startswith("Step 4 of 4") and "y" * limit in preview
         await h.press("jan", "Confirm")
         assert len(posted(h, "noord-1", "y" * limit)) == 1  # the longest allowed fits
         refused = [a for a in await audit(h, "alert.compose") if a.outcome == "refused"]
@@ -357,7 +399,7 @@ async def test_serving_two_zones_or_two_roles_asks_which(h: Harness) -> None:
     assert "OFFICIAL BIN MESSAGE · URGENT" in h.last("kiewit-1")
 
     await h.say("jan", "/alert non-urgent")  # the same person, writing for prevention
-    assert "(not urgent) as prevention service" in h.new("jan")[-2]
+    assert "(not urgent) as prevention service" in h.new("jan")[-1]
     await h.press("jan", "Noord")
     await h.press("jan", "Done")
     await h.press("jan", "Prevention tip")

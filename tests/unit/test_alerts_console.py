@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.app import console
-from bot.ports import ManualClock
 from config.settings import load_settings
+from tests.clock import ManualClock
 from tests.unit.test_alerts_world import REF
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

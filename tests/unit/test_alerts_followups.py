@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bot.events import ButtonPressed, ReactionAdded
 from bot.model import Capabilities, Platform
-from bot.scheduler import JOBS, run_all
+from bot.scheduler import run_all
 from bot.services.alerts import remind_followups
 from tests.fakes import Harness, RecordingPlatform
 from tests.unit.test_alerts_world import compose, make_world, member, official, posted
@@ -112,10 +112,8 @@ async def test_seen_is_counted_once_per_person_and_never_says_who(h: Harness) ->
     await h.press("piet", "Seen", chat="noord-2")
     await h.press("mia", "Seen", chat="zuid-1")
     assert len(posted(h, "noord-1")) == 1  # nothing is said in the group
-    async with h.core.tx() as repo:
-        from storage.alerts import AlertRepo
-
-        alert = await AlertRepo(repo.session).alert_by_ref(ref)
+    async with h.core.uow() as uow:
+        alert = await uow.alerts.alert_by_ref(ref)
         assert alert is not None
     await h.press_data("lars", f"seen:{alert.id + 1}", chat="noord-1")  # forged
     await h.press_data("lars", "seen:drop table", chat="noord-1")
@@ -190,7 +188,7 @@ async def test_expiry_and_the_next_day_reminder(h: Harness) -> None:
     await make_world(h)
     await official(h, "jan")
     assert {"alerts.expire", "alerts.followup_reminder", "delivery.sweep"} <= {
-        j.name for j in JOBS
+        j.name for j in h.core.registry.jobs
     }
     urgent = await compose(h, "jan")
     answered = await compose(h, "jan", targets=("Zuid",))

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from bot.delivery import DeliveryWorker
+from bot.delivery import DeliveryWorker, attach
 from bot.ratelimit import RateLimiter
 from config.settings import DeliverySettings
-from storage.tables import Delivery, Group, Membership
+from storage.tables import Bin, Delivery, Group
 from tests.fakes import Harness
 
 REF = re.compile(r"\b[A-Z]-[0-9A-Z]{4}\b")
@@ -43,7 +43,8 @@ async def make_world(
 ) -> World:
     """Zone `zone` with BINs Noord, Zuid and Oost (no group), and a worker attached."""
     await h.admin(f"zone add {zone} --language {language} --non-urgent '011 27 95 79'")
-    world = World(h, DeliveryWorker(h.core, settings or DeliverySettings(), limiter))
+    worker = attach(h.core, DeliveryWorker(h.core, settings or DeliverySettings(), limiter))
+    world = World(h, worker)
     await add_bins(world, zone, groups if groups is not None else GROUPS, platform=platform)
     return world
 
@@ -55,9 +56,8 @@ async def add_bins(
     h = world.h
     for code, chats in groups.items():
         await h.admin(f"bin add {code.capitalize()} --zone {zone} --code {code}")
-        async with h.core.tx() as repo:
-            b = await repo.bin_by_code(code)
-            assert b is not None
+        async with h.db.session() as session:
+            b = (await session.execute(select(Bin).where(Bin.code == code))).scalar_one()
             world.bins[code] = b.id
             for chat in chats:
                 g = Group(
@@ -68,8 +68,8 @@ async def add_bins(
                     linked_at=h.clock.now(),
                     active=True,
                 )
-                repo.session.add(g)
-                await repo.session.flush()
+                session.add(g)
+                await session.flush()
                 world.groups[chat] = g.id
 
 
@@ -84,15 +84,12 @@ async def member(h: Harness, name: str, bin_code: str) -> None:
     """`name` becomes a member of a BIN (the join flow is not what these tests are about)."""
     await h.say(name, "/help")
     h.new(name)
-    async with h.core.tx() as repo:
-        ident = await repo.identity(h.platform.platform.value, name.lower())
-        b = await repo.bin_by_code(bin_code)
+    async with h.core.uow() as uow:
+        ident = await uow.people.identity(h.platform.platform.value, name.lower())
+        b = await uow.directory.bin_by_code(bin_code)
         assert ident is not None and b is not None
-        repo.session.add(
-            Membership(
-                bin_id=b.id, person_id=ident.person_id, status="active", joined_at=h.clock.now()
-            )
-        )
+        await uow.groups.admit(b.id, ident.person_id, h.clock.now())
+        await uow.commit()
 
 
 async def compose(
@@ -120,8 +117,8 @@ async def compose(
 
 async def deliveries(h: Harness) -> list[Delivery]:
     """Every outbox row, oldest first."""
-    async with h.core.tx() as repo:
-        rows = await repo.session.execute(select(Delivery).order_by(Delivery.id))
+    async with h.db.session() as session:
+        rows = await session.execute(select(Delivery).order_by(Delivery.id))
         return list(rows.scalars().all())
 
 

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
-from bot.commands import REGISTRY, Registry, Where
+from bot.commands import Registry, Where
 from bot.context import Ctx
+from bot.conversation import Answer, Conversation
 from bot.dispatch import Core
+from bot.handlers import build_registry
 from bot.model import Outgoing, Rich, Role
+from storage.uow import UnitOfWork
 from tests.fakes import Harness
 
 
@@ -41,9 +47,10 @@ async def test_help_differs_by_role(h: Harness) -> None:
     assert "Jouw rollen" not in resident
     assert "Jouw rollen: politie" in officer
     assert "Jouw rollen: coördinator" in coordinator
-    for cmd in REGISTRY.visible_to(frozenset({Role.POLICE})):
+    registry = h.core.registry
+    for cmd in registry.visible_to(frozenset({Role.POLICE})):
         assert f"/{cmd.name}" in officer
-    for cmd in REGISTRY.commands.values():
+    for cmd in registry.commands.values():
         if cmd.roles and Role.POLICE not in cmd.roles:
             assert f"/{cmd.name} " not in officer.replace("—", " ")
 
@@ -131,24 +138,29 @@ async def test_plain_text_in_private_gets_a_hint(h: Harness) -> None:
     assert "101" in h.last("jan") and "/help" in h.last("jan")
 
 
-@pytest.fixture
-async def guarded(tmp_path: Path) -> Harness:
-    """A harness whose registry has one privileged test command."""
-    registry = Registry(dict(REGISTRY.commands), dict(REGISTRY.buttons), dict(REGISTRY.events))
-
-    @registry.command("secret", help="help.help", roles={Role.POLICE}, where=Where.PRIVATE)
-    async def secret(ctx: Ctx, args: str) -> None:
-        await ctx.reply("core.cancelled")
-
+async def harness_with(tmp_path: Path, routes: Registry) -> Harness:
+    """A harness whose core knows the bot's registry and `routes` besides."""
     harness = await Harness.create(tmp_path)
     harness.core = Core(
         harness.db,
         harness.core.platforms,
         clock=harness.clock,
-        registry=registry,
+        registry=build_registry(routes),
         rng=harness.core.rng,
     )
     return harness
+
+
+@pytest.fixture
+async def guarded(tmp_path: Path) -> Harness:
+    """A harness whose registry has one privileged test command."""
+    routes = Registry()
+
+    @routes.command("secret", help="help.help", roles={Role.POLICE}, where=Where.PRIVATE)
+    async def secret(ctx: Ctx, args: str) -> None:
+        await ctx.reply("core.cancelled")
+
+    return await harness_with(tmp_path, routes)
 
 
 async def test_a_wrong_role_is_refused_clearly_and_audited(guarded: Harness) -> None:
@@ -200,22 +212,33 @@ async def test_a_new_role_answers_in_its_zones_language(h: Harness) -> None:
     assert h.texts("luc")[0] == "C'est fait : vous êtes maintenant police pour Liège."
 
 
-async def test_an_unanswered_conversation_ends_and_says_so(h: Harness) -> None:
-    from bot.conversation import Conversation
+async def test_an_unanswered_conversation_ends_and_says_so(tmp_path: Path) -> None:
+    routes = Registry()
 
+    @routes.conversation
+    @dataclass
     class Ask(Conversation):
-        async def answer(self, ctx: Ctx, answer: str) -> str | None:
+        kind: ClassVar[str] = "test.ask"
+        steps: ClassVar[Mapping[str, str]] = {"ask": "_on_ask"}
+
+        async def _on_ask(self, ctx: Ctx, uow: UnitOfWork, answer: Answer) -> str | None:
             await ctx.reply("core.cancelled")
             return None
 
-    ctx = await h.core.context(h.chat(None, "jan"), h.user("jan"))
-    h.core.conversations.begin(ctx, Ask("ask", h.clock.now() + h.core.conversations.timeout()))
-    assert await h.core.conversations.sweep() == 0
-    h.clock.advance(minutes=16)
-    assert await h.core.conversations.sweep() == 1
-    assert h.last("jan").startswith("Je antwoord bleef te lang uit")
-    await h.say("jan", "hallo")  # the conversation is gone: plain text gets the hint
-    assert "/help" in h.last("jan")
+    h = await harness_with(tmp_path, routes)
+    try:
+        ctx = await h.core.context(h.chat(None, "jan"), h.user("jan"))
+        async with h.core.uow() as uow:
+            await h.core.conversations.begin(ctx, uow, Ask("ask", h.clock.now()))
+            await uow.commit()
+        assert await h.core.conversations.sweep() == 0
+        h.clock.advance(minutes=16)
+        assert await h.core.conversations.sweep() == 1
+        assert h.last("jan").startswith("Je antwoord bleef te lang uit")
+        await h.say("jan", "hallo")  # the conversation is gone: plain text gets the hint
+        assert "/help" in h.last("jan")
+    finally:
+        await h.close()
 
 
 async def test_an_answer_waits_out_a_short_rate_limit(h: Harness) -> None:
@@ -240,3 +263,24 @@ async def test_a_long_rate_limit_is_not_waited_out(h: Harness) -> None:
     with pytest.raises(RetryLater):
         await patient.send_direct("jan", Outgoing(Rich.of("x")))
     assert waited == [] and h.texts("jan") == []
+
+
+async def test_a_failure_after_redeeming_says_the_role_was_granted(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.events import CommandIssued
+    from bot.handlers import common
+
+    await h.admin("zone add Beringen")
+    await h.admin("invite police --zone Beringen")
+
+    async def broken(ctx: Ctx, args: str) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(common, "help_", broken)
+    command = CommandIssued(h.chat(None, "jan"), h.user("jan"), "redeem", h.code, "1")
+    await h.event(command, may_fail=True)
+    assert h.texts("jan")[0] == "Gelukt: je bent nu politie voor Beringen."
+    assert h.texts("jan")[1].startswith("Er ging aan mijn kant iets mis (ref E-")
+    assert h.texts("jan")[1].endswith("Je hebt nu de rol politie voor Beringen.")
+    assert "niets verstuurd" not in h.texts("jan")[1]

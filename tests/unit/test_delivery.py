@@ -39,11 +39,11 @@ def once_each(h: Harness, chats: list[str]) -> bool:
 
 async def queue(h: Harness, bins: list[int], *, author: str = "jan", role: str = "police") -> str:
     """Store an official message straight into the outbox (no wizard), as `author`."""
-    async with h.core.tx() as repo:
-        ident = await repo.identity(h.platform.platform.value, author)
+    async with h.core.uow() as uow:
+        ident = await uow.people.identity(h.platform.platform.value, author)
         assert ident is not None
-        zone = (await repo.zones())[0]
-        ref = await alerts.new_ref(alerts.AlertRepo(repo.session), h.core.rng)
+        zone = (await uow.directory.zones())[0]
+        ref = await alerts.new_ref(uow.alerts, h.core.rng)
         draft = alerts.Draft(
             zone.id,
             role,
@@ -56,7 +56,8 @@ async def queue(h: Harness, bins: list[int], *, author: str = "jan", role: str =
             author,
             "en",
         )
-        await alerts.store(repo, draft, h.clock.now(), h.core.rng)
+        await alerts.store(uow, draft, h.clock.now(), h.core.rng)
+        await uow.commit()
     return ref
 
 
@@ -89,8 +90,8 @@ async def test_permanent_failures_are_recorded_with_their_reason(h: Harness) -> 
     receipt = h.last("jan")
     assert "Delivered: 1 of 3 groups (Telegram 1)" in receipt
     assert "Failed: 2 (bot removed from the group: 1, the group no longer exists: 1)" in receipt
-    async with h.core.tx() as repo:
-        zuid = await repo.session.get(Group, world.groups["zuid-1"])
+    async with h.core.db.session() as session:
+        zuid = await session.get(Group, world.groups["zuid-1"])
         assert zuid is not None and not zuid.active and zuid.inactive_reason == "bot_removed"
     await h.say("jan", "/alert")
     await h.press("jan", "Zuid")
@@ -104,8 +105,8 @@ async def test_a_migrated_group_is_followed_to_its_new_id(h: Harness) -> None:
     h.platform.fail("noord-1", ChatMoved("-100123"))
     ref = await compose(h, "jan")
     assert posted(h, "noord-1") == [] and len(posted(h, "-100123", "OFFICIAL")) == 1
-    async with h.core.tx() as repo:
-        moved = await repo.session.get(Group, world.groups["noord-1"])
+    async with h.core.db.session() as session:
+        moved = await session.get(Group, world.groups["noord-1"])
         assert moved is not None and moved.chat_id == "-100123"
     h.clock.advance(minutes=5)
     await h.say("jan", f"/update {ref} Found.")
@@ -306,8 +307,8 @@ async def test_the_sweep_requeues_a_row_stuck_in_sending(h: Harness) -> None:
     await official(h, "jan")
     h.core.idle_hooks.remove(world.worker.drain)
     await compose(h, "jan", targets=("Zuid",))
-    async with h.core.tx() as repo:
-        await repo.session.execute(
+    async with h.core.db.session() as session:
+        await session.execute(
             update(Delivery).values(
                 status="sending", claimed_by="dead#1", claimed_at=h.clock.now()
             )
@@ -344,8 +345,8 @@ async def test_two_workers_racing_over_200_rows_send_each_once(
         got = [s.chat.chat_id for s in mine.sent + other.sent if s.txn_id]
         assert sorted(got) == sorted(chats)  # each room once, across both workers
         assert mine.sent and other.sent  # and both did take a share
-        async with h.core.tx() as repo:
-            rows = (await repo.session.execute(select(Delivery))).scalars().all()
+        async with h.core.db.session() as session:
+            rows = (await session.execute(select(Delivery))).scalars().all()
         assert {r.status for r in rows} == {"sent"} and len(rows) == 200
     finally:
         await h.close()

@@ -86,9 +86,9 @@ async def test_in_the_background_each_group_gets_it_once_and_the_receipt_ends_fi
         got = sorted(s.chat.chat_id for s in platform.sent if s.txn_id)
         assert got == sorted(chats)
         assert {d.status for d in await deliveries(h)} == {"sent"}
-        async with h.core.tx() as repo:
+        async with h.core.db.session() as session:
             audit = (
-                await repo.session.execute(
+                await session.execute(
                     select(AuditEntry).where(AuditEntry.action == "delivery.sent")
                 )
             ).scalars()
@@ -160,8 +160,8 @@ async def test_a_message_withdrawn_while_its_row_is_in_hand_is_not_sent(
 
     async def withdraw(h: Harness, ref: str) -> None:
         await h.say("jan", f"/withdraw {ref}")
-        async with h.core.tx() as repo:
-            alert = await AlertRepo(repo.session).alert_by_ref(ref)
+        async with h.core.db.session() as session:
+            alert = await AlertRepo(session).alert_by_ref(ref)
             assert alert is not None
         states.extend(d.status for d in await deliveries(h) if d.alert_id == alert.id)
 
@@ -220,8 +220,8 @@ async def test_record_sent_marks_the_claimed_row_and_audits_it(
         h.core.idle_hooks.remove(world.worker.drain)
         await queue(h, [world.bins["noord"]])
         now = h.clock.now()
-        async with h.core.tx() as repo:
-            ar = AlertRepo(repo.session)
+        async with h.core.db.session() as session:
+            ar = AlertRepo(session)
             rows = await ar.claim(now, "me#1", 10, now - timedelta(minutes=5), ["telegram"])
             ctx = await ar.context(rows)
         assert [r.status for r in rows] == ["sending", "sending"]
@@ -239,11 +239,11 @@ async def test_record_sent_marks_the_claimed_row_and_audits_it(
             h.db, second.id, "other#1", "m2", "noord-2", now, zone_id=1, bin_id=2, detail={}
         )
         assert ok and not lost
-        async with h.core.tx() as repo:
-            by_id = {d.id: d for d in (await repo.session.execute(select(Delivery))).scalars()}
+        async with h.core.db.session() as session:
+            by_id = {d.id: d for d in (await session.execute(select(Delivery))).scalars()}
             entries = list(
                 (
-                    await repo.session.execute(
+                    await session.execute(
                         select(AuditEntry).where(AuditEntry.action == "delivery.sent")
                     )
                 ).scalars()

@@ -11,10 +11,10 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.app import console
-from bot.ports import ManualClock
 from config.settings import load_settings
 from storage.db import Database
 from storage.tables import Group, Identity, JoinRequest, Membership
+from tests.clock import ManualClock
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

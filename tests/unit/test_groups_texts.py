@@ -16,6 +16,7 @@ CODE = [ROOT / "bot" / "handlers" / n for n in ("groups.py", "coordinators.py", 
     ROOT / "bot" / "services" / n
     for n in (
         "audience.py",
+        "join_requests.py",
         "joins.py",
         "linking.py",
         "membership.py",

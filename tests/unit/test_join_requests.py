@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import random
+import re
+
+import pytest
 
 from bot.dispatch import Core
+from bot.events import CommandIssued
 from bot.services.membership import expire_requests
-from storage.tables import JoinRequest, Membership
+from storage.tables import JoinRequest, Membership, RequestCopy
 from tests.fakes import Harness
 from tests.unit.test_groups_support import (
     audit,
@@ -185,6 +189,13 @@ async def test_bin_with_its_own_questions(h: Harness) -> None:
     assert "Huisnummer? 12" in request and "Hoe ken je het BIN? Via de buren" in request
 
 
+async def expire(h: Harness) -> None:
+    """The periodic jobs: the conversation sweep (an abandoned intake is passed on), then the
+    expiry of requests."""
+    await h.core.conversations.sweep()
+    await expire_requests(h.core)
+
+
 def restart(h: Harness) -> None:
     """A new process on the same database: nothing that was in memory survives."""
     h.core = Core(
@@ -193,15 +204,21 @@ def restart(h: Harness) -> None:
 
 
 async def test_an_intake_cut_by_a_restart_is_taken_up_where_it_stopped(h: Harness) -> None:
-    await ready(h, intake=["Huisnummer?", "Hoe ken je het BIN?"])
+    await ready(h, intake=["Huisnummer?", "Hoe ken je het BIN?", "Sinds wanneer?"])
     await h.ask_join("jan", "buurt")
     await h.say("jan", "12")
-    assert "Vraag 2/2: Hoe ken je het BIN?" in h.new("jan")[-1]
-    restart(h)
+    assert "Vraag 2/3: Hoe ken je het BIN?" in h.new("jan")[-1]
+    first = h.core
+    restart(h)  # the conversation is a row: the new process answers the next question
+    assert h.core is not first
     await h.say("jan", "Via de buren")
+    assert "Vraag 3/3: Sinds wanneer?" in h.new("jan")[-1]
+    restart(h)
+    await h.say("jan", "2019")
     assert "Je aanvraag ligt nu bij de coördinatoren van BIN Noord" in h.new("jan")[-1]
     request = h.new("an")[-1]
     assert "Huisnummer? 12" in request and "Hoe ken je het BIN? Via de buren" in request
+    assert "Sinds wanneer? 2019" in request
     await h.say("jan", "hallo?")  # the intake is over: no question is taken up again
     assert "Nieuwe aanvraag" not in "".join(h.new("an"))
 
@@ -218,7 +235,7 @@ async def test_after_a_restart_cancel_withdraws_and_the_sweep_keeps_the_answers(
     await h.say("jan", "/cancel")
     assert "is ingetrokken" in h.new("jan")[-1]
     h.clock.advance(minutes=16)
-    await expire_requests(h.core)  # Lies never answered the second question
+    await expire(h)  # Lies never answered the second question
     request = h.new("an")[-1]
     assert "Lies" in request and "Huisnummer? 7" in request
     statuses = {r.person_id: r.status for r in await rows(h, JoinRequest)}
@@ -241,7 +258,7 @@ async def test_abandoned_intake_reaches_the_coordinators(h: Harness) -> None:
     await h.ask_join("jan", "buurt")
     h.new("jan")
     h.clock.advance(minutes=16)
-    await expire_requests(h.core)
+    await expire(h)
     assert "Nieuwe aanvraag #1" in h.new("an")[-1]
     assert "met wat je al antwoordde" in h.new("jan")[-1]
 
@@ -251,10 +268,10 @@ async def test_unanswered_request_expires_with_a_notice_to_both(h: Harness) -> N
     await h.ask_join("jan", "buurt")
     await h.say("jan", "Kerkstraat")
     h.clock.advance(days=6, hours=23)
-    await expire_requests(h.core)
+    await expire(h)
     assert h.new("an")[-1].startswith("Nieuwe aanvraag")
     h.clock.advance(hours=2)
-    await expire_requests(h.core)
+    await expire(h)
     assert "is verlopen zonder beslissing" in h.new("an")[-1]
     assert "is verlopen" in h.new("jan")[-1]
     assert ("decline", "buurt", "jan") in h.platform.actions
@@ -263,7 +280,7 @@ async def test_unanswered_request_expires_with_a_notice_to_both(h: Harness) -> N
     assert not h.platform.in_chat("an")[-2].buttons  # the request lost its buttons
     await h.press_data("an", "jr:approve:1")  # an old copy, e.g. from before a restart
     assert "Aanvraag #1 van Jan: verlopen." in h.new("an")[-1]
-    await expire_requests(h.core)
+    await expire(h)
     assert h.new("jan") == []
 
 
@@ -294,3 +311,122 @@ async def test_request_in_a_second_group_of_the_bin(h: Harness) -> None:
     await h.ask_join("jan", "straat")
     assert ("approve", "straat", "jan") in h.platform.actions
     assert len(await rows(h, JoinRequest)) == 1
+
+
+async def test_an_intake_without_its_conversation_is_passed_on_by_the_expiry_job(
+    h: Harness,
+) -> None:
+    from storage.tables import ConversationRow
+
+    await ready(h, intake=["Huisnummer?", "Hoe ken je het BIN?"])
+    await h.ask_join("jan", "buurt")
+    await h.say("jan", "12")
+    h.new("jan")
+    # As if the process had died between asking the first question and storing the intake.
+    async with h.db.session() as s:
+        for row in await rows(h, ConversationRow):
+            await s.delete(await s.get(ConversationRow, row.id))
+    h.clock.advance(minutes=16)
+    await expire_requests(h.core)
+    request = h.new("an")[-1]
+    assert "Nieuwe aanvraag #1" in request and "Huisnummer? 12" in request
+    assert "met wat je al antwoordde" in h.new("jan")[-1]
+    [req] = await rows(h, JoinRequest)
+    assert req.status == "pending"
+
+
+async def test_a_decision_in_another_process_edits_every_stored_copy(h: Harness) -> None:
+    await ready(h)
+    await coordinator(h, "bert")
+    await h.ask_join("jan", "buurt")
+    await h.say("jan", "Kerkstraat")
+    copies = [s for s in h.platform.sent if "Nieuwe aanvraag #1" in s.text]
+    assert sorted(c.chat.chat_id for c in copies) == ["an", "bert"]
+    assert all(c.buttons for c in copies)
+    first = h.core
+    restart(h)  # a second process on the same database, which never saw the copies go out
+    assert h.core is not first
+    await h.press("bert", "Goedkeuren")
+    for copy in copies:
+        assert not copy.buttons, copy.chat.chat_id
+        assert copy.text.endswith("→ ✅") and "Kerkstraat" in copy.text
+    assert ("approve", "buurt", "jan") in h.platform.actions
+    assert await rows(h, RequestCopy) == []
+
+
+async def test_expiry_and_withdrawal_edit_the_stored_copies_too(h: Harness) -> None:
+    await ready(h)
+    await h.ask_join("jan", "buurt")
+    await h.say("jan", "Kerkstraat")
+    await h.ask_join("lies", "buurt")
+    await h.say("lies", "Dorpsplein")
+    restart(h)
+    await h.say("lies", "/leave noord")
+    assert "is ingetrokken" in h.new("lies")[-1]
+    h.clock.advance(days=8)
+    await expire(h)
+    marks = {s.text.splitlines()[-1] for s in h.platform.sent if "Nieuwe aanvraag" in s.text}
+    assert marks == {"→ ⌛", "→ ↩"}
+    assert all(not s.buttons for s in h.platform.sent if "Nieuwe aanvraag" in s.text)
+
+
+async def test_a_storage_failure_at_approve_answers_with_a_reference_and_changes_nothing(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storage.groups import GroupRepo
+
+    await ready(h)
+    await h.ask_join("jan", "buurt")
+    await h.say("jan", "Kerkstraat")
+    await h.say("an", "/language en")
+    h.new("jan")
+    h.new("an")
+    actions = list(h.platform.actions)
+
+    async def broken(self: GroupRepo, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(GroupRepo, "admit", broken)
+    await h.event(
+        CommandIssued(h.chat(None, "an"), h.user("an"), "approve", "1", "m1"), may_fail=True
+    )
+    [answer] = h.new("an")
+    assert re.match(r"Something went wrong on my side \(ref E-[A-Z2-9]{4}\)\.", answer)
+    assert "Nothing was sent or changed" in answer and "disk on fire" not in answer
+    [req] = await rows(h, JoinRequest)
+    assert req.status == "pending" and req.decided_by is None
+    assert await rows(h, Membership) == []
+    assert h.platform.actions == actions  # nobody let in, no platform request touched
+    assert h.new("jan") == []
+    assert await audit(h, "join.approve") == []
+    copy = next(s for s in h.platform.sent if "Nieuwe aanvraag #1" in s.text)
+    assert copy.buttons  # still waiting for a decision
+    monkeypatch.undo()
+    await h.press("an", "Goedkeuren")
+    assert "Welkom" in h.new("jan")[-1]
+
+
+async def test_a_failure_after_the_approval_was_committed_says_what_was_done(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.services import membership
+
+    await ready(h)
+    await h.ask_join("jan", "buurt")
+    await h.say("jan", "Kerkstraat")
+    await h.say("an", "/language en")
+    h.new("an")
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("platform wrapper bug")
+
+    monkeypatch.setattr(membership, "let_in", broken)
+    await h.event(
+        CommandIssued(h.chat(None, "an"), h.user("an"), "approve", "1", "m1"), may_fail=True
+    )
+    [answer] = h.new("an")
+    assert answer.startswith("Something went wrong on my side (ref E-")
+    assert "Jan was approved as a member of BIN Noord." in answer
+    assert "Nothing was sent" not in answer
+    [m] = await rows(h, Membership)
+    assert m.status == "active"

@@ -8,9 +8,8 @@ import time
 from pathlib import Path
 
 import asyncpg
-import pytest
 
-from bot import scheduler
+from bot.commands import Job, JobFn, Registry
 from bot.dispatch import Core
 from bot.leader import Leadership, lead_scheduler
 from storage.db import Database
@@ -137,17 +136,23 @@ async def test_the_database_going_away_deposes_the_leader(pg_url: str, pg_server
         await db.dispose()
 
 
+def core_with_jobs(db: Database, *jobs: Job) -> Core:
+    """A core whose registry has only `jobs`."""
+    return Core(db, registry=Registry(jobs=list(jobs)))
+
+
 async def test_the_leader_runs_the_scheduled_jobs_and_stops_them_when_it_steps_down(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     ticks: list[float] = []
 
     async def tick(core: Core) -> None:
         ticks.append(time.monotonic())
 
-    monkeypatch.setattr(scheduler, "JOBS", [scheduler.Job("tick", 0.05, tick)])
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
-    lead = lead_scheduler(Core(db), AdvisoryLock(db, "scheduler"), retry=RETRY)
+    lead = lead_scheduler(
+        core_with_jobs(db, Job("tick", 0.05, tick)), AdvisoryLock(db, "scheduler"), retry=RETRY
+    )
     await lead.start()
     await until(lambda: len(ticks) >= 3)
     await lead.stop()
@@ -157,21 +162,23 @@ async def test_the_leader_runs_the_scheduled_jobs_and_stops_them_when_it_steps_d
     await db.dispose()
 
 
-async def test_a_standby_runs_no_jobs(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_standby_runs_no_jobs(pg_url: str) -> None:
     ticks: list[str] = []
 
-    def job(name: str) -> scheduler.JobFn:
+    def job(name: str) -> JobFn:
         async def tick(core: Core) -> None:
             ticks.append(name)
 
         return tick
 
     db = Database(pg_url)
-    monkeypatch.setattr(scheduler, "JOBS", [scheduler.Job("tick", 0.05, job("a"))])
-    a = lead_scheduler(Core(db), AdvisoryLock(db, "scheduler"), retry=RETRY)
+    a = lead_scheduler(
+        core_with_jobs(db, Job("tick", 0.05, job("a"))), AdvisoryLock(db, "scheduler"), retry=RETRY
+    )
     await a.start()
-    monkeypatch.setattr(scheduler, "JOBS", [scheduler.Job("tick", 0.05, job("b"))])
-    b = lead_scheduler(Core(db), AdvisoryLock(db, "scheduler"), retry=RETRY)
+    b = lead_scheduler(
+        core_with_jobs(db, Job("tick", 0.05, job("b"))), AdvisoryLock(db, "scheduler"), retry=RETRY
+    )
     await b.start()
     try:
         await asyncio.sleep(0.5)

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
-from storage.tables import Identity, JoinRequest, Membership, Person
+import pytest
+
+from bot.dispatch import Core
+from bot.events import MessagePosted
+from bot.services import privacy
+from storage.tables import ConversationRow, Identity, JoinRequest, Membership, Person
 from tests.fakes import Harness
 from tests.unit.test_groups_support import audit, member, ready, rows
 
@@ -116,3 +122,55 @@ async def test_join_decide_and_forget_on_postgresql(pg_url: str, tmp_path: Path)
         assert [i.user_id for i in await rows(h, Identity)] == ["an"]
     finally:
         await h.close()
+
+
+async def test_the_confirmation_is_stored_and_any_process_takes_it(h: Harness) -> None:
+    await ready(h)
+    await member(h, "jan")
+    await h.say("jan", "/forgetme")
+    h.core = Core(h.db, h.core.platforms, clock=h.clock, rng=h.core.rng)  # a restart
+    await h.say("jan", "ja")
+    assert "ik heb alles over je gewist" in h.new("jan")[-1]
+    assert await rows(h, Membership) == [] and await rows(h, ConversationRow) == []
+
+
+async def test_a_second_tap_on_the_confirmation_changes_nothing(h: Harness) -> None:
+    await ready(h)
+    await member(h, "jan")
+    await h.say("jan", "/forgetme")
+    await h.press("jan", "Nee, bewaren")
+    await h.press("jan", "Ja, wis alles")  # the old button of an ended conversation
+    assert h.last("jan") == "Deze knop werkt niet meer."
+    assert len(await rows(h, Membership)) == 1
+
+
+async def test_erasing_ends_every_conversation_of_the_person(h: Harness) -> None:
+    await ready(h)
+    await h.say("jan", "/join noord")  # the intake asks a question: a stored conversation
+    [jan] = await rows(h, Person, Person.id == 2)
+    async with h.core.uow() as uow:  # one more, in another private chat of theirs
+        expires = h.clock.now() + timedelta(minutes=5)
+        platform = h.platform.platform.value
+        await uow.conversations.begin(platform, "jan-2", "jan", jan.id, "x", "s", {}, expires)
+        await uow.commit()
+    await h.say("jan", "/forgetme")
+    await h.say("jan", "ja")
+    assert await rows(h, ConversationRow) == [] and await rows(h, JoinRequest) == []
+
+
+async def test_a_failure_after_taking_someone_out_says_so(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await ready(h)
+    await member(h, "jan")
+    await h.say("jan", "/forgetme")
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(privacy, "erase", broken)
+    await h.event(MessagePosted(h.chat(None, "jan"), h.user("jan"), "ja", "99"), may_fail=True)
+    answer = h.last("jan")
+    assert answer.startswith("Er ging aan mijn kant iets mis")
+    assert "Je bent uit de groepen van je BIN's gehaald" in answer
+    assert ("remove", "buurt", "jan") in h.platform.actions

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,8 +14,7 @@ from sqlalchemy import select, text
 from bot.model import Role
 from bot.services import directory, invites
 from storage.db import Database, head_revision, open_database
-from storage.repo import Repo
-from storage.tables import AuditEntry, Base, Invite, Person
+from storage.tables import Base, Identity, Person
 
 NOW = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 
@@ -48,58 +48,61 @@ async def test_migrations_match_the_models(db: Database) -> None:
 
 
 async def test_times_come_back_aware_utc(db: Database) -> None:
-    async with db.session() as s:
-        repo = Repo(s)
-        person, _ = await repo.ensure_identity("telegram", "42", "Jan", NOW)
+    async with db.unit_of_work() as uow:
+        person, _ = await uow.people.ensure_identity("telegram", "42", "Jan", NOW)
         person.redeem_blocked_until = NOW.astimezone(UTC) + timedelta(hours=1)
+        await uow.commit()
     async with db.session() as s:
         back = (await s.execute(select(Person))).scalar_one()
     assert back.redeem_blocked_until == NOW + timedelta(hours=1)
     assert back.redeem_blocked_until.tzinfo is not None
 
 
+async def identity(
+    db: Database, platform: str, user_id: str, name: str, dm_chat_id: str | None = None
+) -> tuple[Person, Identity]:
+    async with db.unit_of_work() as uow:
+        found = await uow.people.ensure_identity(
+            platform, user_id, name, NOW, dm_chat_id=dm_chat_id
+        )
+        await uow.commit()
+    return found
+
+
 async def test_one_person_per_platform_account(db: Database) -> None:
-    async with db.session() as s:
-        p1, i1 = await Repo(s).ensure_identity("telegram", "42", "Jan", NOW)
-    async with db.session() as s:
-        p2, i2 = await Repo(s).ensure_identity("telegram", "42", "Jan Peeters", NOW)
-        assert i2.display_name == "Jan Peeters"
+    p1, i1 = await identity(db, "telegram", "42", "Jan")
+    p2, i2 = await identity(db, "telegram", "42", "Jan Peeters")
+    assert i2.display_name == "Jan Peeters"
     assert p1.id == p2.id and i1.id == i2.id
-    async with db.session() as s:
-        p3, _ = await Repo(s).ensure_identity("matrix", "@jan:example.org", "Jan", NOW)
+    p3, _ = await identity(db, "matrix", "@jan:example.org", "Jan")
     assert p3.id != p1.id
 
 
 async def test_the_private_chat_is_recorded_when_first_seen_and_when_it_changes(
     db: Database,
 ) -> None:
-    async with db.session() as s:
-        _, ident = await Repo(s).ensure_identity("matrix", "@jan:x", "Jan", NOW, dm_chat_id="!a")
-        assert ident.dm_chat_id == "!a"
-    async with db.session() as s:
-        _, ident = await Repo(s).ensure_identity("matrix", "@jan:x", "Jan", NOW)  # a group
-        assert ident.dm_chat_id == "!a"
-    async with db.session() as s:
-        _, ident = await Repo(s).ensure_identity("matrix", "@jan:x", "Jan", NOW, dm_chat_id="!b")
-    async with db.session() as s:
-        assert [i.dm_chat_id for i in await Repo(s).identities_of(ident.person_id)] == ["!b"]
+    _, ident = await identity(db, "matrix", "@jan:x", "Jan", dm_chat_id="!a")
+    assert ident.dm_chat_id == "!a"
+    _, ident = await identity(db, "matrix", "@jan:x", "Jan")  # a group
+    assert ident.dm_chat_id == "!a"
+    _, ident = await identity(db, "matrix", "@jan:x", "Jan", dm_chat_id="!b")
+    async with db.unit_of_work() as uow:
+        assert [i.dm_chat_id for i in await uow.people.identities_of(ident.person_id)] == ["!b"]
 
 
 async def _setup_invite(db: Database) -> str:
-    async with db.session() as s:
-        repo = Repo(s)
-        await directory.add_zone(repo, NOW, "Beringen")
-        import random
-
+    async with db.unit_of_work() as uow:
+        zone = await directory.add_zone(uow, NOW, "Beringen")
         issued = await invites.issue(
-            repo,
+            uow,
             random.Random(1),
             NOW,
             Role.POLICE,
-            zone_id=(await repo.zone_by_name("beringen")).id,  # type: ignore[union-attr]
+            zone_id=zone.id,
             bin_id=None,
             valid_for=timedelta(days=7),
         )
+        await uow.commit()
     return issued.code
 
 
@@ -112,18 +115,15 @@ async def test_only_a_hash_of_the_code_is_stored(db: Database) -> None:
 
 async def test_an_invite_is_redeemed_once_even_in_a_race(db: Database) -> None:
     code = await _setup_invite(db)
-    people = []
-    for uid in ("1", "2", "3", "4"):
-        async with db.session() as s:
-            people.append((await Repo(s).ensure_identity("telegram", uid, "x", NOW))[0].id)
+    people = [(await identity(db, "telegram", uid, "x"))[0].id for uid in ("1", "2", "3", "4")]
 
     async def attempt(person_id: int) -> invites.Redeemed:
         for _ in range(20):
             try:
-                async with db.session() as s:
-                    person = await s.get(Person, person_id)
-                    assert person is not None
-                    return (await invites.redeem(Repo(s), person, code, NOW)).outcome
+                async with db.unit_of_work() as uow:
+                    result = await invites.redeem(uow, person_id, code, NOW)
+                    await uow.commit()
+                return result.outcome
             except Exception as exc:  # SQLite "database is locked" under contention
                 if "locked" not in str(exc):
                     raise
@@ -132,22 +132,22 @@ async def test_an_invite_is_redeemed_once_even_in_a_race(db: Database) -> None:
 
     outcomes = await asyncio.gather(*(attempt(p) for p in people))
     assert sorted(outcomes) == sorted([invites.Redeemed.OK] + [invites.Redeemed.REFUSED] * 3)
-    async with db.session() as s:
-        invite = (await s.execute(select(Invite))).scalar_one()
-        grants = await Repo(s).grants(role="police")
+    async with db.unit_of_work() as uow:
+        [invite] = await uow.invites.invites()
+        grants = await uow.people.grants(role="police")
     assert invite.used_at is not None and len(grants) == 1
 
 
 async def test_audit_log_keeps_order_and_detail(db: Database) -> None:
-    async with db.session() as s:
-        repo = Repo(s)
-        await repo.audit(NOW, "admin", "zone.add", zone_id=1)
-        await repo.audit(
+    async with db.unit_of_work() as uow:
+        await uow.audit.record(NOW, "admin", "zone.add", zone_id=1)
+        await uow.audit.record(
             NOW + timedelta(seconds=1), "p-abc", "command.alert", outcome="refused", reason="role"
         )
-    async with db.session() as s:
-        rows = (await s.execute(select(AuditEntry).order_by(AuditEntry.id))).scalars().all()
-        since = await Repo(s).audit_entries(since=NOW + timedelta(milliseconds=500))
+        await uow.commit()
+    async with db.unit_of_work() as uow:
+        rows = await uow.audit.entries()
+        since = await uow.audit.entries(since=NOW + timedelta(milliseconds=500))
     assert [(r.action, r.outcome) for r in rows] == [
         ("zone.add", "ok"),
         ("command.alert", "refused"),
@@ -156,14 +156,22 @@ async def test_audit_log_keeps_order_and_detail(db: Database) -> None:
     assert [r.action for r in since] == ["command.alert"]
 
 
+async def test_nothing_is_written_without_a_commit(db: Database) -> None:
+    async with db.unit_of_work() as uow:
+        await uow.audit.record(NOW, "admin", "zone.add")
+        await uow.rollback()
+    async with db.unit_of_work() as uow:
+        assert await uow.audit.entries() == []
+
+
 async def test_key_value_state(db: Database) -> None:
-    async with db.session() as s:
-        await Repo(s).kv_put("matrix:next_batch", "s1")
-    async with db.session() as s:
-        await Repo(s).kv_put("matrix:next_batch", "s2")
-    async with db.session() as s:
-        assert await Repo(s).kv_get("matrix:next_batch") == "s2"
-        assert await Repo(s).kv_get("nothing") is None
+    for value in ("s1", "s2"):
+        async with db.unit_of_work() as uow:
+            await uow.state.put("matrix:next_batch", value)
+            await uow.commit()
+    async with db.unit_of_work() as uow:
+        assert await uow.state.get("matrix:next_batch") == "s2"
+        assert await uow.state.get("nothing") is None
 
 
 async def test_processes_starting_together_migrate_once(pg_url: str) -> None:

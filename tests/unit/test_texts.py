@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot import texts
-from bot.commands import REGISTRY
+from bot.handlers import build_registry
 from bot.model import LANGUAGES, Role
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,7 +56,7 @@ def test_keys_used_in_code_exist() -> None:
 
 def test_commands_and_roles_have_texts() -> None:
     keys = all_keys()
-    for cmd in REGISTRY.commands.values():
+    for cmd in build_registry().commands.values():
         assert cmd.help_key in keys, cmd.name
     for role in Role:
         assert f"role.{role.value}" in keys
