@@ -14,6 +14,9 @@ updates and messages; botapi_members for chats and members), enforces the
 flood limits (botapi_flood), parses HTML like Telegram (botapi_html), long-polls and pushes to
 webhooks (botapi_updates), and lets tests make people act (botapi_inject) or make it fail
 (`fail_next`, `delay_next`, `delay_chat`, `forbid`, `migrate`). It binds to 127.0.0.1 only.
+
+Several bots may share one server, each told apart by its own base URL: a client given
+`api.base_url_for("web1")` is recorded with `caller == "web1"` on every call it makes.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ class ApiCall:
     method: str
     params: JSON
     at: float
+    caller: str = ""
+    """The name in the base URL the client used (`base_url_for`), else empty."""
 
 
 @dataclass
@@ -89,6 +94,10 @@ class FakeBotApi(Methods, Injections):
         """What python-telegram-bot takes as `base_url` (the token is appended to it)."""
         return f"http://{self.host}:{self.port}/bot"
 
+    def base_url_for(self, caller: str) -> str:
+        """A `base_url` whose every call is recorded with `caller`, to tell clients apart."""
+        return f"http://{self.host}:{self.port}/via/{caller}/bot"
+
     @property
     def base_file_url(self) -> str:
         """What python-telegram-bot takes as `base_file_url`."""
@@ -98,6 +107,7 @@ class FakeBotApi(Methods, Injections):
         """Listen on 127.0.0.1 (a free port unless one was given)."""
         app = web.Application(client_max_size=4 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_route("*", "/via/{caller}/bot{token}/{method}", self._handle)
         runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
@@ -153,9 +163,13 @@ class FakeBotApi(Methods, Injections):
 
     # -- inspection ----------------------------------------------------------------------
 
-    def calls_to(self, method: str) -> list[JSON]:
-        """The parameters of every call of `method` so far, oldest first."""
-        return [c.params for c in self.calls if c.method.lower() == method.lower()]
+    def calls_to(self, method: str, caller: str | None = None) -> list[JSON]:
+        """The parameters of every call of `method` (by `caller`, if given), oldest first."""
+        return [
+            c.params
+            for c in self.calls
+            if c.method.lower() == method.lower() and caller in (None, c.caller)
+        ]
 
     @property
     def flood_429_count(self) -> int:
@@ -210,7 +224,8 @@ class FakeBotApi(Methods, Injections):
             params = await self._params(request)
         except ValueError:
             return self._answer(ApiError(400, "Bad Request: can't parse request").body(), 400)
-        self.calls.append(ApiCall(name, params, self.clock()))
+        caller = request.match_info.get("caller", "")
+        self.calls.append(ApiCall(name, params, self.clock(), caller))
         faults = self._faults.get(name.lower())
         if faults:
             fault = faults.popleft()

@@ -53,6 +53,16 @@ async def test_get_me_and_wrong_token_and_unknown_method(
     assert (status, body["description"]) == (404, "Not Found")
 
 
+async def test_clients_with_their_own_base_url_are_told_apart(
+    botapi: FakeBotApi, http: httpx.AsyncClient
+) -> None:
+    async with httpx.AsyncClient(base_url=botapi.base_url_for("web2") + botapi.token + "/") as b:
+        assert (await call(b, "getMe"))[0] == 200
+    assert (await call(http, "getMe"))[0] == 200
+    assert [c.caller for c in botapi.calls] == ["web2", ""]
+    assert len(botapi.calls_to("getMe")) == 2 and len(botapi.calls_to("getMe", "web2")) == 1
+
+
 async def test_send_message_parses_html_into_text_and_entities(
     botapi: FakeBotApi, http: httpx.AsyncClient
 ) -> None:
