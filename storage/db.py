@@ -9,7 +9,7 @@ from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, make_url, text
+from sqlalchemy import Result, event, make_url, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -191,16 +191,20 @@ def _note_flush(session: Session, _flush: UOWTransaction) -> None:
             changed.add(_ALL)
 
 
-def _note_statement(state: ORMExecuteState) -> None:
-    """Bulk statements (UPDATE ... WHERE, DELETE ...) may concern anyone."""
-    if state.is_insert or state.is_update or state.is_delete:
-        state.session.info[WROTE] = True
-    if state.execution_options.get("binbot_directory_change", True) is False:
-        return
-    if state.is_insert or state.is_update or state.is_delete:
+def _note_statement(state: ORMExecuteState) -> Result[Any] | None:
+    """Note what a statement changed: INSERT, UPDATE and DELETE statements write (unless they
+    matched no row: a claim that lost writes nothing), and bulk ones may concern anyone."""
+    if not (state.is_insert or state.is_update or state.is_delete):
+        return None
+    result = state.invoke_statement()
+    if getattr(result, "rowcount", -1) == 0:
+        return result
+    state.session.info[WROTE] = True
+    if state.execution_options.get("binbot_directory_change", True) is not False:
         table = getattr(state.statement, "table", None)
         if table is None or table.name in DIRECTORY_TABLES:
             state.session.info.setdefault(_CHANGED, set()).add(_ALL)
+    return result
 
 
 def _forget(session: Session) -> None:
