@@ -17,7 +17,7 @@ from bot.context import Roles
 from bot.model import Rich, Role, Urgency
 from bot.scheduler import periodic
 from bot.services import alert_render as render
-from storage.alerts import PENDING, SENDING, SENT, AlertRepo
+from storage.alerts import NOTICE, PENDING, SENDING, SENT, URGENT, AlertRepo
 from storage.groups import GroupRepo
 from storage.repo import Repo
 from storage.tables import Alert, AlertTarget, Bin, Delivery, FollowUp, Group, Zone
@@ -196,6 +196,8 @@ def _delivery(
         platform=group.platform,
         chat_id=group.chat_id,
         status=PENDING,
+        # A follow-up goes with its message's priority, so it never overtakes its original.
+        priority=URGENT if alert.urgency == Urgency.URGENT.value else NOTICE,
         attempts=0,
         next_attempt_at=due,
         created_at=now,
