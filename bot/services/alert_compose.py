@@ -302,36 +302,35 @@ class AlertComposer(Conversation):
             bins = [b.name for b in await repo.bins(self.zone_id) if b.id in self.chosen]
         zone = await self._zone(ctx)
         now = ctx.core.clock.now()
-        await ctx.reply("alerts.compose_preview", groups=len(groups), bins=", ".join(bins))
         probe = alert_limits.probe(
             zone, self.role, now, text, ref=self.ref, category=self.category
         )
+        # Two messages, not four: the officer's private chat stays within Telegram's burst.
+        lines = [ctx.t("alerts.compose_preview", groups=len(groups), bins=", ".join(bins))]
+        if probe.release_at > now:
+            when = render.when(probe.release_at, zone, ctx.lang)
+            lines.append(ctx.t("alerts.compose_preview_held", time=when))
+        confirm = (
+            "alerts.compose_confirm_tap" if self._buttons(ctx) else "alerts.compose_confirm_type"
+        )
+        lines.append(ctx.t(confirm))
+        await ctx.send_rich(Rich.join(lines))
         preview = render.official(
             probe, zone, zone.language, ctx.prefix, buttons=self._buttons(ctx)
         )
-        seen = texts.text("alerts.btn_seen", zone.language)
-        buttons = [[self._button(seen, "preview", "seen")]] if self._buttons(ctx) else []
-        await ctx.send_rich(preview, buttons=buttons, silent=probe.urgency != "urgent")
-        if probe.release_at > now:
-            await ctx.reply(
-                "alerts.compose_preview_held", time=render.when(probe.release_at, zone, ctx.lang)
-            )
+        buttons: list[list[Button]] = []
         if self._buttons(ctx):
-            await ctx.reply(
-                "alerts.compose_confirm_tap",
-                buttons=[
-                    [
-                        self._button(
-                            texts.text("alerts.btn_confirm", ctx.lang), "confirm", "confirm"
-                        ),
-                        self._button(
-                            texts.text("alerts.btn_cancel", ctx.lang), "confirm", "cancel"
-                        ),
-                    ]
+            # The preview carries its Seen button, as residents will see it, and under it
+            # the officer's Confirm / Cancel.
+            seen = texts.text("alerts.btn_seen", zone.language)
+            buttons = [
+                [self._button(seen, "preview", "seen")],
+                [
+                    self._button(texts.text("alerts.btn_confirm", ctx.lang), "confirm", "confirm"),
+                    self._button(texts.text("alerts.btn_cancel", ctx.lang), "confirm", "cancel"),
                 ],
-            )
-        else:
-            await ctx.reply("alerts.compose_confirm_type")
+            ]
+        await ctx.send_rich(preview, buttons=buttons, silent=probe.urgency != "urgent")
         return "confirm"
 
     # -- confirm ---------------------------------------------------------------------------
@@ -376,15 +375,18 @@ class AlertComposer(Conversation):
                 return
             alert, _ = await alerts.store(repo, draft, now, ctx.core.rng)
             body, _ = await alerts.status_of(repo, alert, ctx.lang, ctx.prefix, now, receipt=True)
+        worker = ctx.core.services.get("delivery")
+        if worker is not None:
+            # The groups first: the fan-out starts as soon as the message is committed, and
+            # the receipt (which may have to wait out the officer's chat limit) follows.
+            worker.wake()
         sent = await ctx.send_rich(body)
         async with ctx.core.tx() as repo:
             stored = await AlertRepo(repo.session).alert(alert.id)
             assert stored is not None
             stored.receipt_message_id = sent.message_id
-        worker = ctx.core.services.get("delivery")
         if worker is not None:
             worker.receipts.posted(alert.id, body.plain)
-            worker.wake()
             # The deliveries may all have settled before the receipt's id was known.
             await worker.refresh_receipt(alert.id)
 

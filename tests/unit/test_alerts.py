@@ -43,9 +43,12 @@ async def test_an_officer_sends_an_urgent_message_to_two_bins_with_three_groups(
 
     h.new("jan")
     await h.say("jan", "Grey van, Belgian plate, driving slowly past the houses.")
-    step4, preview, confirm = h.new("jan")
+    step4, preview = h.new("jan")  # two messages: the officer's chat stays within its burst
     assert "Step 4 of 4" in step4 and "groups: 3; BINs: Noord, Zuid" in step4
-    assert confirm == "Send it? Confirm or cancel."
+    assert step4.endswith("Send it? Confirm or cancel.")
+    shown = h.platform.in_chat("jan")[-1]  # the preview carries Seen, then Confirm / Cancel
+    assert [label for label, _ in shown.buttons] == ["Seen", "Confirm", "Cancel"]
+    assert [len(row) for row in shown.message.buttons] == [1, 2]
     assert h.new("noord-1") == []  # nothing goes out before the confirmation
 
     await h.press("jan", "Confirm")
@@ -92,7 +95,8 @@ async def test_without_buttons_every_choice_is_typed(tmp_path: Path) -> None:
         assert h.last("jan") == "Reply with a number from 1 to 7."
         await h.say("jan", "3")
         await h.say("jan", "Break-in at number 12 tonight; the thieves fled on foot.")
-        assert h.last("jan") == "Send it? Reply yes to send, no to stop."
+        step4, _preview = h.new("jan")[-2:]
+        assert step4.endswith("Send it? Reply yes to send, no to stop.")
         await h.say("jan", "maybe")
         assert h.last("jan") == "Reply yes to send it, or no to stop."
         await h.say("jan", "yes")
