@@ -5,14 +5,21 @@
    stored as confirming the wizard does (`alerts.store`, one transaction), the worker is woken
    (`wake()`), and the time until the fake platform accepts the first group message is taken.
    SQLite and PostgreSQL; median and p95. Target: under 200 ms.
-2. Throughput on PostgreSQL: `--deliveries` rows (one message to a BIN of that many groups)
+2. Urgent during a notice: a non-urgent notice to `--notice-groups` Telegram groups is mid
+   fan-out at Telegram's 30/s through the fake Bot API server of the tests (which enforces
+   the limits and answers 429 beyond them), sent by the real stack (python-telegram-bot in
+   TelegramPlatform, the worker as `binbot run` builds it); then an urgent message to 20
+   other groups is confirmed (stored and the worker woken, as the wizard's Confirm does).
+   Time from confirm until the server took the first and the last of its 20 messages, and
+   the 429s. Targets: first within 1 s, all 20 within 2 s, no 429.
+3. Throughput on PostgreSQL: `--deliveries` rows (one message to a BIN of that many groups)
    sent by one and by two worker processes (tests/ops/delivery_proc.py, the real worker with
    its shipped settings) against a Telegram-like fake with a fixed `--latency` per send and no
    rate limit. Deliveries per second from the first to the last send, and the duplicates and
    lost rows found afterwards.
 
     python benchmarks/delivery.py [--messages 20] [--deliveries 2000] [--latency 0.02]
-                                  [--postgres URL | --no-postgres]
+                                  [--notice-groups 1000] [--postgres URL | --no-postgres]
 
 The last line printed is one JSON object with the figures.
 """
@@ -36,14 +43,20 @@ from sqlalchemy import select
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.pg import drop_postgres, postgres_database
+from bot.services import alerts
 from config.settings import DeliverySettings
 from storage.db import Database
-from storage.tables import Bin, Delivery, Person
+from storage.repo import DirectoryRepo
+from storage.tables import Bin, Delivery, Group, Identity, Person
 from tests.ops.delivery_proc import LedgerPlatform, make_worker, open_count, read_ledger, seed
 from tests.ops.delivery_proc import store as store_alert
+from tests.scenarios.telegram_stack import TelegramStack
+from tests.telegram.botapi import FakeBotApi
+from tests.telegram.botapi_state import JSON
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_MS = 200.0
+URGENT_FIRST_MS, URGENT_ALL_MS = 1000.0, 2000.0
 PROC = ROOT / "tests" / "ops" / "delivery_proc.py"
 
 
@@ -94,6 +107,110 @@ async def first_delivery(url: str, messages: int, groups: int = 20) -> dict[str,
         "p95_ms": round(p95(took), 1),
         "max_ms": round(max(took), 1),
         "met": p95(took) < TARGET_MS,
+    }
+
+
+class TimedBotApi(FakeBotApi):
+    """The fake server, noting when it took each message (chat id, clock)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.accepted: list[tuple[int, float]] = []
+
+    async def m_sendMessage(self, p: JSON) -> JSON:
+        result = await super().m_sendMessage(p)
+        self.accepted.append((int(result["chat"]["id"]), self.clock()))
+        return result
+
+
+async def urgent_during_notice(url: str | None, notice_groups: int) -> dict[str, Any]:
+    """An urgent message confirmed while a notice to `notice_groups` groups is going out."""
+    with tempfile.TemporaryDirectory() as tmp:
+        async with TelegramStack.running(
+            Path(tmp), database_url=url, start_worker=False, server=TimedBotApi
+        ) as s:
+            api = s.api
+            assert isinstance(api, TimedBotApi)
+            await s.admin('zone add Beringen --non-urgent "011 27 95 79" --quiet 00:00-00:00')
+            await s.admin("bin add Noord --zone Beringen --code noord")
+            await s.admin("bin add Zuid --zone Beringen --code zuid")
+            officer = api.add_user("Jan")
+            notice = [api.add_group(f"Straat {i:04}") for i in range(notice_groups)]
+            urgent = [api.add_group(f"Plein {i:02}") for i in range(20)]
+            async with s.core.db.session() as session:
+                now = s.core.clock.now()
+                found = {b.code: b for b in await DirectoryRepo(session).bins()}
+                for code, chats in (("noord", notice), ("zuid", urgent)):
+                    session.add_all(
+                        Group(
+                            bin_id=found[code].id,
+                            platform="telegram",
+                            chat_id=str(c.id),
+                            title=c.title,
+                            linked_at=now,
+                            active=True,
+                        )
+                        for c in chats
+                    )
+                person = Person(pseudonym="p-jan", created_at=now, failed_redeems=0)
+                session.add(person)
+                await session.flush()
+                session.add(
+                    Identity(
+                        person_id=person.id,
+                        platform="telegram",
+                        user_id=str(officer.id),
+                        display_name="Jan",
+                        dm_chat_id=str(officer.id),
+                        created_at=now,
+                    )
+                )
+                ids = found["noord"].zone_id, found["noord"].id, found["zuid"].id, person.id
+
+            async def confirm(role: str, bin_id: int) -> None:
+                async with s.core.uow() as uow:
+                    ref = await alerts.new_ref(uow.alerts, s.core.rng)
+                    draft = alerts.Draft(
+                        ids[0],
+                        role,
+                        [bin_id],
+                        "burglary",
+                        "Inbraak in de Kerkstraat; twee daders te voet richting station.",
+                        ref,
+                        ids[3],
+                        "telegram",
+                        str(officer.id),
+                        "nl",
+                    )
+                    await alerts.store(uow, draft, s.core.clock.now(), s.core.rng)
+                    await uow.commit()
+                s.worker.wake()
+
+            await confirm("prevention", ids[1])
+            await s.start_worker()
+            mid = min(notice_groups // 3, 300)
+            while len(api.accepted) < mid:  # noqa: ASYNC110 (the server's record is watched)
+                await asyncio.sleep(0.005)
+            refused = api.flood_429_count
+            begin = api.clock()
+            await confirm("police", ids[2])
+            targets = {c.id for c in urgent}
+            while len({c for c, _ in api.accepted if c in targets}) < len(targets):
+                assert api.clock() - begin < 60, "the urgent message did not go out"
+                await asyncio.sleep(0.002)
+            times = sorted(t for c, t in api.accepted if c in targets)
+            notice_sent = sum(1 for c, t in api.accepted if c not in targets and t > begin)
+            flood = api.flood_429_count - refused
+            await s.stop()  # the rest of the notice stays in the outbox
+    first, last = (times[0] - begin) * 1000, (times[-1] - begin) * 1000
+    return {
+        "notice_groups": notice_groups,
+        "notice_sent_before_confirm": mid,
+        "notice_sent_meanwhile": notice_sent,
+        "first_delivery_ms": round(first, 1),
+        "all_delivered_ms": round(last, 1),
+        "flood_429": flood,
+        "met": first < URGENT_FIRST_MS and last < URGENT_ALL_MS and flood == 0,
     }
 
 
@@ -149,6 +266,7 @@ async def main() -> int:
     parser.add_argument("--messages", type=int, default=20)
     parser.add_argument("--deliveries", type=int, default=2000)
     parser.add_argument("--latency", type=float, default=0.02)
+    parser.add_argument("--notice-groups", type=int, default=1000)
     parser.add_argument(
         "--postgres",
         default=os.environ.get(
@@ -167,10 +285,23 @@ async def main() -> int:
             f"to {r['groups_per_message']} groups each; target < {TARGET_MS:.0f} ms)"
         )
 
+    def show_urgent(label: str, r: dict[str, Any]) -> None:
+        print(
+            f"urgent during a notice, {label:<10}: first group {r['first_delivery_ms']:.0f} ms, "
+            f"all 20 {r['all_delivered_ms']:.0f} ms after confirm, {r['flood_429']} x 429 "
+            f"(notice to {r['notice_groups']} groups, {r['notice_sent_before_confirm']} sent "
+            f"before, {r['notice_sent_meanwhile']} meanwhile; targets < "
+            f"{URGENT_FIRST_MS:.0f} / {URGENT_ALL_MS:.0f} ms, no 429): "
+            + ("met" if r["met"] else "MISSED")
+        )
+
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         results["first_delivery_sqlite"] = await first_delivery(url, args.messages)
     show_first("SQLite", results["first_delivery_sqlite"])
+    results["urgent_during_notice"] = await urgent_during_notice(None, args.notice_groups)
+    show_urgent("SQLite", results["urgent_during_notice"])
+    results["urgent_during_notice_postgresql"] = None
     results["first_delivery_postgresql"] = None
     results["throughput_postgresql"] = None
     if not args.no_postgres:
@@ -181,6 +312,14 @@ async def main() -> int:
             finally:
                 await drop_postgres(args.postgres, made[1])
             show_first("PostgreSQL", results["first_delivery_postgresql"])
+            made = await postgres_database(args.postgres)
+            assert made is not None
+            try:
+                r = await urgent_during_notice(made[0], args.notice_groups)
+            finally:
+                await drop_postgres(args.postgres, made[1])
+            results["urgent_during_notice_postgresql"] = r
+            show_urgent("PostgreSQL", r)
             results["throughput_postgresql"] = []
             for processes in (1, 2):
                 made = await postgres_database(args.postgres)

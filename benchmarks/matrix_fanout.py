@@ -10,13 +10,19 @@ delivery row per room, and the worker sends them. Then the same 200 messages go 
 plain sequential `room_send` loop of the bot's account, for comparison.
 
     python benchmarks/matrix_fanout.py [--rooms 200] [--matrix-concurrency 16]
-                                       [--delivery-concurrency 32]
+                                       [--delivery-concurrency 32] [--rtt-ms 50]
+
+`--rtt-ms N` puts a delaying TCP proxy on loopback between the bot's clients and Synapse
+(the bot's MatrixPlatform, so the delivery worker and its sync, and both plain loops): every
+chunk of bytes waits N/2 ms each way, as if the homeserver were N ms of round trip away. The
+officer's and the readers' own clients talk to Synapse directly.
 
 Per-room latency is from the moment the alert was stored to the `origin_server_ts` the
 homeserver gave the room's event. Every room is read back: `lost` counts rooms without the
 message, `duplicates` the extra copies. `flood_errors` counts 429 / M_LIMIT_EXCEEDED answers.
-Target: at least 5 times the rooms per second of the sequential loop, nothing lost or
-duplicated. The last line printed is one JSON object with the figures.
+Targets: at least 5 times the rooms per second of the sequential loop at `--rtt-ms 50`, and
+at least 0.9 of the plain concurrent loop (`ceiling_fraction`) at `--rtt-ms 0`; nothing lost
+or duplicated. The last line printed is one JSON object with the figures.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -34,6 +41,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -43,9 +51,11 @@ from sqlalchemy import select
 from storage.tables import Alert, Bin, Delivery, Group
 from tests.matrix.harness import MatrixUser
 from tests.matrix.synapse import RegisteredUser, SynapseServer, start_synapse
-from tests.scenarios.matrix_stack import MatrixStack, direct_room, says
+from tests.scenarios.matrix_stack import MatrixStack, body, direct_room, says, sees
 
 TARGET_SPEEDUP = 5.0
+REF = re.compile(r"\b[A-Z]-[0-9A-Z]{4}\b")
+TARGET_CEILING_FRACTION = 0.9
 SETUP_CONCURRENCY = 8
 T = TypeVar("T")
 
@@ -60,6 +70,80 @@ class FloodCounter(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if any(str(a) in ("M_LIMIT_EXCEEDED", "429") for a in record.args or ()):
             self.count += 1
+
+
+class DelayProxy:
+    """A TCP proxy on 127.0.0.1 that holds every chunk `delay` seconds in each direction."""
+
+    def __init__(self, upstream: str, delay: float) -> None:
+        parts = urlsplit(upstream)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.delay = delay
+        self.base_url = ""
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
+            await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass  # a peer went away, or the proxy is stopping
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Copy one direction, each chunk written `delay` after it was read, in order."""
+        loop = asyncio.get_running_loop()
+        chunks: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def deliver() -> None:
+            while True:
+                due, data = await chunks.get()
+                wait = due - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                if not data:
+                    writer.close()
+                    return
+                writer.write(data)
+                await writer.drain()
+
+        sender = loop.create_task(deliver())
+        try:
+            while data := await reader.read(65536):
+                chunks.put_nowait((loop.time() + self.delay, data))
+            chunks.put_nowait((loop.time() + self.delay, b""))
+            await sender
+        finally:
+            sender.cancel()
+
+
+class Through:
+    """The Synapse as the bot's clients reach it: through the proxy when there is one."""
+
+    def __init__(self, server: SynapseServer, base_url: str) -> None:
+        self._server = server
+        self.base_url = base_url
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._server, name)
 
 
 async def bounded(
@@ -101,17 +185,19 @@ async def make_rooms(
         await bot.close()
 
 
-async def link(stack: MatrixStack, rooms: list[str]) -> None:
-    """Zone, BIN and the rooms as its linked groups (what `!link` leaves in the database)."""
+async def link(stack: MatrixStack, rooms: list[str], small: list[str]) -> None:
+    """Zone, BINs noord (`rooms`) and zuid (`small`), the rooms as their linked groups (what
+    `!link` leaves in the database)."""
     await stack.admin('zone add Beringen --non-urgent "011 27 95 79" --quiet 00:00-00:00')
     await stack.admin('bin add "Koersel Noord" --zone Beringen --code noord')
+    await stack.admin('bin add "Koersel Zuid" --zone Beringen --code zuid')
     now = datetime.now(UTC)
     async with stack.core.db.session() as session:
-        b = (await session.execute(select(Bin))).scalar_one()
-        for i, room in enumerate(rooms):
+        bins = {b.code: b for b in (await session.execute(select(Bin))).scalars()}
+        for i, room in enumerate(rooms + small):
             session.add(
                 Group(
-                    bin_id=b.id,
+                    bin_id=bins["noord" if i < len(rooms) else "zuid"].id,
                     platform="matrix",
                     chat_id=room,
                     title=f"Straat {i}",
@@ -194,9 +280,49 @@ async def plain_loop(
     return time.monotonic() - start, per_send, done.count(False)
 
 
+async def confirm_to_first(
+    stack: MatrixStack,
+    jan: MatrixUser,
+    dm: str,
+    reader: MatrixUser,
+    rooms: list[str],
+    messages: int,
+) -> dict[str, Any]:
+    """The officer walks !alert to the BIN `zuid` `messages` times; per message the time from
+    his "ja" to the first room's copy, both as the homeserver stamped them."""
+    took: list[float] = []
+    for i in range(messages):
+        await says(jan, dm, stack, "!alert", "nummers")
+        await says(jan, dm, stack, "zuid", "Stap 2 van 4")
+        await says(jan, dm, stack, "3", "Stap 3 van 4")
+        await says(jan, dm, stack, f"Verdachte wagen {i} in de Kerkstraat.", "Versturen?")
+        mark = await jan.say(dm, "ja")
+        said = next(e for e in await jan.messages(dm, limit=10) if e.get("event_id") == mark)
+        receipt = await sees(jan, dm, stack, "Ontvangstbewijs", after=mark)
+        found = REF.search(body(receipt))
+        assert found, body(receipt)
+        first: list[int] = []
+        while not first:
+            seen = await copies(reader, rooms, stack.bot_id, found.group(0))
+            first = [ts for room in seen for ts in room]
+            await asyncio.sleep(0.05)
+        took.append(min(first) - int(said["origin_server_ts"]))
+    return {
+        "messages": messages,
+        "p50": round(percentile(took, 50), 1),
+        "p95": round(percentile(took, 95), 1),
+        "max": round(max(took), 1),
+    }
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="binbot-fanout-"))
     server = await asyncio.to_thread(start_synapse, workdir / "synapse")
+    proxy = DelayProxy(server.base_url, args.rtt_ms / 2000) if args.rtt_ms > 0 else None
+    via: Any = server
+    if proxy is not None:
+        await proxy.start()
+        via = Through(server, proxy.base_url)
     flood = FloodCounter()
     errors_log = logging.getLogger("adapters.matrix.errors")
     errors_log.setLevel(logging.INFO)
@@ -212,16 +338,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         an = MatrixUser(server, await server.create_user("an", displayname="An"))
         people.append(an)
         rooms = await make_rooms(server, an, bot, args.rooms)
+        small = await make_rooms(server, an, bot, 3)
         print(f"setup: {len(rooms)} rooms in {time.monotonic() - t:.1f}s", flush=True)
 
         stack = await MatrixStack.start(
-            server,
+            via,
             workdir / "bot",
             account=bot,
             matrix={"concurrency": args.matrix_concurrency},
             delivery={"concurrency": args.delivery_concurrency},
         )
-        await link(stack, rooms)
+        await link(stack, rooms, small)
         jan, dm = await officer(server, stack)
         people.append(jan)
         text = "Inbraak in de Kerkstraat; twee daders te voet richting station."
@@ -254,18 +381,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         content = {
             k: sample["content"][k] for k in ("msgtype", "body", "format", "formatted_body")
         }
-        seq_seconds, per_send, seq_errors = await plain_loop(server, bot, rooms, content)
+        seq_seconds, per_send, seq_errors = await plain_loop(via, bot, rooms, content)
         seq_rate = len(rooms) / seq_seconds
         # The ceiling: what any client gets from this homeserver with many sends at once.
         raw_seconds, _, raw_errors = await plain_loop(
-            server, bot, rooms, content, args.matrix_concurrency
+            via, bot, rooms, content, args.matrix_concurrency
         )
         raw_rate = len(rooms) / raw_seconds
         again = await copies(an, rooms, bot.user_id, f"Ref. {alert.ref}")
         seq_lost = sum(1 for room in again if len(room) < 3)
+        c2f = await confirm_to_first(stack, jan, dm, an, small, args.wizard_messages)
     finally:
         if stack is not None:
             await stack.stop()
+        if proxy is not None:
+            await proxy.stop()
         for person in people:
             await person.close()
         errors_log.removeHandler(flood)
@@ -292,6 +422,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "plain_concurrent_rooms_per_s": round(raw_rate, 1),
         "ceiling_speedup": round(raw_rate / seq_rate, 2) if seq_rate else None,
         "rate_fraction": round(rate / raw_rate, 2) if raw_rate else None,
+        "ceiling_fraction": round(rate / raw_rate, 2) if raw_rate else None,
+        "rtt_ms": args.rtt_ms,
+        "confirm_to_first_ms": c2f,
         "bot_rate_limit": args.bot_rate or None,
         "target_speedup": TARGET_SPEEDUP,
         "matrix_concurrency": args.matrix_concurrency,
@@ -305,6 +438,8 @@ def main() -> None:
     parser.add_argument("--rooms", type=int, default=200)
     parser.add_argument("--matrix-concurrency", type=int, default=16)
     parser.add_argument("--delivery-concurrency", type=int, default=32)
+    parser.add_argument("--rtt-ms", type=float, default=0.0, help="round trip to Synapse")
+    parser.add_argument("--wizard-messages", type=int, default=20)
     parser.add_argument(
         "--bot-rate", type=int, default=0, help="messages a second the bot may send (0: no limit)"
     )
@@ -331,6 +466,12 @@ def main() -> None:
         f"{figures['plain_concurrent_rooms_per_s']} rooms/s = {figures['ceiling_speedup']}x "
         "sequential, the most any client gets from this homeserver"
     )
+    c2f = figures["confirm_to_first_ms"]
+    print(
+        f"confirm to first room, through the wizard ({c2f['messages']} messages): "
+        f"p50 {c2f['p50']} ms, p95 {c2f['p95']} ms, max {c2f['max']} ms (target p95 < 200 ms)"
+    )
+    print(f"ceiling_fraction {figures['ceiling_fraction']} (at --rtt-ms 0, target >= 0.9)")
     met = (figures["speedup"] or 0) >= TARGET_SPEEDUP and not figures["lost"]
     figures["target_met"] = met = met and not figures["duplicates"]
     print(

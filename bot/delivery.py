@@ -3,11 +3,14 @@
 Exactly once, step by step:
 
 1. An official message and one delivery row per target group are stored in one
-   transaction (`bot.services.alerts.store`); follow-ups likewise.
-2. The worker claims due rows and marks them `sending` in one transaction, before any
-   platform call; the same transaction reads what the rows need (alert, zone, group,
-   follow-up). On PostgreSQL the claim is one `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE
-   SKIP LOCKED)`, so workers in several processes never take the same row; SQLite serves one
+   transaction (`bot.services.alerts.store`); follow-ups likewise. Each row carries a
+   priority: urgent messages and their follow-ups, then non-urgent notices and theirs, then
+   routine posts (`storage.alerts.URGENT`, `NOTICE`, `ROUTINE`).
+2. The worker claims due rows, most urgent first and first in first out within a priority,
+   and marks them `sending` in one transaction, before any platform call; the same
+   transaction reads what the rows need (alert, zone, group, follow-up). On PostgreSQL the
+   claim is one `UPDATE ... WHERE id IN (SELECT ... ORDER BY priority, id FOR UPDATE SKIP
+   LOCKED)`, so workers in several processes never take the same row; SQLite serves one
    process, whose worker claims under a lock.
 3. Once the platform has accepted a message, its row becomes `sent` with the platform's
    message id (follow-ups reply to it, withdrawals delete it), in a commit of its own made
@@ -16,21 +19,30 @@ Exactly once, step by step:
    is never claimed again.
 
 The one crash window: the process dies after the platform accepted a message and before
-`sent` was committed. The row stays `sending`; when its lease (`DeliverySettings.lease`)
-has run out a worker claims it again and sends again. Matrix drops that second copy,
-because every send carries the transaction id `binbot-d<delivery id>`. Telegram has no
-such id, so there, and only there, this crash can show the message twice. Every other
-failure (429, 5xx, timeouts, a stopped worker) is retried without duplicates.
+`sent` was committed. Its rows stay `sending`, and are taken back at once: on SQLite, which
+serves one process, the worker takes back every `sending` row as it starts; on PostgreSQL
+each worker holds a session advisory lock while it runs and stamps its key on the rows it
+claims (`claim_lock`), and the server frees the lock when the process's connection goes, so
+any other worker (or the restarted one) claims those rows again immediately. The lease
+(`DeliverySettings.lease`) stays as the last resort, for rows claimed without the lock.
+Matrix drops a second copy, because every send carries the transaction id
+`binbot-d<delivery id>`. Telegram has no such id, so there, and only there, this crash shows
+twice the messages whose send was under way; a rate-limited platform therefore has no more
+sends under way than its rate needs at the latency measured (`InFlight`), a handful at
+Telegram's usual latency, and the second copies follow within seconds. Every other failure
+(429, 5xx, timeouts, a stopped worker) is retried without duplicates.
 
 In the background the worker keeps up to `concurrency` rows in hand and claims more once
 half of them have settled, rather than waiting for a whole batch. A chat's rows go out one
 after another in the order claimed, a row claimed later waiting behind the chat's rows still
-in hand. A 429 or a transient error puts back only that chat's rows, with back-off; the
-other chats are sent concurrently and never wait for it. Non-urgent messages are stored
-with a `next_attempt_at` after the zone's quiet hours, so they simply are not due. A
-withdrawal cancels the rows not yet claimed, and this process's rows in hand that have not
-been sent; a row another process holds at that moment (for well under a second) goes out,
-and the withdrawal follows it there and deletes it.
+in hand, except that a more urgent row goes before less urgent ones waiting there (a
+follow-up has its message's priority, so it never overtakes its original). A 429 or a
+transient error puts back only that chat's rows, with back-off; the other chats are sent
+concurrently and never wait for it. Non-urgent messages are stored with a `next_attempt_at`
+after the zone's quiet hours, so they simply are not due. A withdrawal cancels the rows not
+yet claimed, and this process's rows in hand that have not been sent; a row another process
+holds at that moment (for well under a second) goes out, and the withdrawal follows it there
+and deletes it.
 """
 
 from __future__ import annotations
@@ -39,6 +51,7 @@ import asyncio
 import itertools
 import logging
 import math
+import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -50,6 +63,7 @@ from bot.ratelimit import RateLimiter
 from bot.services.alert_receipts import Receipts
 from config.settings import DeliverySettings, Settings
 from storage.alerts import AlertRepo
+from storage.locks import AdvisoryLock
 from storage.tables import Delivery
 
 if TYPE_CHECKING:
@@ -60,6 +74,8 @@ log = logging.getLogger(__name__)
 # In the background, receipts are brought up to date at most this often (seconds); the last
 # refresh always comes after the last row in hand has settled.
 RECEIPT_EVERY = 0.25
+# The liveness lock's connection is checked at most this often (seconds), before a claim.
+LIVENESS_EVERY = 0.1
 
 routes = Registry()
 
@@ -85,6 +101,13 @@ class DeliveryWorker:
         self.settings = settings or DeliverySettings()
         self.limiter = limiter or RateLimiter()
         self.name = name[:40]
+        # This worker's claims, told apart from a dead predecessor's of the same name.
+        self._instance = secrets.token_hex(3)
+        # PostgreSQL: the advisory lock this worker holds while it runs in the background;
+        # rows it claims carry its key, and a row whose key nobody holds is claimed again.
+        self._alive = AdvisoryLock(core.db, f"delivery:{self.name}:{self._instance}")
+        self._alive_ok = False
+        self._alive_checked = 0.0
         # Chats of a batch go out concurrently; one after another where order matters more
         # than latency (the console, whose transcript must replay identically).
         self.parallel = parallel
@@ -108,8 +131,21 @@ class DeliveryWorker:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Run in the background on the current event loop."""
+        """Run in the background on the current event loop.
+
+        On SQLite, which serves this one process, any row still `sending` was left by this
+        process's predecessor when it died: it is taken back at once. On PostgreSQL the
+        worker takes its liveness lock first (see `_liveness`)."""
         self._stopping = False
+        if not self.core.db.is_postgres:
+            async with self.core.tx() as repo:
+                back = await AlertRepo(repo.session).take_back(
+                    self.core.clock.now(), self._platforms()
+                )
+            if back:
+                log.warning("%d deliveries left sending by a stopped process; queued again", back)
+        else:
+            await self._liveness()
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
@@ -122,6 +158,29 @@ class DeliveryWorker:
             except TimeoutError:
                 self._task.cancel()
             self._task = None
+        self._alive_ok = False
+        await self._alive.release()
+
+    async def _liveness(self) -> int | None:
+        """The key of this worker's advisory lock while it holds it (PostgreSQL, in the
+        background), checked before each claim (at most every LIVENESS_EVERY); None otherwise.
+
+        Claims made under the key are safe from other processes while the lock's connection
+        lives; once it is gone (the process died) they claim those rows at once. A lock lost
+        with its connection (the server restarted) is taken again under the same key, so
+        that rows in hand stay ours. Without the lock, rows are claimed under the lease
+        alone, as before: slower to recover, never sent twice for it."""
+        if not self.core.db.is_postgres or self._stopping:
+            return None
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._alive_checked >= LIVENESS_EVERY or not self._alive_ok:
+            self._alive_checked = loop.time()
+            try:
+                self._alive_ok = await self._alive.try_acquire()
+            except Exception as exc:
+                log.warning("delivery: liveness lock unavailable (%s)", type(exc).__name__)
+                self._alive_ok = False
+        return self._alive.key if self._alive_ok else None
 
     def withdrawn(self, alert_id: int) -> None:
         """An official message was withdrawn here: its rows in hand are not sent after all."""
@@ -247,8 +306,9 @@ class DeliveryWorker:
             platforms = self._platforms()
             if not platforms or most <= 0:
                 return [], 0
+            lock = await self._liveness() if self._task is not None else None
             now = self.core.clock.now()
-            token = f"{self.name}#{next(self._batches)}"
+            token = f"{self.name}#{self._instance}.{next(self._batches)}"
             rows: list[Delivery] = []
             asked = 0
             async with self.core.tx() as repo:
@@ -257,7 +317,8 @@ class DeliveryWorker:
                     limit = min(most, self._room(Platform(platform), now))
                     if limit:
                         asked += limit
-                        rows += await ar.claim(now, token, limit, now - self.lease, [platform])
+                        stale = now - self.lease
+                        rows += await ar.claim(now, token, limit, stale, [platform], lock=lock)
                 if not rows:
                     return [], asked
                 ctx = await ar.context(rows)
@@ -302,7 +363,12 @@ class DeliveryWorker:
                 task = loop.create_task(self._chat(item.row.group_id, chat))
                 self._chat_tasks.add(task)
                 task.add_done_callback(self._chat_tasks.discard)
-            chat.queue.append(item)
+            # An urgent row goes before the chat's less urgent rows still waiting in hand; a
+            # follow-up has its message's priority, so it never overtakes its original.
+            at = len(chat.queue)
+            while at > 0 and chat.queue[at - 1].row.priority > item.row.priority:
+                at -= 1
+            chat.queue.insert(at, item)
 
     async def _chat(self, group_id: int, chat: ChatRows) -> None:
         """One chat's rows, in order; once one must wait, the rest in hand waits too."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -78,6 +79,65 @@ class Item:
 
 
 @dataclass
+class Go:
+    """A row cleared to be sent: its job, its group, and the message it replies to."""
+
+    job: Job
+    group: Group
+    reply_to: str | None
+
+
+class InFlight:
+    """The sends of one rate-limited platform under way at once.
+
+    As many as its rate needs at the latency measured (Little's law), and a little more: the
+    limiter counts a send from its answer, so at latency L at most `rate * L / (1 + L)` are
+    under way on average. More would not send faster, and each is a message a crash may show
+    twice on Telegram, which has no idempotency key. A send is under way from the moment it
+    leaves until its `sent` row is committed: that is the window a crash doubles."""
+
+    START_LATENCY = 0.1  # seconds, until sends have been measured
+    SMOOTHING = 0.3
+    SPARE = 2
+
+    def __init__(self, per_second: float, most: int) -> None:
+        self.per_second = per_second
+        self.most = max(1, most)
+        self.latency = self.START_LATENCY
+        self.under_way = 0
+        self._waiting: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def cap(self) -> int:
+        """How many sends may be under way now."""
+        need = self.per_second * self.latency / (1 + self.latency)
+        return min(self.most, max(2, math.ceil(need) + self.SPARE))
+
+    async def acquire(self) -> None:
+        """Wait for room, then count one more send under way."""
+        while self.under_way >= self.cap:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiting.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._waiting:
+                    self._waiting.remove(waiter)
+        self.under_way += 1
+
+    def release(self, took: float) -> None:
+        """One send is over after `took` seconds: learn from it, let the next go."""
+        self.under_way -= 1
+        self.latency += self.SMOOTHING * (took - self.latency)
+        for _ in range(max(0, self.cap - self.under_way)):
+            if not self._waiting:
+                break
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+@dataclass
 class ChatRows:
     """The rows in hand for one chat, sent one after another in the order claimed."""
 
@@ -104,6 +164,11 @@ class RowSender:
         self._wake = wake  # a row put back may be due again at once: the worker looks
         self._slots = asyncio.Semaphore(settings.connections)
         self._writer = SentWriter(core.db, settings.connections)
+        self._flights = {
+            platform: InFlight(limits.overall_per_second, settings.concurrency)
+            for platform, limits in limiter.limits.items()
+            if limits.overall_per_second is not None
+        }
         # Official messages withdrawn in this process since their rows were claimed: those
         # rows in hand are cancelled rather than sent.
         self._withdrawn: set[int] = set()
@@ -126,8 +191,33 @@ class RowSender:
 
     async def settle(self, item: Item, chat_state: ChatRows) -> datetime | None:
         """Settle one row. Returns when to try this chat again if it must wait, else None."""
+        go = await self._check(item, chat_state)
+        if not isinstance(go, Go):
+            return go
+        row, token = item.row, item.token
+        port = self.core.platforms[Platform(row.platform)]
+        # Read the clock again: the row may have waited behind the rest of its chat, and the
+        # limiter must count the send when it leaves, not when its row was picked up.
+        wait, now = await self._slot(port.platform, go.group.chat_id)
+        if wait > 0:
+            return await self._later(row, token, now + timedelta(seconds=wait))
+        flight = self._flights.get(port.platform)
+        if flight is None:
+            return await self._send(item, chat_state, port, go, now)
+        # A rate-limited platform (Telegram) has no more sends under way than its rate needs:
+        # a crash can show twice only a message whose send had not been answered.
+        await flight.acquire()
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        try:
+            return await self._send(item, chat_state, port, go, now)
+        finally:
+            flight.release(loop.time() - began)
+
+    async def _check(self, item: Item, chat_state: ChatRows) -> Go | datetime | None:
+        """Whether the row is to be sent now (what to send it with); if not, settle it or put
+        it back: None once settled, else when to try again."""
         row, token, job = item.row, item.token, item.job
-        now = self.core.clock.now()
         if job is None:
             await self._fail(row, token, None, "alert_missing")
             return None
@@ -143,35 +233,44 @@ class RowSender:
         if job.followup is None and withdrawn:
             await self._fail(row, token, job, "withdrawn", status=CANCELLED)
             return None
-        reply_to = None
-        if job.followup is not None:
-            # Read now, not with the claim: the original may have gone out just before.
-            job.original = original = await self._original(row, job.alert)
-            if original is None or original.status in (FAILED, CANCELLED):
-                await self._fail(row, token, job, "original_not_delivered", status=CANCELLED)
-                return None
-            if original.status != SENT:
-                return await self._later(
-                    row, token, max(now + ORIGINAL_WAIT, original.next_attempt_at)
-                )
-            reply_to = original.platform_message_id
-        port = self.core.platforms[Platform(row.platform)]
-        # Read the clock again: the row may have waited behind the rest of its chat, and the
-        # limiter must count the send when it leaves, not when its row was picked up.
+        if job.followup is None:
+            return Go(job, group, None)
+        # Read now, not with the claim: the original may have gone out just before.
+        job.original = original = await self._original(row, job.alert)
+        if original is None or original.status in (FAILED, CANCELLED):
+            await self._fail(row, token, job, "original_not_delivered", status=CANCELLED)
+            return None
+        if original.status != SENT:
+            now = self.core.clock.now()
+            return await self._later(
+                row, token, max(now + ORIGINAL_WAIT, original.next_attempt_at)
+            )
+        return Go(job, group, original.platform_message_id)
+
+    async def _slot(self, platform: Platform, chat_id: str) -> tuple[float, datetime]:
+        """(seconds until the rate limit lets this send out, as of when): 0 once it has, and
+        then it counted the send at that time.
+
+        A slot about to free is waited for here: other rows of the batch may take the first
+        free slots, and a row that finds none soon enough goes back to the queue."""
         now = self.core.clock.now()
-        wait = self.limiter.wait(port.platform, group.chat_id, now)
-        # Its slot is about to free: wait for it here. Other rows of the batch may take the
-        # first free slots; a row that finds none soon enough goes back to the queue.
+        wait = self.limiter.wait(platform, chat_id, now)
         ahead, loop = AHEAD.total_seconds(), asyncio.get_running_loop()
         deadline = loop.time() + 2 * ahead
         while 0 < wait <= ahead and loop.time() + wait < deadline:
             await asyncio.sleep(wait)
             now = self.core.clock.now()
-            wait = self.limiter.wait(port.platform, group.chat_id, now)
-        if wait > 0:
-            return await self._later(row, token, now + timedelta(seconds=wait))
+            wait = self.limiter.wait(platform, chat_id, now)
+        return wait, now
+
+    async def _send(
+        self, item: Item, chat_state: ChatRows, port: PlatformPort, go: Go, now: datetime
+    ) -> datetime | None:
+        """Send the row's message and record the outcome."""
+        row, token, job, group, reply_to = item.row, item.token, go.job, go.group, go.reply_to
         chat = ChatRef(port.platform, group.chat_id, False, group.title)
         msg = self._message(job, group, port, reply_to)
+        loop = asyncio.get_running_loop()
         began = loop.time()
         try:
             sent = await port.send(chat, msg, txn_id=f"binbot-d{row.id}")

@@ -1,9 +1,10 @@
 """Queries about official messages: alerts, their targets, follow-ups, the outbox and Seen.
 
 The outbox claim is the one place where several processes meet: on PostgreSQL it takes rows
-with `SELECT ... FOR UPDATE SKIP LOCKED`, so two workers never claim the same row; SQLite
-serves one process, whose worker serialises its claims itself. Recording a sent row is in
-storage/sent.py.
+by priority with `SELECT ... ORDER BY priority, id FOR UPDATE SKIP LOCKED`, so two workers
+never claim the same row, and it takes back at once the rows of a process whose advisory lock
+the server has freed (it died); SQLite serves one process, whose worker serialises its claims
+itself. Recording a sent row is in storage/sent.py.
 """
 
 from __future__ import annotations
@@ -13,7 +14,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    and_,
+    bindparam,
+    column,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -34,6 +46,19 @@ SENT = "sent"
 FAILED = "failed"
 CANCELLED = "cancelled"
 SETTLED = (SENT, FAILED, CANCELLED)
+
+# The outbox is claimed in this order, first in first out within one priority.
+URGENT = 0  # urgent official messages and their follow-ups
+NOTICE = 1  # non-urgent notices and their follow-ups
+ROUTINE = 2  # welcomes, reminders and other routine posts
+
+# The advisory locks (bigint keys) held right now on this database, by any session: a claim
+# whose `claim_lock` is not among them was made by a process that has gone.
+_LIVE_LOCKS = text(
+    "SELECT (l.classid::bigint << 32) | l.objid::bigint FROM pg_locks l "
+    "WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+).columns(column("key", BigInteger()))
 
 LIVE_STATES = ("active", "updated")
 
@@ -188,11 +213,19 @@ class AlertRepo:
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
-    @staticmethod
-    def _due(now: datetime, stale_before: datetime) -> ColumnElement[bool]:
+    def _due(self, now: datetime, stale_before: datetime, lock: int | None) -> ColumnElement[bool]:
+        stuck: list[ColumnElement[bool]] = [Delivery.claimed_at < stale_before]
+        if self._postgres:  # its process has gone: its lock is free
+            gone: list[ColumnElement[bool]] = [
+                Delivery.claim_lock.is_not(None),
+                Delivery.claim_lock.not_in(_LIVE_LOCKS),
+            ]
+            if lock is not None:  # never our own rows in hand, even while our lock is lost
+                gone.append(Delivery.claim_lock != lock)
+            stuck.append(and_(*gone))
         return or_(
             and_(Delivery.status == PENDING, Delivery.next_attempt_at <= now),
-            and_(Delivery.status == SENDING, Delivery.claimed_at < stale_before),
+            and_(Delivery.status == SENDING, or_(*stuck)),
         )
 
     async def claim(
@@ -202,23 +235,28 @@ class AlertRepo:
         limit: int,
         stale_before: datetime,
         platforms: Sequence[str],
+        *,
+        lock: int | None = None,
     ) -> list[Delivery]:
-        """Mark up to `limit` due rows `sending` for `token` and return them, oldest first.
+        """Mark up to `limit` due rows `sending` for `token` and return them, in the order
+        they are to go: by priority, then oldest first.
 
-        Due: pending and past `next_attempt_at`, or stuck in `sending` since before
-        `stale_before` (its worker died inside the crash window).
+        Due: pending and past `next_attempt_at`; or `sending` for a process that has gone
+        (PostgreSQL: the advisory lock of its `claim_lock` is free; the claiming process
+        holds `lock`), or since before `stale_before` (the lease, a last resort).
         """
-        due = self._due(now, stale_before)
+        due = self._due(now, stale_before, lock)
         q = (
             select(Delivery.id)
             .where(due, Delivery.platform.in_(list(platforms)))
-            .order_by(Delivery.id)
+            .order_by(Delivery.priority, Delivery.id)
             .limit(limit)
         )
         claimed = {
             "status": SENDING,
             "claimed_by": token,
             "claimed_at": now,
+            "claim_lock": lock,
             "attempts": Delivery.attempts + 1,
         }
         if self._postgres:
@@ -231,7 +269,7 @@ class AlertRepo:
                 .execution_options(synchronize_session=False, populate_existing=True)
             )
             won = list((await self.session.execute(stmt)).scalars().all())
-            return sorted(won, key=lambda d: d.id)
+            return sorted(won, key=lambda d: (d.priority, d.id))
         # Without row locks (SQLite) another claim may win every row just seen: look again.
         for _ in range(3):
             ids = list((await self.session.execute(q)).scalars().all())
@@ -244,7 +282,8 @@ class AlertRepo:
                 .execution_options(synchronize_session=False)
             )
             rows = select(Delivery).where(Delivery.id.in_(ids), Delivery.claimed_by == token)
-            won = list((await self.session.execute(rows.order_by(Delivery.id))).scalars().all())
+            ordered = rows.order_by(Delivery.priority, Delivery.id)
+            won = list((await self.session.execute(ordered)).scalars().all())
             if won:
                 return won
         return []
@@ -280,20 +319,6 @@ class AlertRepo:
         )
         return bool(getattr(result, "rowcount", 0) == 1)
 
-    async def mark_sent(
-        self, delivery_id: int, token: str, message_id: str, chat_id: str, now: datetime
-    ) -> bool:
-        """Record the platform's message id; False if the claim was lost meanwhile."""
-        return await self._settle(
-            delivery_id,
-            token,
-            status=SENT,
-            platform_message_id=message_id,
-            chat_id=chat_id,
-            sent_at=now,
-            error=None,
-        )
-
     async def mark_failed(
         self, delivery_id: int, token: str, reason: str, *, status: str = FAILED
     ) -> bool:
@@ -304,7 +329,12 @@ class AlertRepo:
         self, delivery_id: int, token: str, at: datetime, reason: str | None, *, count: bool
     ) -> bool:
         """Put a claimed row back for later; `count` False does not spend an attempt."""
-        values: dict[str, Any] = {"status": PENDING, "next_attempt_at": at, "claimed_by": None}
+        values: dict[str, Any] = {
+            "status": PENDING,
+            "next_attempt_at": at,
+            "claimed_by": None,
+            "claim_lock": None,
+        }
         if reason is not None:
             values["error"] = reason[:255]
         if not count:
@@ -313,21 +343,21 @@ class AlertRepo:
 
     async def requeue_stale(self, stale_before: datetime, now: datetime) -> int:
         """Give rows stuck in `sending` past the lease back to the queue."""
+        return await self._requeue(Delivery.claimed_at < stale_before, now)
+
+    async def take_back(self, now: datetime, platforms: Sequence[str]) -> int:
+        """Give every `sending` row of these platforms back to the queue: what a single
+        process (SQLite) left there when it died, taken back as it starts again."""
+        return await self._requeue(Delivery.platform.in_(list(platforms)), now)
+
+    async def _requeue(self, which: ColumnElement[bool], now: datetime) -> int:
         result = await self.session.execute(
             update(Delivery)
-            .where(Delivery.status == SENDING, Delivery.claimed_at < stale_before)
-            .values(status=PENDING, next_attempt_at=now, claimed_by=None)
+            .where(Delivery.status == SENDING, which)
+            .values(status=PENDING, next_attempt_at=now, claimed_by=None, claim_lock=None)
             .execution_options(synchronize_session=False)
         )
         return int(getattr(result, "rowcount", 0) or 0)
-
-    async def has_due(
-        self, now: datetime, stale_before: datetime, platforms: Sequence[str]
-    ) -> bool:
-        q = select(
-            exists().where(self._due(now, stale_before), Delivery.platform.in_(list(platforms)))
-        )
-        return bool((await self.session.execute(q)).scalar())
 
     async def next_due(self, platforms: Sequence[str]) -> datetime | None:
         """When the earliest pending row falls due."""
@@ -429,8 +459,11 @@ class AlertRepo:
         groups: Iterable[Group],
         due: datetime,
         now: datetime,
+        *,
+        priority: int,
     ) -> int:
-        """One pending delivery per group (the outbox rows), due at `due`; returns how many."""
+        """One pending delivery per group (the outbox rows), due at `due`, claimed in order of
+        `priority` (URGENT first); returns how many."""
         rows = [
             Delivery(
                 alert_id=alert_id,
@@ -439,6 +472,7 @@ class AlertRepo:
                 platform=g.platform,
                 chat_id=g.chat_id,
                 status=PENDING,
+                priority=priority,
                 attempts=0,
                 next_attempt_at=due,
                 created_at=now,

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -273,6 +274,7 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("alert_id", "followup_id", "group_id", name="uq_deliveries_target"),
         Index("ix_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_claim", "status", "priority", "id"),
     )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
@@ -281,10 +283,14 @@ class Delivery(Base):
     platform: Mapped[str] = mapped_column(String(16))
     chat_id: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16), default="pending")
+    # 0 urgent, 1 non-urgent notice, 2 routine (storage/alerts.py); claimed in that order.
+    priority: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None]
+    # The advisory lock the claiming process holds while alive (PostgreSQL; see 0004).
+    claim_lock: Mapped[int | None] = mapped_column(BigInteger)
     platform_message_id: Mapped[str | None] = mapped_column(String(255))
     error: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime]

@@ -94,6 +94,8 @@ class Receipts:
             return None
         rows = await ar.figures(alert.id)
         settled = all(status not in (PENDING, SENDING) for _, _, status, _, _ in rows)
+        if port.capabilities.edit and not alert.receipt_message_id:
+            return None  # being posted (after the fan-out began): its author refreshes it then
         edit = bool(port.capabilities.edit and alert.receipt_message_id)
         last = self._last.get(alert_id)
         if edit and not settled and last is not None and last[1] is not None:

@@ -17,7 +17,7 @@ from bot.commands import Registry
 from bot.context import Roles
 from bot.model import Rich, Role, Urgency
 from bot.services import alert_render as render
-from storage.alerts import PENDING, SENDING, SENT, AlertRepo
+from storage.alerts import NOTICE, PENDING, SENDING, SENT, URGENT, AlertRepo
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
@@ -171,7 +171,7 @@ async def store(
     )
     await ar.add_targets(alert.id, [b.id for b in bins])
     groups = await groups_of(uow, [b.id for b in bins])
-    await ar.queue(alert.id, None, groups, release, now)
+    await ar.queue(alert.id, None, groups, release, now, priority=priority_of(alert.urgency))
     await uow.audit.record(
         now,
         await _pseudonym(uow, draft.author_id),
@@ -184,6 +184,12 @@ async def store(
         groups=len(groups),
     )
     return alert, len(groups)
+
+
+def priority_of(urgency: str) -> int:
+    """The outbox priority of an official message and its follow-ups: a follow-up goes with
+    its message's priority, so that it never overtakes its original in a chat."""
+    return URGENT if urgency == Urgency.URGENT.value else NOTICE
 
 
 async def _pseudonym(uow: UnitOfWork, person_id: int) -> str:
@@ -227,7 +233,7 @@ async def follow_up(
         group = await ar.group(original.group_id)
         if group is not None:
             groups.append(group)
-    count = await ar.queue(alert.id, fu.id, groups, due, now)
+    count = await ar.queue(alert.id, fu.id, groups, due, now, priority=priority_of(alert.urgency))
     await uow.audit.record(
         now,
         await _pseudonym(uow, author_id),

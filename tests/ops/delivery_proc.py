@@ -8,8 +8,10 @@ platform is a Telegram-like fake that takes `--delay` seconds per send and then 
 line `chat_id txn_id unix_time` to LEDGER, and runs the real `DeliveryWorker` until no
 delivery is pending or sending. No rate limit: the fake never answers 429.
 
-`seed` (used by the tests and the benchmark) stores one zone, one BIN with `groups` linked
-groups, an author, and official messages whose delivery rows fill the outbox.
+`seed` (used by the tests and the benchmark) stores one zone (no quiet hours), one BIN with
+`groups` linked groups, an author, and official messages whose delivery rows fill the outbox;
+`add_bin` another BIN, `store` one more message (urgent from the police, or a non-urgent
+notice from the prevention service).
 """
 
 from __future__ import annotations
@@ -93,7 +95,13 @@ async def seed(db: Database, groups: int, messages: int = 1) -> list[int]:
     Returns the alert ids; each alert has one pending delivery per group."""
     now = datetime.now(UTC)
     async with db.session() as s:
-        zone = Zone(name="Beringen", non_urgent_number="011 27 95 79", created_at=now)
+        zone = Zone(
+            name="Beringen",
+            non_urgent_number="011 27 95 79",
+            created_at=now,
+            quiet_start=0,
+            quiet_end=0,
+        )
         s.add(zone)
         await s.flush()
         b = Bin(zone_id=zone.id, name="Noord", code="noord", created_at=now)
@@ -126,14 +134,38 @@ async def seed(db: Database, groups: int, messages: int = 1) -> list[int]:
     return [await store(db, zone_id, bin_id, person_id) for _ in range(messages)]
 
 
-async def store(db: Database, zone_id: int, bin_id: int, person_id: int) -> int:
-    """Store one urgent (police) message to the BIN, as confirming the wizard does."""
+async def add_bin(db: Database, zone_id: int, code: str, chats: list[str]) -> int:
+    """Another BIN of the zone, with a linked group per chat id; returns its id."""
+    now = datetime.now(UTC)
+    async with db.session() as s:
+        b = Bin(zone_id=zone_id, name=code.capitalize(), code=code, created_at=now)
+        s.add(b)
+        await s.flush()
+        s.add_all(
+            Group(
+                bin_id=b.id,
+                platform="telegram",
+                chat_id=chat,
+                title=chat,
+                linked_at=now,
+                active=True,
+            )
+            for chat in chats
+        )
+        return int(b.id)
+
+
+async def store(
+    db: Database, zone_id: int, bin_id: int, person_id: int, role: str = "police"
+) -> int:
+    """Store one message to the BIN, as confirming the wizard does: urgent from the police,
+    a non-urgent notice from the prevention service."""
     core = Core(db, {}, rng=random.Random())
     async with core.uow() as uow:
         ref = await alerts.new_ref(uow.alerts, core.rng)
         draft = alerts.Draft(
             zone_id,
-            "police",
+            role,
             [bin_id],
             "burglary",
             "Burglary in the Kerkstraat.",
