@@ -62,12 +62,11 @@ from bot.model import Outgoing, Platform
 from bot.ratelimit import RateLimiter
 from bot.services.alert_receipts import Receipts
 from config.settings import DeliverySettings, Settings
-from storage.alerts import AlertRepo
 from storage.locks import AdvisoryLock
-from storage.tables import Delivery
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
+    from storage.tables import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -138,10 +137,9 @@ class DeliveryWorker:
         worker takes its liveness lock first (see `_liveness`)."""
         self._stopping = False
         if not self.core.db.is_postgres:
-            async with self.core.tx() as repo:
-                back = await AlertRepo(repo.session).take_back(
-                    self.core.clock.now(), self._platforms()
-                )
+            async with self.core.uow() as uow:
+                back = await uow.alerts.take_back(self.core.clock.now(), self._platforms())
+                await uow.commit()
             if back:
                 log.warning("%d deliveries left sending by a stopped process; queued again", back)
         else:
@@ -244,8 +242,8 @@ class DeliveryWorker:
             await asyncio.gather(self._flusher, return_exceptions=True)
 
     async def _idle_delay(self) -> float:
-        async with self.core.tx() as repo:
-            nxt = await AlertRepo(repo.session).next_due(self._platforms())
+        async with self.core.uow() as uow:
+            nxt = await uow.alerts.next_due(self._platforms())
         if nxt is None:
             return self.settings.poll_interval
         now = self.core.clock.now()
@@ -311,17 +309,18 @@ class DeliveryWorker:
             token = f"{self.name}#{self._instance}.{next(self._batches)}"
             rows: list[Delivery] = []
             asked = 0
-            async with self.core.tx() as repo:
-                ar = AlertRepo(repo.session)
+            async with self.core.uow() as uow:
+                ar = uow.alerts
                 for platform in platforms:
                     limit = min(most, self._room(Platform(platform), now))
                     if limit:
                         asked += limit
                         stale = now - self.lease
                         rows += await ar.claim(now, token, limit, stale, [platform], lock=lock)
-                if not rows:
-                    return [], asked
-                ctx = await ar.context(rows)
+                ctx = await ar.context(rows) if rows else None
+                await uow.commit()  # a claim that found nothing may still have written
+            if ctx is None:
+                return [], asked
         loop = asyncio.get_running_loop()
         items = []
         renders: dict[int, dict[tuple[str, str, bool], Outgoing]] = {}
@@ -397,10 +396,12 @@ class DeliveryWorker:
                 rest = list(chat.queue)
                 chat.queue.clear()
                 try:
-                    async with self._rows.tx() as repo:
-                        ar = AlertRepo(repo.session)
+                    async with self._rows.uow() as uow:
                         for other in rest:
-                            await ar.retry_at(other.row.id, other.token, later, None, count=False)
+                            await uow.alerts.retry_at(
+                                other.row.id, other.token, later, None, count=False
+                            )
+                        await uow.commit()
                 except Exception as exc:
                     log.exception("delivery: putting back the rows of group %s failed", group_id)
                     for other in rest:
@@ -479,8 +480,9 @@ async def sweep(core: Core) -> None:
         if isinstance(worker, DeliveryWorker)
         else timedelta(seconds=DeliverySettings().lease)
     )
-    async with core.tx() as repo:
-        stuck = await AlertRepo(repo.session).requeue_stale(now - lease, now)
+    async with core.uow() as uow:
+        stuck = await uow.alerts.requeue_stale(now - lease, now)
+        await uow.commit()
     if stuck:
         log.warning("%d deliveries were stuck in sending past their lease; queued again", stuck)
     if isinstance(worker, DeliveryWorker):

@@ -34,13 +34,13 @@ from bot.ratelimit import RateLimiter
 from bot.services import alert_render as render
 from bot.services import alerts, linking
 from config.settings import DeliverySettings
-from storage.alerts import CANCELLED, FAILED, SENT, AlertRepo
+from storage.alerts import CANCELLED, FAILED, SENT
 from storage.sent import SentWriter
-from storage.tables import Alert, Delivery, FollowUp, Group, Zone
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
-    from storage.repo import Repo
+    from storage.tables import Alert, Delivery, FollowUp, Group, Zone
+    from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -180,14 +180,14 @@ class RowSender:
         self._withdrawn.add(alert_id)
 
     @asynccontextmanager
-    async def tx(self) -> AsyncIterator[Repo]:
-        """A transaction for one row's outcome, on one of the connection slots."""
-        async with self._slots, self.core.tx() as repo:
-            yield repo
+    async def uow(self) -> AsyncIterator[UnitOfWork]:
+        """A unit of work for one row's outcome, on one of the connection slots."""
+        async with self._slots, self.core.uow() as uow:
+            yield uow
 
     async def _original(self, row: Delivery, alert: Alert) -> Delivery | None:
-        async with self.tx() as repo:
-            return await AlertRepo(repo.session).original_in(alert.id, row.group_id)
+        async with self.uow() as uow:
+            return await uow.alerts.original_in(alert.id, row.group_id)
 
     async def settle(self, item: Item, chat_state: ChatRows) -> datetime | None:
         """Settle one row. Returns when to try this chat again if it must wait, else None."""
@@ -222,8 +222,8 @@ class RowSender:
             await self._fail(row, token, None, "alert_missing")
             return None
         if chat_state.regroup:
-            async with self.tx() as repo:
-                job.group = await AlertRepo(repo.session).group(row.group_id)
+            async with self.uow() as uow:
+                job.group = await uow.alerts.group(row.group_id)
         group = job.group
         if group is None or not group.active:
             why = (group.inactive_reason if group else None) or ("unlinked" if group else "gone")
@@ -365,10 +365,10 @@ class RowSender:
         self, row: Delivery, token: str, job: Job | None, reason: str, *, status: str = FAILED
     ) -> None:
         now = self.core.clock.now()
-        async with self.tx() as repo:
-            await AlertRepo(repo.session).mark_failed(row.id, token, reason, status=status)
+        async with self.uow() as uow:
+            await uow.alerts.mark_failed(row.id, token, reason, status=status)
             if status == FAILED:
-                await repo.audit(
+                await uow.audit.record(
                     now,
                     "delivery",
                     "delivery.failed",
@@ -381,6 +381,7 @@ class RowSender:
                     kind=_kind(job) if job else None,
                     reason=reason,
                 )
+            await uow.commit()
         if status == FAILED:
             log.warning("delivery %s to group %s failed: %s", row.id, row.group_id, reason)
 
@@ -388,8 +389,9 @@ class RowSender:
         self, row: Delivery, token: str, at: datetime, reason: str | None = None
     ) -> datetime:
         """Put the row back without spending an attempt (rate limit, 429, waiting)."""
-        async with self.tx() as repo:
-            await AlertRepo(repo.session).retry_at(row.id, token, at, reason, count=False)
+        async with self.uow() as uow:
+            await uow.alerts.retry_at(row.id, token, at, reason, count=False)
+            await uow.commit()
         self._wake()  # it may be due again at once (a moved chat)
         return at
 
@@ -405,8 +407,9 @@ class RowSender:
         # Jitter keeps many chats that failed together from retrying in lockstep.
         delay = base * (0.5 + self.core.rng.random() / 2)
         at = now + timedelta(seconds=delay)
-        async with self.tx() as repo:
-            await AlertRepo(repo.session).retry_at(row.id, token, at, reason, count=True)
+        async with self.uow() as uow:
+            await uow.alerts.retry_at(row.id, token, at, reason, count=True)
+            await uow.commit()
         log.info("delivery %s: %s, retrying in %.1fs", row.id, reason, delay)
         return at
 
@@ -414,12 +417,12 @@ class RowSender:
         self, row: Delivery, token: str, job: Job, group: Group, new_id: str, now: datetime
     ) -> datetime | None:
         """The group got a new id (Telegram supergroup): follow it and send there at once."""
-        async with self.tx() as repo:
-            ar = AlertRepo(repo.session)
-            moved = await ar.move_group(group.id, row.platform, new_id)
+        async with self.uow() as uow:
+            moved = await uow.alerts.move_group(group.id, row.platform, new_id)
             if not moved:  # the migration's own update may have moved this group already
-                current = await ar.group(group.id)
+                current = await uow.alerts.group(group.id)
                 moved = current is not None and current.chat_id == new_id
+            await uow.commit()
         if not moved:
             await self._fail(row, token, job, "chat_migrated_conflict")
             return None

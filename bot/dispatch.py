@@ -12,8 +12,8 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -37,7 +37,6 @@ from bot.patience import Patient
 from bot.ports import Clock, NoOutbox, Outbox, PlatformError, PlatformPort, SystemClock
 from storage import uow as units
 from storage.db import Database
-from storage.repo import Repo
 from storage.uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -146,12 +145,6 @@ class Core:
         Replies and posts decided while it is open are sent once it is over (bot/context.py).
         """
         return self.db.unit_of_work()
-
-    @asynccontextmanager
-    async def tx(self) -> AsyncIterator[Repo]:
-        """One transaction (the admin shell's queries)."""
-        async with self.db.session() as session:
-            yield Repo(session)
 
     async def audit(self, actor: str, action: str, *, outcome: str = "ok", **detail: Any) -> None:
         """Append to the audit log: in the unit of work open in this task, so that the entry

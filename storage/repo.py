@@ -355,34 +355,3 @@ class StateRepo(_Base):
             self.session.add(KeyValue(key=key, value=value))
         else:
             row.value = value
-
-
-class Repo(DirectoryRepo, PeopleRepo, InviteRepo):
-    """Every query of this module over one session (the admin shell's view of it)."""
-
-    async def audit(
-        self,
-        now: datetime,
-        actor: str,
-        action: str,
-        *,
-        outcome: str = "ok",
-        zone_id: int | None = None,
-        bin_id: int | None = None,
-        **detail: Any,
-    ) -> None:
-        """Append one entry to the audit log. `detail` must hold no personal data."""
-        await AuditRepo(self.session).record(
-            now, actor, action, outcome=outcome, zone_id=zone_id, bin_id=bin_id, **detail
-        )
-
-    async def audit_entries(
-        self, since: datetime | None = None, limit: int | None = None
-    ) -> Sequence[AuditEntry]:
-        return await AuditRepo(self.session).entries(since, limit)
-
-    async def kv_get(self, key: str) -> str | None:
-        return await StateRepo(self.session).get(key)
-
-    async def kv_put(self, key: str, value: str) -> None:
-        await StateRepo(self.session).put(key, value)

@@ -16,7 +16,7 @@ from bot.events import CommandIssued
 from bot.model import Platform, UserRef
 from storage.db import Database
 from storage.groups import GroupRepo
-from storage.repo import Repo
+from storage.repo import AuditRepo
 from storage.tables import RoleGrant, Zone
 from tests.fakes import Harness
 from tests.unit.test_core import officer_and_coordinator
@@ -123,7 +123,7 @@ async def test_writes_that_concern_nobody_keep_contexts(hr: Harness) -> None:
     await hr.say("jan", "/help")
     async with hr.db.session() as s:
         await GroupRepo(s).claim_nudge(1, hr.core.clock.now(), hr.core.clock.now())
-        await Repo(s).audit(hr.core.clock.now(), "admin", "test")
+        await AuditRepo(s).record(hr.core.clock.now(), "admin", "test")
     with statements(hr) as seen:
         await hr.say("jan", "/help")
     assert not [q for q in seen if "identities" in q]

@@ -101,14 +101,14 @@ async def test_claims_are_atomic_on_both_databases(db_url: str) -> None:
 
     from storage.db import open_database
     from storage.groups import GroupRepo
-    from storage.repo import Repo
+    from storage.repo import DirectoryRepo
     from storage.tables import Bin, Group
 
     now = datetime(2026, 1, 5, 12, tzinfo=UTC)
     db = await open_database(db_url)
     try:
         async with db.session() as s:
-            repo = Repo(s)
+            repo = DirectoryRepo(s)
             zone = await repo.add(Zone(name="Beringen", created_at=now))
             b = await repo.add(Bin(zone_id=zone.id, name="Noord", code="noord", created_at=now))
             group = await repo.add(

@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from storage import sqlite_inline
 from storage.db import Database, open_database
-from storage.repo import Repo
+from storage.repo import StateRepo
 from storage.tables import Zone
 
 
@@ -39,7 +39,7 @@ async def zones(db: Database) -> list[str]:
 
 async def kv(db: Database, key: str) -> str | None:
     async with db.session() as s:
-        return await Repo(s).kv_get(key)
+        return await StateRepo(s).get(key)
 
 
 class Ticker:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import update
 
 from storage.db import Database, open_database
-from storage.repo import Repo
+from storage.repo import AuditRepo, DirectoryRepo, PeopleRepo, StateRepo
 from storage.tables import Bin, Identity, Membership, Person, Zone
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -26,7 +26,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 async def person(db: Database, name: str) -> int:
     async with db.session() as s:
-        p, _ = await Repo(s).ensure_identity("telegram", name, name, NOW)
+        p, _ = await PeopleRepo(s).ensure_identity("telegram", name, name, NOW)
         return p.id
 
 
@@ -38,7 +38,7 @@ async def test_a_persons_own_rows_concern_only_them(db: Database) -> None:
     assert db.changes.stale(noted) and db.changes.stale(noted, jan)  # the directory changed
     noted = db.changes.generation
     async with db.session() as s:
-        ident = (await Repo(s).identities_of(jan))[0]
+        ident = (await PeopleRepo(s).identities_of(jan))[0]
         ident.display_name = "Jan P."
     assert db.changes.stale(noted, jan)
     assert not db.changes.stale(noted, mia)
@@ -48,8 +48,10 @@ async def test_a_persons_own_rows_concern_only_them(db: Database) -> None:
 async def test_a_new_membership_concerns_its_member(db: Database) -> None:
     jan, mia = await person(db, "jan"), await person(db, "mia")
     async with db.session() as s:
-        zone = await Repo(s).add(Zone(name="Beringen", created_at=NOW))
-        bin_ = await Repo(s).add(Bin(zone_id=zone.id, name="Noord", code="noord", created_at=NOW))
+        zone = await DirectoryRepo(s).add(Zone(name="Beringen", created_at=NOW))
+        bin_ = await DirectoryRepo(s).add(
+            Bin(zone_id=zone.id, name="Noord", code="noord", created_at=NOW)
+        )
     noted = db.changes.generation
     async with db.session() as s:
         s.add(Membership(bin_id=bin_.id, person_id=jan, joined_at=NOW))
@@ -74,7 +76,7 @@ async def test_rolled_back_and_unrelated_writes_change_nothing(db: Database) -> 
             await s.flush()
             raise RuntimeError("changed my mind")
     async with db.session() as s:
-        await Repo(s).audit(NOW, "admin", "zone.add")
-        await Repo(s).kv_put("telegram:offset", "17")
+        await AuditRepo(s).record(NOW, "admin", "zone.add")
+        await StateRepo(s).put("telegram:offset", "17")
     assert db.changes.generation == noted
     assert not db.changes.stale(noted, jan)
