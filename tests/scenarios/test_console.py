@@ -95,3 +95,38 @@ def test_binbot_console_reads_a_pipe_line_by_line(tmp_path: Path) -> None:
     assert proc.stdout.readline() == "zone Beringen added (urgent 101, language nl)\n"
     proc.stdin.close()
     assert proc.wait(timeout=30) == 0, proc.stderr.read() if proc.stderr else ""
+
+
+async def test_a_second_console_run_continues_the_wizard_the_first_left(tmp_path: Path) -> None:
+    """An officer's half-written /alert is a row: the next run on the database takes it up."""
+    setup = "\n".join(
+        [
+            '$ zone add Beringen --language en --non-urgent "011 27 95 79" --quiet 00:00-00:00',
+            '$ bin add "Koersel Noord" --zone Beringen --code noord',
+            "$ invite coordinator --bin noord",
+            "an@dm: /redeem {code}",
+            "an@Kerkstraat: /link noord",
+            "$ invite police --zone Beringen",
+            "sofie@dm: /redeem {code}",
+            "sofie@dm: /alert",
+            "sofie@dm: [Koersel Noord]",
+            "sofie@dm: [Done]",
+            "sofie@dm: [Suspicious vehicle]",
+        ]
+    )
+    first = await replay(setup, tmp_path)
+    assert any("Step 3 of 4" in line for line in first)
+    assert not any(line.startswith("bot→Kerkstraat: 🚨") for line in first)
+
+    # The process is gone; a new one on the same database gets the text, then the word yes.
+    # (The console's simulated chats live in its process: the group is opened again first.)
+    second = await replay(
+        "lies@Kerkstraat: good evening\n"
+        "sofie@dm: Grey van driving slowly past the houses, 21:40.\n"
+        "sofie@dm: yes\n",
+        tmp_path,
+    )
+    previews = [line for line in second if line.startswith("bot→sofie: Step 4 of 4")]
+    assert len(previews) == 1 and "Grey van driving slowly" in previews[0]
+    posted = [line for line in second if line.startswith("bot→Kerkstraat: 🚨")]
+    assert len(posted) == 1 and "OFFICIAL" in posted[0] and "Grey van" in posted[0]
