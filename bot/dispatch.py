@@ -434,7 +434,7 @@ class Core:
             # Text outside a conversation only gets a hint: a recent context is good enough.
             idle = not await self.conversations.has_open(event.chat, event.sender)
             ctx = await self.context(event.chat, event.sender, event.message_id, reuse=idle)
-            if not await self.conversations.text(ctx, event.text):
+            if idle or not await self.conversations.text(ctx, event.text):
                 await ctx.reply("core.private_text_hint")
         else:
             for fn in self.registry.events.get(type(event), []):
