@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot import admin
 from bot.admin import run_admin
 from bot.cli import admin_parser
 from storage.tables import AuditEntry, Bin, Invite, Zone
@@ -159,3 +160,16 @@ async def test_audit_limit_gives_the_newest_entries_oldest_first(h: Harness) -> 
     for bad in ("0", "-1", "two"):
         [line] = await refused(h, ["audit", "--limit", bad])
         assert line.startswith("error: --limit: expected a whole number from 1 to ")
+
+
+async def test_an_unexpected_failure_prints_a_reference_not_a_traceback(
+    h: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(run: object) -> None:
+        raise RuntimeError("a defect")
+
+    monkeypatch.setitem(admin._COMMANDS, "audit", broken)
+    [line] = await refused(h, ["audit"])
+    reference = line.rsplit("reference ", 1)[1].rstrip(")")
+    assert line == f"error: unexpected failure, nothing was changed (reference {reference})"
+    assert f"reference {reference}" in caplog.text and "RuntimeError: a defect" in caplog.text
