@@ -8,49 +8,48 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import random
-import re
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from bot.model import Role
 from bot.ports import Clock
-from bot.services import directory, invites
+from bot.services import directory, invites, validation, zones_file
+from bot.services.validation import BinSpec, ZoneSpec, shown
 
 if TYPE_CHECKING:
     from storage.db import Database
     from storage.uow import UnitOfWork
 
 Out = Callable[[str], None]
-_DURATION = re.compile(r"^(\d+)\s*([mhdw])$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+Spec = TypeVar("Spec", bound=BaseModel)
+log = logging.getLogger(__name__)
+AUDIT_LIMIT = 1_000_000
+LARGEST_ID = validation.LARGEST_ID
 
 
 class AdminError(Exception):
-    """A refused admin command; the message says what is wrong."""
-
-
-def parse_duration(text: str) -> timedelta:
-    """`30m`, `48h`, `7d`, `2w`."""
-    m = _DURATION.match(text.strip().lower())
-    if not m or int(m.group(1)) == 0:
-        raise AdminError(f"bad duration {text!r}: use a number and m, h, d or w (e.g. 48h)")
-    return timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+    """A refused admin command; the message says what is wrong (a line per problem)."""
 
 
 def parse_since(text: str, now: datetime) -> datetime:
-    """A duration back from now (`24h`) or an ISO date/time."""
-    try:
-        return now - parse_duration(text)
-    except AdminError:
-        pass
+    """A duration back from now (`24h`, at most 365 days) or an ISO date/time."""
+    if validation.is_duration(text):
+        return now - validation.duration(text, "--since")
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        raise AdminError(f"bad --since {text!r}: use e.g. 24h or 2026-01-31") from None
+        raise AdminError(
+            f"--since: expected a duration (e.g. 24h) or a date (e.g. 2026-01-31), "
+            f"got {shown(text)}"
+        ) from None
     return when if when.tzinfo else when.replace(tzinfo=now.tzinfo)
 
 
@@ -59,12 +58,12 @@ def add_admin_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     zone = sub.add_parser("zone", help="police zones").add_subparsers(dest="action", required=True)
     za = zone.add_parser("add", help="add a zone")
     za.add_argument("name")
-    za.add_argument("--urgent", default="101")
-    za.add_argument("--emergency", default="112")
+    za.add_argument("--urgent", help="default 101")
+    za.add_argument("--emergency", help="default 112")
     za.add_argument("--non-urgent", dest="non_urgent")
-    za.add_argument("--language", default="nl", choices=["nl", "fr", "de", "en"])
+    za.add_argument("--language", help="nl (default), fr, de or en")
     za.add_argument("--quiet", help="quiet hours, e.g. 22:00-07:00")
-    za.add_argument("--reminder-days", type=int, default=7)
+    za.add_argument("--reminder-days", help="1-365 (default 7)")
     zone.add_parser("list", help="list zones")
 
     bins = sub.add_parser("bin", help="neighbourhood information networks")
@@ -72,7 +71,7 @@ def add_admin_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     ba = bsub.add_parser("add", help="add a BIN")
     ba.add_argument("name")
     ba.add_argument("--zone", required=True)
-    ba.add_argument("--code")
+    ba.add_argument("--code", help="2-32 of a-z, 0-9 and '-' (default: made from the name)")
     ba.add_argument("--area")
     ba.add_argument("--intake", action="append", help="an intake question (repeatable)")
     ba.add_argument("--no-intake", action="store_true", help="ask no intake questions")
@@ -83,11 +82,11 @@ def add_admin_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     inv.add_argument("role", choices=["police", "prevention", "coordinator", "list"])
     inv.add_argument("--zone")
     inv.add_argument("--bin")
-    inv.add_argument("--expires", default="7d", help="validity, e.g. 48h (default 7d)")
+    inv.add_argument("--expires", default="7d", help="validity, 1m to 365d (default 7d)")
 
     rev = sub.add_parser("revoke", help="revoke an invite or a role")
     rev.add_argument("what", choices=["invite", "role"])
-    rev.add_argument("id", type=int)
+    rev.add_argument("id")
 
     role = sub.add_parser("role", help="roles held").add_subparsers(dest="action", required=True)
     rl = role.add_parser("list", help="list role grants")
@@ -97,7 +96,7 @@ def add_admin_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     aud = sub.add_parser("audit", help="read the audit log")
     aud.add_argument("--since")
     aud.add_argument("--json", action="store_true")
-    aud.add_argument("--limit", type=int)
+    aud.add_argument("--limit", help="only the newest N entries (still printed oldest first)")
 
     app = sub.add_parser("apply", help="create/update zones and BINs from a TOML file")
     app.add_argument("file", type=Path)
@@ -120,18 +119,38 @@ class _Run:
 async def run_admin(
     args: argparse.Namespace, db: Database, out: Out, clock: Clock, rng: random.Random
 ) -> int:
-    """Run one parsed admin command; AdminError/DirectoryError become a message and exit 1."""
+    """Run one parsed admin command; a refusal becomes `error: ...` lines and exit 1."""
     lines: list[str] = []
     try:
         async with db.unit_of_work() as uow:
             await _COMMANDS[args.command](_Run(args, uow, lines.append, clock.now(), rng))
             await uow.commit()
-    except (AdminError, directory.DirectoryError, LookupError, ValueError) as exc:
-        out(f"error: {exc}")
+    except (AdminError, LookupError, ValueError) as exc:
+        for line in str(exc).splitlines():
+            out(f"error: {line}")
+        return 1
+    except Exception:  # a defect: say so with a reference, never a traceback on the screen
+        reference = secrets.token_hex(4)
+        log.exception("admin command %s failed, reference %s", args.command, reference)
+        out(f"error: unexpected failure, nothing was changed (reference {reference})")
         return 1
     for line in lines:
         out(line)
     return 0
+
+
+def _spec(model: type[Spec], options: dict[str, Any]) -> Spec:
+    """Options checked by the same model as `apply` files; errors name the option."""
+    try:
+        return model.model_validate({k: v for k, v in options.items() if v is not None})
+    except ValidationError as exc:
+        problems = validation.problems(exc, model)
+        raise AdminError("\n".join(f"{_option(loc)}: {text}" for loc, text in problems)) from None
+
+
+def _option(loc: tuple[int | str, ...]) -> str:
+    key = str(loc[0]) if loc else "?"
+    return {"name": "NAME", "quiet_hours": "--quiet"}.get(key, "--" + key.replace("_", "-"))
 
 
 async def _zone(run: _Run) -> None:
@@ -145,23 +164,20 @@ async def _zone(run: _Run) -> None:
                 f"language {z.language}\tquiet {_hhmm(z.quiet_start)}-{_hhmm(z.quiet_end)}"
             )
         return
-    quiet = None
-    if args.quiet:
-        start, sep, end = args.quiet.partition("-")
-        if not sep:
-            raise AdminError("--quiet takes START-END, e.g. 22:00-07:00")
-        quiet = (start, end)
-    z = await directory.add_zone(
-        run.uow,
-        run.now,
-        args.name,
-        urgent=args.urgent,
-        emergency=args.emergency,
-        non_urgent=args.non_urgent,
-        language=args.language,
-        quiet=quiet,
-        reminder_days=args.reminder_days,
+    days = args.reminder_days
+    spec = _spec(
+        ZoneSpec,
+        {
+            "name": args.name,
+            "urgent": args.urgent,
+            "emergency": args.emergency,
+            "non_urgent": args.non_urgent,
+            "language": args.language,
+            "quiet_hours": args.quiet,
+            "reminder_days": validation.reminder_days(days) if days is not None else None,
+        },
     )
+    z = await directory.add_zone(run.uow, run.now, spec)
     run.out(f"zone {z.name} added (urgent {z.urgent_number}, language {z.language})")
 
 
@@ -169,11 +185,13 @@ async def _bin(run: _Run) -> None:
     """`bin add NAME --zone Z …` and `bin list [--zone Z]`."""
     args, uow = run.args, run.uow
     if args.action == "add":
-        intake = [] if args.no_intake else args.intake
-        b = await directory.add_bin(
-            uow, run.now, args.name, args.zone, code=args.code, area=args.area, intake=intake
-        )
-        run.out(f"BIN {b.name} added to zone {args.zone} with code {b.code}")
+        if args.no_intake and args.intake is not None:
+            raise AdminError("--intake and --no-intake contradict each other: give one")
+        options = {"name": args.name, "code": args.code, "area": args.area}
+        spec = _spec(BinSpec, {**options, "intake": [] if args.no_intake else args.intake})
+        b = await directory.add_bin(uow, run.now, args.zone, spec)
+        zone = await uow.directory.zone(b.zone_id)
+        run.out(f"BIN {b.name} added to zone {zone.name if zone else '?'} with code {b.code}")
         return
     zone_id = await _zone_id(uow, args.zone) if args.zone else None
     zones = {z.id: z.name for z in await uow.directory.zones()}
@@ -183,11 +201,12 @@ async def _bin(run: _Run) -> None:
 
 async def _revoke(run: _Run) -> None:
     """`revoke invite N` and `revoke role N`."""
+    number = validation.whole_number(run.args.id, f"{run.args.what} id", 1, LARGEST_ID)
     if run.args.what == "invite":
-        await invites.revoke_invite(run.uow, run.args.id, run.now)
-        run.out(f"invite {run.args.id} revoked")
+        await invites.revoke_invite(run.uow, number, run.now)
+        run.out(f"invite {number} revoked")
     else:
-        g = await invites.revoke_grant(run.uow, run.args.id, run.now)
+        g = await invites.revoke_grant(run.uow, number, run.now)
         run.out(f"role {g.role} (grant {g.id}) revoked")
 
 
@@ -195,7 +214,10 @@ async def _audit(run: _Run) -> None:
     """`audit [--since WHEN] [--limit N] [--json]`."""
     args = run.args
     since = parse_since(args.since, run.now) if args.since else None
-    for e in await run.uow.audit.entries(since, args.limit):
+    limit = None
+    if args.limit is not None:
+        limit = validation.whole_number(args.limit, "--limit", 1, AUDIT_LIMIT)
+    for e in await run.uow.audit.entries(since, limit):
         row = {
             "id": e.id,
             "at": e.at.isoformat(timespec="seconds"),
@@ -218,7 +240,7 @@ async def _audit(run: _Run) -> None:
 
 async def _apply(run: _Run) -> None:
     """`apply FILE`: zones and BINs as a TOML file describes them."""
-    report = await directory.apply_file(run.uow, run.now, run.args.file)
+    report = await zones_file.apply_file(run.uow, run.now, run.args.file)
     for what in report.created:
         run.out(f"created {what}")
     for what in report.updated:
@@ -232,14 +254,14 @@ async def _apply(run: _Run) -> None:
 async def _zone_id(uow: UnitOfWork, name: str) -> int:
     zone = await uow.directory.zone_by_name(name)
     if zone is None:
-        raise AdminError(f"unknown zone {name!r} (see `binbot zone list`)")
+        raise AdminError(f"unknown zone {shown(name)} (see `binbot zone list`)")
     return zone.id
 
 
 async def _bin_id(uow: UnitOfWork, word: str) -> int:
     b = await uow.directory.find_bin(word)
     if b is None:
-        raise AdminError(f"unknown BIN {word!r} (see `binbot bin list`)")
+        raise AdminError(f"unknown BIN {shown(word)} (see `binbot bin list`)")
     return b.id
 
 
@@ -261,7 +283,7 @@ async def _invite(run: _Run) -> None:
             run.out(f"{i.id}\t{i.role}\t{state}\texpires {expires}")
         return
     role = Role(args.role)
-    valid_for = parse_duration(args.expires)
+    valid_for = validation.duration(args.expires, "--expires")
     if role == Role.COORDINATOR:
         if not args.bin or args.zone:
             raise AdminError("a coordinator invite takes --bin BIN (and no --zone)")

@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, func, literal, select, union_all, update
+from sqlalchemy import Integer, bindparam, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import CompoundSelect
 
+from storage.names import name_key
 from storage.tables import (
     AuditEntry,
     Bin,
@@ -68,8 +69,8 @@ class DirectoryRepo(_Base):
     """Zones and BINs."""
 
     async def zone_by_name(self, name: str) -> Zone | None:
-        """A zone by name, case-insensitive."""
-        q = select(Zone).where(func.lower(Zone.name) == name.strip().lower())
+        """A zone by name, matched by its key (storage/names.py: case, accents, spacing)."""
+        q = select(Zone).where(Zone.name_key == name_key(name))
         return (await self.session.execute(q)).scalar_one_or_none()
 
     async def zone(self, zone_id: int) -> Zone | None:
@@ -86,15 +87,21 @@ class DirectoryRepo(_Base):
         return await self.session.get(Bin, bin_id)
 
     async def find_bin(self, word: str, zone_id: int | None = None) -> Bin | None:
-        """A BIN by code, or by name (case-insensitive), optionally within one zone."""
+        """A BIN by code, or by name (matched by its key), optionally within one zone; None
+        when the name is ambiguous (the same name in two zones)."""
         found = await self.bin_by_code(word)
         if found is not None and (zone_id is None or found.zone_id == zone_id):
             return found
-        q = select(Bin).where(func.lower(Bin.name) == word.strip().lower())
+        q = select(Bin).where(Bin.name_key == name_key(word))
         if zone_id is not None:
             q = q.where(Bin.zone_id == zone_id)
         rows = (await self.session.execute(q)).scalars().all()
         return rows[0] if len(rows) == 1 else None
+
+    async def bin_by_name(self, zone_id: int, name: str) -> Bin | None:
+        """The BIN of a zone with this name (matched by its key), if any."""
+        q = select(Bin).where(Bin.zone_id == zone_id, Bin.name_key == name_key(name))
+        return (await self.session.execute(q)).scalar_one_or_none()
 
     async def bins(self, zone_id: int | None = None) -> Sequence[Bin]:
         q = select(Bin).order_by(Bin.zone_id, Bin.name)
@@ -334,12 +341,16 @@ class AuditRepo(_Base):
     async def entries(
         self, since: datetime | None = None, limit: int | None = None
     ) -> Sequence[AuditEntry]:
-        q = select(AuditEntry).order_by(AuditEntry.id)
+        """Entries since a time, oldest first; with `limit`, only the newest `limit` of them."""
+        if limit is not None and limit < 1:
+            raise ValueError("the limit is at least 1")
+        q = select(AuditEntry).order_by(AuditEntry.id.desc())
         if since is not None:
             q = q.where(AuditEntry.at >= since)
         if limit is not None:
             q = q.limit(limit)
-        return (await self.session.execute(q)).scalars().all()
+        newest_first = (await self.session.execute(q)).scalars().all()
+        return newest_first[::-1]
 
 
 class StateRepo(_Base):

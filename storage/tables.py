@@ -20,8 +20,10 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 from sqlalchemy.types import TypeDecorator
+
+from storage.names import KEY_LENGTH, name_key
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -67,6 +69,10 @@ class Zone(Base):
     __tablename__ = "zones"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
+    # storage/names.py: what a name is looked up by, the same on SQLite and PostgreSQL.
+    name_key: Mapped[str] = mapped_column(
+        String(KEY_LENGTH), index=True, unique=True, server_default=""
+    )
     urgent_number: Mapped[str] = mapped_column(String(32), default="101")
     emergency_number: Mapped[str] = mapped_column(String(32), default="112")
     non_urgent_number: Mapped[str | None] = mapped_column(String(32))
@@ -77,19 +83,35 @@ class Zone(Base):
     reminder_days: Mapped[int] = mapped_column(Integer, default=7)
     created_at: Mapped[datetime]
 
+    @validates("name")
+    def _keep_key(self, _attr: str, name: str) -> str:
+        """The key follows the name, whoever sets it."""
+        self.name_key = name_key(name)
+        return name
+
 
 class Bin(Base):
     """A neighbourhood information network; `intake` None means the default question."""
 
     __tablename__ = "bins"
-    __table_args__ = (UniqueConstraint("zone_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("zone_id", "name"),
+        Index("ix_bins_zone_id_name_key", "zone_id", "name_key", unique=True),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     zone_id: Mapped[int] = mapped_column(ForeignKey("zones.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
+    name_key: Mapped[str] = mapped_column(String(KEY_LENGTH), server_default="")
     code: Mapped[str] = mapped_column(String(32), unique=True)
     area: Mapped[str | None] = mapped_column(Text)
     intake: Mapped[list[Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
+
+    @validates("name")
+    def _keep_key(self, _attr: str, name: str) -> str:
+        """The key follows the name, whoever sets it."""
+        self.name_key = name_key(name)
+        return name
 
 
 class Person(Base):

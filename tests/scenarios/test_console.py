@@ -60,7 +60,10 @@ async def test_foundation_flow_reads_right(tmp_path: Path) -> None:
     assert "bot→an: Gelukt: je bent nu coördinator voor Koersel Noord." in out
     assert "bot→lies: Deze code is niet geldig. Vraag je beheerder om een nieuwe." in out
     assert "error: unknown zone 'Atlantis' (see `binbot zone list`)" in out
-    assert "error: bad duration 'soon': use a number and m, h, d or w (e.g. 48h)" in out
+    assert (
+        "error: --expires: expected a duration from 1 minute to 365 days: a number and m, h, "
+        "d or w (e.g. 48h), got 'soon'"
+    ) in out
     helps = [
         line
         for line in out

@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 
 from bot.model import Role
 from bot.services import directory, invites
+from bot.services.validation import ZoneSpec
 from storage.db import Database, head_revision, open_database
 from storage.tables import Base, Identity, Person
 
@@ -92,7 +93,7 @@ async def test_the_private_chat_is_recorded_when_first_seen_and_when_it_changes(
 
 async def _setup_invite(db: Database) -> str:
     async with db.unit_of_work() as uow:
-        zone = await directory.add_zone(uow, NOW, "Beringen")
+        zone = await directory.add_zone(uow, NOW, ZoneSpec(name="Beringen"))
         issued = await invites.issue(
             uow,
             random.Random(1),
