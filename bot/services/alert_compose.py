@@ -27,6 +27,7 @@ from bot.model import Button, MessageRef, Outgoing, Rich, Role
 from bot.ports import PlatformError
 from bot.services import alert_limits, alert_receipts, alerts
 from bot.services import alert_render as render
+from storage.names import name_key
 
 if TYPE_CHECKING:
     from bot.context import Ctx
@@ -238,7 +239,8 @@ class AlertComposer(Conversation):
             if part.isdigit() and 1 <= int(part) <= len(self.choices):
                 found = self.choices[int(part) - 1]
             else:
-                found = next((b.id for b in bins if part in (b.code, b.name.lower())), None)
+                key = name_key(part)
+                found = next((b.id for b in bins if part == b.code or key == b.name_key), None)
             if found is None:
                 return []
             if found not in picked:

@@ -1,4 +1,4 @@
-"""0006: zones and BINs are looked up by a normalised key of their name
+"""0005: zones and BINs are looked up by a normalised key of their name
 
 Names were compared with `lower(name)`, which SQLite applies to ASCII letters only: a zone
 called "Écaussinnes" could be created but never found again, and "Élouges Centre" could not
@@ -11,8 +11,8 @@ SQLite, or by spacing), the younger row's key gets " #ID" appended: it stays rea
 that suffix, and a BIN by its code) and the admin can tell them apart; a warning names the
 table and the ids.
 
-Revision ID: 0006
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-06 10:00:00
 """
 
@@ -24,8 +24,8 @@ import unicodedata
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
