@@ -89,6 +89,7 @@ def core_config(settings: Settings) -> CoreConfig:
     return CoreConfig(
         default_language=settings.default_language,
         join_request_days=settings.join_request_days,
+        join_cooldown_days=settings.join_cooldown_days,
         nudge_cooldown_minutes=settings.nudge_cooldown_minutes,
         conversation_timeout_minutes=settings.conversation_timeout_minutes,
     )

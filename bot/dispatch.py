@@ -51,6 +51,9 @@ class CoreConfig:
 
     default_language: str = "nl"
     join_request_days: float = 7.0
+    # Days after a decline, or the withdrawal of a request the coordinators had received,
+    # before the person may ask that BIN again (0: at once).
+    join_cooldown_days: float = 7.0
     nudge_cooldown_minutes: float = 30.0
     conversation_timeout_minutes: float = 15.0
     redeem_max_failures: int = 5

@@ -135,6 +135,7 @@ class Settings(BaseSettings):
     process_name: str = Field(default_factory=lambda: f"binbot-{os.getpid()}")
     run_scheduler: bool = True
     join_request_days: float = Field(default=7.0, gt=0)
+    join_cooldown_days: float = Field(default=7.0, ge=0, le=365)
     nudge_cooldown_minutes: float = Field(default=30.0, ge=0)
     conversation_timeout_minutes: float = Field(default=15.0, gt=0)
     telegram: TelegramSettings = TelegramSettings()

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, null, or_, select, update
+from sqlalchemy import bindparam, delete, func, null, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
 
 from storage.db import NOT_A_DIRECTORY_CHANGE
 from storage.tables import (
+    OPEN_REQUEST,
     Alert,
     AuditEntry,
     Group,
@@ -30,6 +31,17 @@ from storage.tables import (
 # A request is open while the person answers the intake questions and while it waits for a
 # coordinator; every other status is final.
 OPEN_STATUSES = ("intake", "pending")
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    """An INSERT that can say ON CONFLICT, in the session's dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 def _count(table: Any, where: Any) -> Any:
@@ -182,6 +194,54 @@ class GroupRepo:
         await self.session.flush()
         return req
 
+    async def add_open_request(
+        self,
+        bin_id: int,
+        person_id: int,
+        group_id: int | None,
+        platform: str,
+        status: str,
+        now: datetime,
+        expires_at: datetime,
+    ) -> JoinRequest | None:
+        """Record a new open request unless the person has one for that BIN already (the
+        partial unique index decides, also when two try at once): None then."""
+        values = {
+            "bin_id": bin_id,
+            "person_id": person_id,
+            "group_id": group_id,
+            "platform": platform,
+            "status": status,
+            "created_at": now,
+            "expires_at": expires_at,
+        }
+        stmt = (
+            _insert(self.session, JoinRequest)
+            .values(**values)
+            .on_conflict_do_nothing(
+                index_elements=["person_id", "bin_id"], index_where=text(OPEN_REQUEST)
+            )
+            .returning(JoinRequest.id)
+        )
+        new_id = (await self.session.execute(stmt)).scalar_one_or_none()
+        return None if new_id is None else await self.session.get(JoinRequest, new_id)
+
+    async def last_closed(
+        self, person_id: int, bin_id: int, statuses: Sequence[str]
+    ) -> JoinRequest | None:
+        """The person's request for that BIN most recently closed in one of `statuses`."""
+        q = (
+            select(JoinRequest)
+            .where(
+                JoinRequest.person_id == person_id,
+                JoinRequest.bin_id == bin_id,
+                JoinRequest.status.in_(list(statuses)),
+                JoinRequest.decided_at.is_not(None),
+            )
+            .order_by(JoinRequest.decided_at.desc(), JoinRequest.id.desc())
+        )
+        return (await self.session.execute(q)).scalars().first()
+
     async def open_request(self, person_id: int, bin_id: int) -> JoinRequest | None:
         """The person's request for that BIN that is not decided yet."""
         q = select(JoinRequest).where(
@@ -311,6 +371,26 @@ class GroupRepo:
             Membership.bin_id.in_(list(bin_ids)), Membership.status == "removed"
         )
         return (await self.session.execute(q.order_by(Membership.ended_at.desc()))).scalars().all()
+
+    async def ended(self, bin_id: int, status: str) -> Sequence[Membership]:
+        """A BIN's memberships in one ended status (removed, blocked), most recent first."""
+        q = select(Membership).where(Membership.bin_id == bin_id, Membership.status == status)
+        return (await self.session.execute(q.order_by(Membership.ended_at.desc()))).scalars().all()
+
+    async def block(self, bin_id: int, person_id: int, now: datetime) -> Membership:
+        """Stop a non-member asking to join a BIN: their ended membership, or a new row,
+        marked blocked (the number /readmit takes to lift it)."""
+        m = await self.membership(bin_id, person_id)
+        if m is None:
+            m = Membership(bin_id=bin_id, person_id=person_id, status="blocked", joined_at=now)
+            self.session.add(m)
+        m.status, m.ended_at = "blocked", now
+        await self.session.flush()
+        return m
+
+    async def forget_membership(self, membership_id: int) -> None:
+        """Delete a membership row (a lifted block: the person never was a member)."""
+        await self.session.execute(delete(Membership).where(Membership.id == membership_id))
 
     async def admit(self, bin_id: int, person_id: int, now: datetime) -> Membership:
         """Make the person an active member (a new row, or the old one reopened)."""

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
@@ -32,6 +33,10 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# The condition of an open join request (storage.groups.OPEN_STATUSES), for the partial index.
+OPEN_REQUEST = "status IN ('intake', 'pending')"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -205,7 +210,18 @@ class JoinRequest(Base):
     """A request to join a BIN; `answers` (intake) are erased once decided."""
 
     __tablename__ = "join_requests"
-    __table_args__ = (Index("ix_join_requests_bin_status", "bin_id", "status"),)
+    __table_args__ = (
+        Index("ix_join_requests_bin_status", "bin_id", "status"),
+        # At most one open request per person and BIN, whatever races (migration 0008).
+        Index(
+            "uq_join_requests_open",
+            "person_id",
+            "bin_id",
+            unique=True,
+            sqlite_where=text(OPEN_REQUEST),
+            postgresql_where=text(OPEN_REQUEST),
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     bin_id: Mapped[int] = mapped_column(ForeignKey("bins.id"))
     person_id: Mapped[int] = mapped_column(
@@ -221,10 +237,14 @@ class JoinRequest(Base):
     decided_by: Mapped[int | None] = mapped_column(
         ForeignKey("persons.id", ondelete="SET NULL"), index=True
     )
+    # When it went to the coordinators (None: withdrawn or expired during the intake). A
+    # request they were bothered with and that was withdrawn starts the cooldown.
+    submitted_at: Mapped[datetime | None]
 
 
 class Membership(Base):
-    """A person's membership of a BIN: active, left or removed."""
+    """A person's membership of a BIN: active, left, removed, or blocked (a coordinator
+    stopped a non-member from asking to join; `joined_at` is then when they were blocked)."""
 
     __tablename__ = "memberships"
     __table_args__ = (UniqueConstraint("bin_id", "person_id"),)

@@ -1,5 +1,5 @@
-"""Coordinators' commands: pending requests, approving and declining, members, removing and
-lifting a removal."""
+"""Coordinators' commands: pending requests, approving and declining, members (a page at a
+time), removing or blocking and lifting that."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from bot import texts
 from bot.commands import Registry, Where
 from bot.context import Ctx
 from bot.model import Role
-from bot.services import membership, roster
-from bot.services.audience import status_word, tell_coordinators
+from bot.services import lists, membership, roster
+from bot.services.audience import shown_name, status_word, tell_coordinators
 
 COORDINATOR = {Role.COORDINATOR}
 
@@ -21,11 +21,20 @@ def _number(text: str) -> int | None:
 
 
 @routes.command(
-    "requests", help="groups.help_requests", roles=COORDINATOR, where=Where.PRIVATE, order=42
+    "requests",
+    help="groups.help_requests",
+    roles=COORDINATOR,
+    where=Where.PRIVATE,
+    args="[PAGE]",
+    order=42,
 )
 async def requests(ctx: Ctx, args: str) -> None:
-    """The join requests waiting in your BINs."""
-    await roster.pending(ctx)
+    """The join requests waiting in your BINs, a page at a time."""
+    page = _number(args) if args.strip() else 1
+    if page is None:
+        await ctx.reply("groups.requests_usage")
+        return
+    await lists.requests(ctx, page)
 
 
 @routes.command(
@@ -60,7 +69,15 @@ async def decline(ctx: Ctx, args: str) -> None:
     if n is None:
         await ctx.reply("groups.decline_usage")
         return
-    await _decide(ctx, n, approve=False, reason=" ".join(reason.split()) or None)
+    reason = " ".join(reason.split())
+    if len(reason) > membership.MAX_REASON:
+        # Refused before anything is decided: the requester must read what the coordinator
+        # meant, whole, or nothing at all.
+        await ctx.reply(
+            "groups.decline_reason_too_long", limit=membership.MAX_REASON, length=len(reason)
+        )
+        return
+    await _decide(ctx, n, approve=False, reason=reason or None)
 
 
 @routes.button("jr")
@@ -114,10 +131,13 @@ async def _decide(ctx: Ctx, n: int, *, approve: bool, reason: str | None = None)
         return
     done = "groups.done_approved" if approve else "groups.done_declined"
     ctx.done(done, name=outcome.name, bin=outcome.bin.name)
-    await membership.carry_out(core, outcome, reason)
+    told = await membership.carry_out(core, outcome, reason)
     verdict = "approved" if approve else "declined"
     await ctx.reply(
-        "groups.decided_by_you", n=n, name=outcome.name, status=status_word(verdict, ctx.lang)
+        "groups.decided_by_you" if told else "groups.decided_not_told",
+        n=n,
+        name=outcome.name,
+        status=status_word(verdict, ctx.lang),
     )
     await tell_coordinators(
         core,
@@ -129,7 +149,7 @@ async def _decide(ctx: Ctx, n: int, *, approve: bool, reason: str | None = None)
             n=n,
             name=outcome.name,
             bin=outcome.bin.name,
-            by=ctx.sender.display_name or "?",
+            by=shown_name(ctx.sender.display_name),
             status=status_word(verdict, lang),
         ),
         skip=[ctx.person.id],
@@ -141,12 +161,38 @@ async def _decide(ctx: Ctx, n: int, *, approve: bool, reason: str | None = None)
     help="groups.help_members",
     roles=COORDINATOR,
     where=Where.PRIVATE,
-    args="[BIN]",
+    args="[BIN] [PAGE]",
     order=45,
 )
 async def members(ctx: Ctx, args: str) -> None:
-    """The members of your BIN."""
-    await roster.members(ctx, args.strip())
+    """The members of your BIN, a page at a time."""
+    whole = args.strip()
+    word, _, last = whole.rpartition(" ")
+    page = _number(last)
+    if page is None:  # no page number: all of it names the BIN
+        word, page = whole, 1
+    await lists.members(ctx, word.strip(), page, whole=whole)
+
+
+@routes.button(lists.PAGE_BUTTON)
+async def page_button(ctx: Ctx, payload: str) -> None:
+    """[Previous]/[Next] under a list. The data is untrusted: the list is built afresh for
+    the presser, from their own BINs, and a BIN or page that is not theirs is refused."""
+    what, _, rest = payload.partition(":")
+    scope, _, number = rest.partition(":")
+    bin_id, page = _number(scope), _number(number)
+    if what not in ("rq", "mb") or bin_id is None or page is None or (what == "rq" and bin_id):
+        await ctx.audit("list.page", outcome="refused", reason="malformed")
+        await ctx.reply("core.button_expired")
+        return
+    if not ctx.roles.has(Role.COORDINATOR):
+        await ctx.audit("list.page", outcome="refused", reason="not_coordinator")
+        await ctx.reply("core.button_expired")
+        return
+    if what == "rq":
+        await lists.requests(ctx, page, edit=True)
+    else:
+        await lists.members(ctx, "", page, bin_id=bin_id or None, edit=True)
 
 
 @routes.command(
@@ -171,9 +217,26 @@ async def remove(ctx: Ctx, args: str) -> None:
     order=47,
 )
 async def readmit(ctx: Ctx, args: str) -> None:
-    """Lift the removal of member N (from /members): they may ask to join again."""
+    """Lift the removal or block N (from /members): they may ask to join again."""
     n = _number(args)
     if n is None:
         await ctx.reply("groups.readmit_usage")
         return
     await roster.readmit(ctx, n)
+
+
+@routes.command(
+    "block",
+    help="groups.help_block",
+    roles=COORDINATOR,
+    where=Where.PRIVATE,
+    args="N",
+    order=48,
+)
+async def block(ctx: Ctx, args: str) -> None:
+    """Stop the person behind request N asking to join your BIN again (lift: /readmit)."""
+    n = _number(args)
+    if n is None:
+        await ctx.reply("groups.block_usage")
+        return
+    await roster.block(ctx, n)

@@ -39,6 +39,11 @@ def prefix_for(platform: Platform | str) -> str:
     return "!" if Platform(platform) == Platform.MATRIX else "/"
 
 
+def title_of(group: Group) -> str:
+    """A linked group's title as the bot shows it."""
+    return shorten(group.title or group.chat_id, MAX_SHOWN_WORD)
+
+
 def chat_of(group: Group) -> ChatRef:
     """The platform chat of a linked group."""
     return ChatRef(Platform(group.platform), group.chat_id, False, group.title)
@@ -82,13 +87,33 @@ async def group_language(uow: UnitOfWork, group: Group) -> str:
     return zone.language if zone.language in LANGUAGES else "nl"
 
 
+# Display names are the platform's, and some allow thousands of characters (Matrix): each
+# is shown cut to this many, so that a list, a notice or a request copy stays one message.
+MAX_SHOWN_NAME = 64
+# Other text a person chose that the bot shows (a group title, a word they typed).
+MAX_SHOWN_WORD = 100
+
+
+def shorten(text: str, limit: int = MAX_SHOWN_NAME) -> str:
+    """Text a person chose as the bot shows it: on one line, at most `limit` characters, with
+    an ellipsis where it was cut."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def shown_name(name: str | None) -> str:
+    """A display name as the bot shows it ("?" when there is none)."""
+    return shorten(name) if name and name.strip() else "?"
+
+
 async def display_name(uow: UnitOfWork, person_id: int, platform: str | None = None) -> str:
-    """How a person appears to coordinators: their display name on the platform concerned."""
+    """How a person appears to coordinators: their display name on the platform concerned,
+    shortened (`shown_name`)."""
     idents = await uow.people.identities_of(person_id)
     for ident in sorted(idents, key=lambda i: i.platform != platform):
-        if ident.display_name:
-            return ident.display_name
-    return idents[0].user_id if idents else "?"
+        if ident.display_name and ident.display_name.strip():
+            return shown_name(ident.display_name)
+    return shorten(idents[0].user_id) if idents else "?"
 
 
 async def tell(

@@ -22,8 +22,10 @@ from bot.services.audience import (
     display_name,
     label,
     prefix_for,
+    shorten,
     tell_coordinators,
 )
+from bot.services.pages import clip
 from storage.groups import OPEN_STATUSES
 
 if TYPE_CHECKING:
@@ -34,12 +36,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_QUESTION = "@street"  # stands for the catalogue's localised street question
+MAX_QUESTION = 200  # characters of an intake question as it is shown
+ANSWERS_ROOM = 2800  # UTF-16 units of a request copy's answers, all together
 _MARK = {"approved": "✅", "declined": "❌", "expired": "⌛", "withdrawn": "↩"}
 
 
 def question_text(question: str, lang: str) -> str:
     """An intake question as the reader sees it (the default one in their language)."""
-    return texts.text("groups.intake_street", lang) if question == DEFAULT_QUESTION else question
+    if question == DEFAULT_QUESTION:
+        return texts.text("groups.intake_street", lang)
+    return shorten(question, MAX_QUESTION)
 
 
 @dataclass(frozen=True)
@@ -60,16 +66,19 @@ class RequestView:
                 "groups.request_new", lang, p=prefix, n=self.id, name=self.name, bin=self.bin_name
             )
         ]
-        for question, answer in self.answers.items():
-            parts.append(
-                texts.rich(
-                    "groups.request_answer",
-                    lang,
-                    p=prefix,
-                    question=question_text(question, lang),
-                    answer=answer,
-                )
+        answers = [
+            texts.rich(
+                "groups.request_answer",
+                lang,
+                p=prefix,
+                question=question_text(question, lang),
+                answer=answer,
             )
+            for question, answer in self.answers.items()
+        ]
+        if answers:
+            # However many questions a BIN asks, the copy stays one message.
+            parts.append(clip(Rich.join(answers), ANSWERS_ROOM))
         if self.via_command:
             parts.append(texts.rich("groups.request_via_command", lang, p=prefix))
         parts.append(texts.rich("groups.request_how", lang, p=prefix, n=self.id))
@@ -120,14 +129,20 @@ async def _view(uow: UnitOfWork, req: JoinRequest, answers: Mapping[str, str]) -
 
 
 async def submit(
-    uow: UnitOfWork, request_id: int, answers: Mapping[str, str]
+    uow: UnitOfWork,
+    request_id: int,
+    answers: Mapping[str, str],
+    *,
+    now: datetime | None = None,
 ) -> RequestView | None:
-    """Make an open request pending with its answers; what to hand to the coordinators once
-    committed (see `hand_over`), or None when it was closed meanwhile."""
+    """Make an open request pending with its answers (submitted `now`); what to hand to the
+    coordinators once committed (see `hand_over`), or None when it was closed meanwhile."""
     req = await uow.groups.request(request_id)
     if req is None or req.status not in OPEN_STATUSES:
         return None
     req.status, req.answers = "pending", dict(answers) or None
+    if req.submitted_at is None:
+        req.submitted_at = now
     return await _view(uow, req, answers)
 
 

@@ -17,7 +17,14 @@ from bot.context import Ctx
 from bot.conversation import Answer, Conversation
 from bot.model import LANGUAGES, ChatRef, Outgoing, Platform, Rich, UserRef
 from bot.ports import PlatformError
-from bot.services.audience import bin_and_zone, group_language, prefix_for, tell
+from bot.services.audience import (
+    MAX_SHOWN_WORD,
+    bin_and_zone,
+    group_language,
+    prefix_for,
+    shorten,
+    tell,
+)
 from bot.services.join_requests import (
     DEFAULT_QUESTION,
     close,
@@ -50,10 +57,13 @@ def questions_of(b: Bin) -> list[str]:
 
 @dataclass(frozen=True)
 class Refusal:
-    """Why a person cannot ask: a catalogue key, and the BIN (or the word) it is about."""
+    """Why a person cannot ask: a catalogue key, the BIN (or the word) it is about, the reason
+    the audit log records ("" for none), and the day they may ask again (cooldown)."""
 
     key: str
     name: str
+    reason: str = ""
+    until: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,15 +74,29 @@ class Waiting:
     via_command: bool
 
 
-async def check_can_ask(uow: UnitOfWork, person_id: int, b: Bin) -> Refusal | Waiting | None:
-    """None when the person may ask; the open request when one is waiting; else a refusal."""
+async def check_can_ask(
+    uow: UnitOfWork, person_id: int, b: Bin, now: datetime, cooldown_days: float = 0.0
+) -> Refusal | Waiting | None:
+    """None when the person may ask; the open request when one is waiting; else a refusal:
+    a member, someone removed or blocked, or someone declined or who withdrew a request the
+    coordinators had received less than `cooldown_days` ago."""
     member = await uow.groups.membership(b.id, person_id)
     if member is not None and member.status == "active":
         return Refusal("groups.join_already_member", b.name)
-    if member is not None and member.status == "removed":
-        return Refusal("groups.join_removed", b.name)
+    if member is not None and member.status in ("removed", "blocked"):
+        return Refusal(f"groups.join_{member.status}", b.name, member.status)
     req = await uow.groups.open_request(person_id, b.id)
-    return Waiting(req.id, req.group_id is None) if req is not None else None
+    if req is not None:
+        return Waiting(req.id, req.group_id is None)
+    last = await uow.groups.last_closed(person_id, b.id, ("declined", "withdrawn"))
+    if last is None or last.decided_at is None or cooldown_days <= 0:
+        return None
+    if last.status == "withdrawn" and last.submitted_at is None:
+        return None  # withdrawn during the intake: no coordinator was bothered
+    until = last.decided_at + timedelta(days=cooldown_days)
+    if until <= now:
+        return None
+    return Refusal("groups.join_cooldown", b.name, "cooldown", until.date().isoformat())
 
 
 class State(StrEnum):
@@ -127,7 +151,7 @@ class Intake(Conversation):
             req.answers = dict(self.answers)  # /mydata shows them while the intake runs
             await ctx.send_rich(self.question(ctx.prefix))
             return State.ANSWER
-        view = await submit(uow, self.request_id, self.answers)
+        view = await submit(uow, self.request_id, self.answers, now=ctx.core.clock.now())
         if view is not None:
             uow.after_commit(partial(hand_over, ctx.core, view))
         await ctx.reply("groups.request_sent", bin=self.bin)
@@ -136,7 +160,7 @@ class Intake(Conversation):
     async def on_timeout(self, ctx: Ctx, uow: UnitOfWork) -> None:
         """Pass the request on with the answers given so far."""
         ctx.lang = self.lang
-        view = await submit(uow, self.request_id, self.answers)
+        view = await submit(uow, self.request_id, self.answers, now=ctx.core.clock.now())
         if view is None:
             return  # closed meanwhile: nothing left to pass on
         uow.after_commit(partial(hand_over, ctx.core, view))
@@ -218,8 +242,9 @@ async def record_request(
     platform: Platform,
     group: Group | None,
     hint: str | None,
-) -> Recorded:
-    """Record a new request; also the requester's language, kept from now on if unset."""
+) -> Recorded | None:
+    """Record a new request; also the requester's language, kept from now on if unset. None
+    when an open request of that person for that BIN was recorded meanwhile (a race)."""
     now = core.clock.now()
     person = await uow.people.person(person_id)
     assert person is not None
@@ -231,7 +256,7 @@ async def record_request(
         else:
             person.language = (await bin_and_zone(uow, b.id))[1].language
     questions = questions_of(b)
-    req = await uow.groups.add_request(
+    req = await uow.groups.add_open_request(
         b.id,
         person_id,
         group.id if group else None,
@@ -240,6 +265,8 @@ async def record_request(
         now,
         now + timedelta(days=core.config.join_request_days),
     )
+    if req is None:
+        return None
     via = "platform" if group else "command"
     await uow.audit.record(
         now, person.pseudonym, "join.request", bin_id=b.id, request=req.id, via=via
@@ -256,13 +283,17 @@ async def ask_by_command(ctx: Ctx, word: str) -> None:
     async with core.uow() as uow:
         b = await uow.directory.find_bin(word)
         if b is None:
-            await ctx.reply("groups.unknown_bin", word=word)
+            await ctx.reply("groups.unknown_bin", word=shorten(word, MAX_SHOWN_WORD))
             return
-        found = await check_can_ask(uow, ctx.person.id, b)
+        found = await check_can_ask(
+            uow, ctx.person.id, b, core.clock.now(), core.config.join_cooldown_days
+        )
         if isinstance(found, Refusal):
-            if found.key == "groups.join_removed":
-                await ctx.audit("join.request", outcome="refused", reason="removed", bin_id=b.id)
-            await ctx.reply(found.key, bin=found.name)
+            if found.reason:
+                await ctx.audit(
+                    "join.request", outcome="refused", reason=found.reason, bin_id=b.id
+                )
+            await ctx.reply(found.key, bin=found.name, date=found.until)
         elif found is not None:
             await ctx.reply("groups.join_pending", bin=b.name)
         elif not any(
@@ -273,8 +304,11 @@ async def ask_by_command(ctx: Ctx, word: str) -> None:
             rec = await record_request(
                 core, uow, ctx.person.id, b, ctx.platform, None, ctx.sender.language_hint
             )
-            ctx.lang = rec.lang
-            await _start(ctx, uow, rec)
+            if rec is None:  # another request won the race: that one is waiting
+                await ctx.reply("groups.join_pending", bin=b.name)
+            else:
+                ctx.lang = rec.lang
+                await _start(ctx, uow, rec)
         await uow.commit()
 
 
@@ -286,7 +320,7 @@ async def _start(ctx: Ctx, uow: UnitOfWork, rec: Recorded) -> None:
         await ctx.core.conversations.begin(ctx, uow, conv)
         await ctx.send_rich(conv.intro(ctx.prefix))
         return
-    view = await submit(uow, rec.request_id, {})
+    view = await submit(uow, rec.request_id, {}, now=ctx.core.clock.now())
     if view is not None:
         uow.after_commit(partial(hand_over, ctx.core, view))
     await ctx.reply("groups.request_sent", bin=rec.bin)
@@ -301,10 +335,12 @@ async def ask_by_platform(core: Core, chat: ChatRef, user: UserRef) -> None:
     rec = None
     async with core.uow() as uow:
         b, _ = await bin_and_zone(uow, group.bin_id)
-        found = await check_can_ask(uow, ctx.person.id, b)
+        found = await check_can_ask(
+            uow, ctx.person.id, b, core.clock.now(), core.config.join_cooldown_days
+        )
         first_lang = ctx.person.language or user.language_hint or ctx.lang
-        if isinstance(found, Refusal) and found.key == "groups.join_removed":
-            await ctx.audit("join.request", outcome="refused", reason="removed", bin_id=b.id)
+        if isinstance(found, Refusal) and found.reason:
+            await ctx.audit("join.request", outcome="refused", reason=found.reason, bin_id=b.id)
         elif isinstance(found, Waiting) and found.via_command:
             # Asked by /join first: deciding it now also answers the platform's request.
             req = await uow.groups.request(found.request_id)
@@ -321,6 +357,7 @@ async def ask_by_platform(core: Core, chat: ChatRef, user: UserRef) -> None:
         await tell(core, ctx.person.id, "groups.join_pending", lang=first_lang, bin=b.name)
     elif rec is not None:
         await _start_privately(core, rec, user)
+    # rec None with nothing found: a request recorded meanwhile (a race) is already on its way
 
 
 async def _refuse(
@@ -333,7 +370,7 @@ async def _refuse(
     lang: str,
 ) -> None:
     """A platform request from a member (let in: they came by the invite link) or from
-    someone removed (turned down, and told why)."""
+    someone who may not ask (removed, blocked, in the cooldown: turned down, and told why)."""
     platform = core.platform(chat.platform)
     if refusal.key == "groups.join_already_member":
         try:
@@ -345,7 +382,7 @@ async def _refuse(
         await platform.decline_join(chat, user.user_id)
     except PlatformError as exc:
         log.info("declining a request in group %s failed: %s", group.id, exc.reason)
-    await tell(core, person_id, refusal.key, lang=lang, bin=refusal.name)
+    await tell(core, person_id, refusal.key, lang=lang, bin=refusal.name, date=refusal.until)
 
 
 async def _start_privately(core: Core, rec: Recorded, user: UserRef) -> None:
@@ -368,7 +405,7 @@ async def _start_privately(core: Core, rec: Recorded, user: UserRef) -> None:
                 await uow.commit()
             return
     async with core.uow() as uow:
-        view = await submit(uow, rec.request_id, {})
+        view = await submit(uow, rec.request_id, {}, now=core.clock.now())
         await uow.commit()
     if view is not None:
         await hand_over(core, view)

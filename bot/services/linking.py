@@ -12,14 +12,17 @@ from bot.context import Ctx
 from bot.model import LANGUAGES, ChatRef, Outgoing, Platform, Rich, Role, UserRef
 from bot.ports import MissingRights, PlatformError
 from bot.services.audience import (
+    MAX_SHOWN_WORD,
     bin_and_zone,
     chat_of,
     group_language,
     post,
     prefix_for,
     rights_text,
+    shorten,
     tell,
     tell_coordinators,
+    title_of,
 )
 from bot.services.rules import mark_reminded, rules_text
 
@@ -60,7 +63,7 @@ async def _chosen_bin(ctx: Ctx, word: str) -> Bin | None:
         named = await uow.directory.find_bin(word) if word else None
         bins = [b for b in await uow.directory.bins() if b.id in mine]
     if word and named is None:
-        await ctx.reply("groups.unknown_bin", word=word)
+        await ctx.reply("groups.unknown_bin", word=shorten(word, MAX_SHOWN_WORD))
         return None
     if named is not None and named.id not in mine:
         await ctx.audit("group.link", outcome="refused", reason="not_coordinator", bin_id=named.id)
@@ -95,6 +98,7 @@ class Setup:
     """What posting the rules and securing the group gave."""
 
     rules_id: str | None = None
+    pinned: bool = False
     invite_link: str | None = None
     missing: list[str] = field(default_factory=list)
 
@@ -116,7 +120,8 @@ async def link(ctx: Ctx, args: str) -> None:
             linked.group.id, setup.rules_id, setup.invite_link
         )
         await uow.commit()
-    await _report_link(ctx, b, linked.group.title or b.name, setup.missing, invite_link)
+    title = shorten(linked.group.title or b.name, MAX_SHOWN_WORD)
+    await _report_link(ctx, b, title, setup, invite_link)
 
 
 async def _record_link(ctx: Ctx, b: Bin) -> Linked | Elsewhere:
@@ -164,6 +169,7 @@ async def _set_up(ctx: Ctx, b: Bin, linked: Linked) -> Setup:
         setup.rules_id = ref.message_id
         if platform.capabilities.pin:
             await platform.pin(ref)
+            setup.pinned = True
     except MissingRights as exc:
         setup.missing.extend(exc.rights)
     except PlatformError as exc:
@@ -180,12 +186,20 @@ async def _set_up(ctx: Ctx, b: Bin, linked: Linked) -> Setup:
 
 
 async def _report_link(
-    ctx: Ctx, b: Bin, title: str, missing: list[str], invite_link: str | None
+    ctx: Ctx, b: Bin, title: str, setup: Setup, invite_link: str | None
 ) -> None:
-    """Tell the coordinator privately what the link gave: the invite link, the rights lacking."""
+    """Tell the coordinator privately what the link gave, and what failed: the rules posted
+    (or not) and pinned (or not), the invite link, the rights lacking."""
+    missing = setup.missing
+    if setup.rules_id is None:
+        key = "groups.link_done_no_rules"
+    elif setup.pinned or not ctx.core.platform(ctx.chat.platform).capabilities.pin:
+        key = "groups.link_done"
+    else:
+        key = "groups.link_done_not_pinned"
 
     def body(lang: str, prefix: str) -> Rich:
-        parts = [texts.rich("groups.link_done", lang, p=prefix, group=title, bin=b.name)]
+        parts = [texts.rich(key, lang, p=prefix, group=title, bin=b.name)]
         if invite_link:
             parts.append(texts.rich("groups.link_invite", lang, p=prefix, link=invite_link))
         if missing:
@@ -238,7 +252,7 @@ async def bot_gone(core: Core, platform: str, chat_id: str) -> None:
         await uow.audit.record(
             now, "system", "group.bot_removed", zone_id=zone.id, bin_id=b.id, group=group.id
         )
-        title = group.title or chat_id
+        title = title_of(group)
         await tell_coordinators(core, b.id, "groups.bot_removed", group=title, bin=b.name)
         await uow.commit()
     log.info("bot removed from group %s; link inactive", group.id)

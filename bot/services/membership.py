@@ -19,6 +19,7 @@ from bot.services.audience import (
     display_name,
     tell,
     tell_coordinators,
+    title_of,
 )
 from bot.services.join_requests import Closed, hand_over, settle, submit
 from bot.services.join_requests import close as close_request
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+MAX_REASON = 500  # characters of a decline's reason: a sentence or two, never a letter
 
 routes = Registry()
 
@@ -128,18 +131,18 @@ async def admit(
     ]
     asked = [g for g in linked if g.id == req.group_id]
     return tuple(
-        Door(chat_of(g), g.title or g.chat_id, g.invite_link, idents[g.platform], bool(asked))
+        Door(chat_of(g), title_of(g), g.invite_link, idents[g.platform], bool(asked))
         for g in asked or linked
     )
 
 
-async def carry_out(core: Core, decided: Decided, reason: str | None) -> None:
+async def carry_out(core: Core, decided: Decided, reason: str | None) -> bool:
     """After a decision was committed: the copies edited, the requester let in and welcomed,
-    or told no (with the reason, which is not kept: it may well name them)."""
+    or told no (with the reason, which is not kept: it may well name them). Whether the
+    requester could be told."""
     await settle(core, decided.closed)
     if decided.approve:
-        await let_in(core, decided)
-        return
+        return await let_in(core, decided)
     b = decided.bin
 
     def declined(lang: str, prefix: str) -> Rich:
@@ -148,11 +151,12 @@ async def carry_out(core: Core, decided: Decided, reason: str | None) -> None:
             parts.append(texts.rich("groups.declined_reason", lang, p=prefix, reason=reason))
         return Rich.join(parts)
 
-    await tell(core, decided.closed.person_id, declined)
+    return await tell(core, decided.closed.person_id, declined) is not None
 
 
-async def let_in(core: Core, decided: Decided) -> None:
-    """Let a new member into the BIN's groups and welcome them with the rules."""
+async def let_in(core: Core, decided: Decided) -> bool:
+    """Let a new member into the BIN's groups and welcome them with the rules; whether the
+    welcome reached them."""
     b, zone = decided.bin, decided.zone
     lines = [await _open_door(core, door) for door in decided.doors]
     if not lines:
@@ -165,7 +169,7 @@ async def let_in(core: Core, decided: Decided) -> None:
         parts.append(texts.rich("groups.welcome_footer", lang, p=prefix))
         return Rich.join(parts)
 
-    await tell(core, decided.closed.person_id, body)
+    return await tell(core, decided.closed.person_id, body) is not None
 
 
 async def _open_door(core: Core, door: Door) -> tuple[str, dict[str, object]]:
@@ -231,7 +235,7 @@ async def _pass_on(core: Core, request_id: int) -> None:
     async with core.uow() as uow:
         req = await uow.groups.request(request_id)
         answers = dict(req.answers or {}) if req is not None else {}
-        view = await submit(uow, request_id, answers)
+        view = await submit(uow, request_id, answers, now=core.clock.now())
         person_id = req.person_id if req is not None else 0
         await uow.commit()
     if view is None:

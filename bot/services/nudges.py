@@ -28,6 +28,7 @@ from bot.services.audience import (
     post,
     prefix_for,
     render,
+    shown_name,
 )
 from bot.services.rules import numbers_line
 
@@ -261,7 +262,7 @@ async def called(ctx: Ctx) -> None:
             log.info(
                 "taking the button off the nudge in group %s failed: %s", group.id, exc.reason
             )
-    await ctx.reply("groups.called", name=ctx.sender.display_name or "?")
+    await ctx.reply("groups.called", name=shown_name(ctx.sender.display_name))
 
 
 def forget(core: Core, person_id: int) -> None:

@@ -19,7 +19,7 @@ from bot.context import Ctx
 from bot.conversation import Answer, Conversation
 from bot.model import Rich, Role
 from bot.services import nudges
-from bot.services.audience import label, status_word
+from bot.services.audience import label, shorten, status_word
 from bot.services.join_requests import close_now, question_text
 from bot.services.membership import remove_from_groups
 from storage.groups import OPEN_STATUSES
@@ -109,7 +109,7 @@ def _who(ctx: Ctx, found: Held) -> list[Rich]:
             ctx.t(
                 "groups.mydata_identity",
                 platform=ident.platform.capitalize(),
-                name=ident.display_name or "-",
+                name=shorten(ident.display_name) if ident.display_name else "-",
                 user_id=ident.user_id,
             )
         )

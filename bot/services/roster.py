@@ -1,5 +1,5 @@
-"""A BIN's roster: pending requests and members for its coordinators, removing a member,
-and members leaving (by command or by leaving the group on the platform)."""
+"""A BIN's roster: removing a member, blocking a requester, lifting either, and members
+leaving (by command or by leaving the group on the platform)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,20 @@ import logging
 from typing import TYPE_CHECKING
 
 from bot.context import Ctx
-from bot.model import Button, ChatRef, Rich, Role, UserRef
-from bot.services.audience import display_name, label, tell
-from bot.services.join_requests import question_text
-from bot.services.joins import withdraw
+from bot.model import ChatRef, Rich, Role, UserRef
+from bot.services.audience import (
+    MAX_SHOWN_WORD,
+    bin_and_zone,
+    display_name,
+    shorten,
+    shown_name,
+    tell,
+    tell_coordinators,
+)
+from bot.services.join_requests import close, settle
+from bot.services.joins import end_intake, withdraw
 from bot.services.membership import remove_from_groups
+from storage.groups import OPEN_STATUSES
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
@@ -20,115 +29,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_BUTTON_ROWS = 10  # beyond this, /approve N reads better than a wall of buttons
 
-
-async def pending(ctx: Ctx) -> None:
-    """List the requests waiting in the coordinator's BINs, oldest first."""
-    mine = sorted(ctx.roles.bins(Role.COORDINATOR))
-    lines: list[Rich] = []
-    rows: list[list[Button]] = []
-    async with ctx.core.uow() as uow:
-        requests = await uow.groups.requests(mine)
-        bins = {b.id: b.name for b in await uow.directory.bins()}
-        for r in requests:
-            name = await display_name(uow, r.person_id, r.platform)
-            lines.append(
-                ctx.t(
-                    "groups.requests_item",
-                    n=r.id,
-                    name=name,
-                    bin=bins[r.bin_id],
-                    date=r.created_at.date().isoformat(),
-                    expires=r.expires_at.date().isoformat(),
-                )
-            )
-            for question, answer in (r.answers or {}).items():
-                lines.append(
-                    ctx.t(
-                        "groups.request_answer",
-                        question=question_text(question, ctx.lang),
-                        answer=answer,
-                    )
-                )
-            if len(rows) < MAX_BUTTON_ROWS:
-                rows.append(
-                    [
-                        Button(
-                            label("groups.button_approve", ctx.lang) + f" #{r.id}",
-                            f"jr:approve:{r.id}",
-                        ),
-                        Button(
-                            label("groups.button_decline", ctx.lang) + f" #{r.id}",
-                            f"jr:decline:{r.id}",
-                        ),
-                    ]
-                )
-    if not requests:
-        await ctx.reply("groups.requests_none")
-        return
-    head = ctx.t("groups.requests_title", count=len(requests))
-    with_buttons = ctx.core.platform(ctx.platform).capabilities.buttons
-    await ctx.send_rich(
-        Rich.join([head, *lines, ctx.t("groups.requests_how")]),
-        buttons=rows if with_buttons else (),
-    )
-
-
-async def members(ctx: Ctx, word: str) -> None:
-    """List the active members of the coordinator's BINs (or of one of them)."""
-    mine = ctx.roles.bins(Role.COORDINATOR)
-    async with ctx.core.uow() as uow:
-        if word:
-            b = await uow.directory.find_bin(word)
-            if b is None:
-                await ctx.reply("groups.unknown_bin", word=word)
-                return
-            if b.id not in mine:
-                await ctx.audit(
-                    "member.list", outcome="refused", reason="not_coordinator", bin_id=b.id
-                )
-                await ctx.reply("groups.members_refused", bin=b.name)
-                await uow.commit()
-                return
-            chosen = [b]
-        else:
-            chosen = [b for b in await uow.directory.bins() if b.id in mine]
-        lines: list[Rich] = []
-        for b in chosen:
-            lines += await _member_lines(ctx, uow, b.id, b.name)
-    lines.append(ctx.t("groups.members_how"))
-    await ctx.send_rich(Rich.join(lines))
-
-
-async def _member_lines(ctx: Ctx, uow: UnitOfWork, bin_id: int, bin_name: str) -> list[Rich]:
-    """One BIN's members, then those removed from it."""
-    rows = await uow.groups.members([bin_id])
-    lines = [ctx.t("groups.members_title", bin=bin_name, count=len(rows))]
-    for m in rows:
-        idents = await uow.people.identities_of(m.person_id)
-        lines.append(
-            ctx.t(
-                "groups.members_item",
-                n=m.id,
-                name=await display_name(uow, m.person_id),
-                platforms=", ".join(i.platform.capitalize() for i in idents),
-                since=m.joined_at.date().isoformat(),
-            )
-        )
-    gone = await uow.groups.removed([bin_id])
-    if gone:
-        lines.append(ctx.t("groups.members_removed_title", count=len(gone)))
-    for m in gone:
-        lines.append(
-            ctx.t(
-                "groups.members_removed_item",
-                n=m.id,
-                name=await display_name(uow, m.person_id),
-                date=m.ended_at.date().isoformat() if m.ended_at else "-",
-            )
-        )
-    return lines
+def told_line(ctx: Ctx, name: str, told: bool) -> Rich:
+    """Whether the person concerned was told (privately) of what a coordinator did."""
+    return ctx.t("groups.told_them") if told else ctx.t("groups.not_told", name=name)
 
 
 async def _find_member(ctx: Ctx, uow: UnitOfWork, word: str) -> Membership | str | None:
@@ -169,7 +73,8 @@ async def remove(ctx: Ctx, word: str) -> None:
     async with core.uow() as uow:
         m = await _find_member(ctx, uow, word)
         if isinstance(m, str) or m is None:
-            await ctx.reply(m or "groups.member_not_found", member=word)
+            member = shorten(word, MAX_SHOWN_WORD)
+            await ctx.reply(m or "groups.member_not_found", member=member)
             await uow.commit()  # the refusal's audit entry, if any
             return
         m.status, m.ended_at = "removed", now
@@ -180,15 +85,17 @@ async def remove(ctx: Ctx, word: str) -> None:
         await uow.commit()
     ctx.done("groups.done_removed", name=name, bin=b.name)
     done, failed = await remove_from_groups(core, m.person_id, b.id)
-    await tell(core, m.person_id, "groups.removed_you", bin=b.name)
-    await ctx.reply("groups.remove_done", name=name, bin=b.name, done=done)
+    told = await tell(core, m.person_id, "groups.removed_you", bin=b.name)
+    done_text = ctx.t("groups.remove_done", name=name, bin=b.name, done=done)
+    await ctx.send_rich(Rich.join([done_text, told_line(ctx, name, told is not None)]))
     if failed:
         await ctx.reply("groups.remove_failed", failed=failed)
 
 
 async def readmit(ctx: Ctx, n: int) -> None:
-    """A coordinator lifts the removal of membership `n`: the person may ask to join the BIN
-    again. They are not let back in by this: they ask with /join and are approved as anyone."""
+    """A coordinator lifts the removal or the block of membership `n`: the person may ask to
+    join the BIN again. They are not let in by this: they ask with /join and are approved as
+    anyone."""
     mine = ctx.roles.bins(Role.COORDINATOR)
     async with ctx.core.uow() as uow:
         m = await uow.groups.membership_by_id(n)
@@ -207,14 +114,69 @@ async def readmit(ctx: Ctx, n: int) -> None:
         b = await uow.directory.bin(m.bin_id)
         assert b is not None
         name = await display_name(uow, m.person_id)
-        if m.status != "removed":
+        person_id, was = m.person_id, m.status
+        if was == "removed":
+            m.status = "left"  # ended, as if they had left: /join works again
+        elif was == "blocked":
+            await uow.groups.forget_membership(m.id)  # they never were a member
+        else:
             await ctx.reply("groups.readmit_not_removed", name=name, bin=b.name)
             return
-        m.status = "left"  # ended, as if they had left: /join works again
-        await ctx.audit("member.readmit", zone_id=b.zone_id, bin_id=b.id, membership=m.id)
-        await tell(ctx.core, m.person_id, "groups.readmitted_you", bin=b.name, code=b.code)
-        await ctx.reply("groups.readmit_done", name=name, bin=b.name)
+        await ctx.audit("member.readmit", zone_id=b.zone_id, bin_id=b.id, membership=n, was=was)
         await uow.commit()
+    told = await tell(ctx.core, person_id, "groups.readmitted_you", bin=b.name, code=b.code)
+    done_text = ctx.t("groups.readmit_done", name=name, bin=b.name)
+    await ctx.send_rich(Rich.join([done_text, told_line(ctx, name, told is not None)]))
+
+
+async def block(ctx: Ctx, n: int) -> None:
+    """A coordinator stops the person behind request `n` from asking to join that BIN again
+    (an open request is declined with it); /readmit lifts it. Audited, refusals too."""
+    core = ctx.core
+    mine = ctx.roles.bins(Role.COORDINATOR)
+    now = core.clock.now()
+    async with core.uow() as uow:
+        req = await uow.groups.request(n)
+        if req is None or req.bin_id not in mine:
+            if req is not None:
+                await ctx.audit(
+                    "join.block", outcome="refused", reason="not_coordinator", bin_id=req.bin_id
+                )
+            await ctx.reply("groups.request_not_yours", n=n)
+            await uow.commit()
+            return
+        b, zone = await bin_and_zone(uow, req.bin_id)
+        name = await display_name(uow, req.person_id, req.platform)
+        m = await uow.groups.membership(b.id, req.person_id)
+        if m is not None and m.status in ("active", "removed", "blocked"):
+            key = "groups.block_member" if m.status == "active" else "groups.block_already"
+            await ctx.reply(key, name=name, bin=b.name, m=m.id)
+            return
+        by = ctx.person.id
+        closed = await close(uow, n, "declined", now, from_statuses=OPEN_STATUSES, by=by)
+        if closed is not None:
+            await end_intake(uow, closed.person_id, n)
+        m = await uow.groups.block(b.id, req.person_id, now)
+        await ctx.audit("join.block", zone_id=zone.id, bin_id=b.id, request=n, membership=m.id)
+        await uow.commit()
+    ctx.done("groups.done_blocked", name=name, bin=b.name)
+    await ctx.reply("groups.block_done", name=name, bin=b.name, m=m.id)
+    if closed is None:
+        return
+    await settle(core, closed)
+    told = await tell(core, closed.person_id, "groups.declined", bin=b.name)
+    if told is None:
+        await ctx.reply("groups.not_told", name=name)
+    await tell_coordinators(
+        core,
+        b.id,
+        "groups.blocked_by_other",
+        n=n,
+        name=name,
+        bin=b.name,
+        by=shown_name(ctx.sender.display_name),
+        skip=[ctx.person.id],
+    )
 
 
 async def leave(ctx: Ctx, word: str) -> None:
@@ -225,7 +187,7 @@ async def leave(ctx: Ctx, word: str) -> None:
         named = await uow.directory.find_bin(word) if word else None
         req = await uow.groups.open_request(ctx.person.id, named.id) if named else None
     if word and named is None:
-        await ctx.reply("groups.unknown_bin", word=word)
+        await ctx.reply("groups.unknown_bin", word=shorten(word, MAX_SHOWN_WORD))
         return
     if named is not None:
         chosen = next((m for m in active if m.bin_id == named.id), None)

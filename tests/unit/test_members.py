@@ -159,8 +159,10 @@ async def test_a_removal_is_listed_and_can_be_lifted_so_the_person_may_ask_again
     assert "Verwijderd (1)" in listing and "#1 Jan, verwijderd op 2026-01-05" in listing
 
     await h.say("an", "/readmit 1")
-    assert "Jan mag opnieuw vragen om lid te worden van BIN Noord." in h.new("an")[-1]
-    assert "heeft je verwijdering opgeheven" in h.new("jan")[-1]
+    answer = h.new("an")[-1]
+    assert "Jan mag opnieuw vragen om lid te worden van BIN Noord;" in answer
+    assert "Ik heb het de persoon laten weten." in answer
+    assert "heeft opgeheven wat je verhinderde om aan te vragen" in h.new("jan")[-1]
     [m] = await rows(h, Membership)
     assert m.status == "left"
     [entry] = await audit(h, "member.readmit")
@@ -169,7 +171,7 @@ async def test_a_removal_is_listed_and_can_be_lifted_so_the_person_may_ask_again
     await h.say("jan", "/join noord")  # an ordinary request again, which An decides
     assert "daarom kun je niet opnieuw vragen" not in h.new("jan")[-1]
     await h.say("an", "/readmit 1")
-    assert "Jan is niet uit BIN Noord verwijderd" in h.new("an")[-1]
+    assert "Jan is niet uit BIN Noord verwijderd of geblokkeerd" in h.new("an")[-1]
 
 
 async def test_readmit_is_refused_outside_ones_bins_and_for_bad_input(h: Harness) -> None:
@@ -179,7 +181,7 @@ async def test_readmit_is_refused_outside_ones_bins_and_for_bad_input(h: Harness
     await zone_and_bin(h, bin_name="Zuid", code="zuid", new_zone=False)
     await coordinator(h, "zoe", "zuid")
     await h.say("zoe", "/readmit 1")
-    assert "Ik vind geen verwijderd lid #1" in h.new("zoe")[-1]
+    assert "Ik vind geen verwijderde of geblokkeerde persoon #1" in h.new("zoe")[-1]
     [refused] = await audit(h, "member.readmit")
     assert refused.outcome == "refused"
     await h.say("jan", "/readmit 1")
@@ -188,6 +190,6 @@ async def test_readmit_is_refused_outside_ones_bins_and_for_bad_input(h: Harness
         await h.say("an", f"/readmit {bad}".strip())
         assert "Stuur /readmit gevolgd door het nummer" in h.new("an")[-1]
     await h.say("an", "/readmit 7")
-    assert "Ik vind geen verwijderd lid #7" in h.new("an")[-1]
+    assert "Ik vind geen verwijderde of geblokkeerde persoon #7" in h.new("an")[-1]
     [m] = await rows(h, Membership)
     assert m.status == "removed"
