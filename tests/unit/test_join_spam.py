@@ -219,7 +219,7 @@ OLD_ROWS = (
 async def test_the_migration_closes_duplicate_open_requests_but_the_newest(
     tmp_path: Path,
 ) -> None:
-    """Open duplicates left from before 0008 are closed, so that its unique index is built."""
+    """Open duplicates left from before 0006 are closed, so that its unique index is built."""
     from alembic import command
     from sqlalchemy import text
 
@@ -227,7 +227,7 @@ async def test_the_migration_closes_duplicate_open_requests_but_the_newest(
 
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
     async with db.engine.begin() as conn:
-        await conn.run_sync(lambda c: command.upgrade(alembic_config(c), "0003"))
+        await conn.run_sync(lambda c: command.upgrade(alembic_config(c), "0005"))
         for sql in OLD_ROWS:
             await conn.execute(text(sql))
     await db.upgrade()

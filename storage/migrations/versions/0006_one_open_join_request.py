@@ -1,4 +1,4 @@
-"""0008: one open join request per person and BIN, and when a request was submitted
+"""0006: one open join request per person and BIN, and when a request was submitted
 
 Asking again and again sent the coordinators a new request each time, and two requests made
 at the same moment (a /join and a platform request, or two processes) could both be recorded.
@@ -11,8 +11,8 @@ index could not be built.
 starts the cooldown before the person may ask that BIN again; one withdrawn during its intake
 bothered nobody and does not.
 
-Revision ID: 0008
-Revises: 0003
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-11 10:00:00
 """
 
@@ -21,8 +21,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0003"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
