@@ -19,6 +19,7 @@ from bot.dispatch import Core, CoreConfig
 from bot.events import Event
 from bot.handlers import build_registry
 from bot.model import Platform
+from bot.register import Retention
 from bot.ports import Clock, EventSink, KeyValueStore, PlatformPort
 from config.settings import Settings
 from storage.db import Database, open_database
@@ -91,6 +92,7 @@ def core_config(settings: Settings) -> CoreConfig:
         join_request_days=settings.join_request_days,
         nudge_cooldown_minutes=settings.nudge_cooldown_minutes,
         conversation_timeout_minutes=settings.conversation_timeout_minutes,
+        retention=Retention(**settings.retention.model_dump()),
     )
 
 

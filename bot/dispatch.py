@@ -34,6 +34,7 @@ from bot.model import (
     UserRef,
 )
 from bot.patience import Patient
+from bot.register import Retention
 from bot.ports import Clock, NoOutbox, Outbox, PlatformError, PlatformPort, SystemClock
 from storage import uow as units
 from storage.db import Database
@@ -61,6 +62,8 @@ class CoreConfig:
     # elsewhere (another process, the admin's shell) show that much later in /help.
     # Privileged commands, buttons and conversations always read them afresh.
     context_reuse_seconds: float = 0.0
+    # How long each kind of record is kept (bot/register.py, the retention job).
+    retention: Retention = Retention()
 
 
 # Commands that only read and answer, for which a recent context is good enough.
