@@ -19,8 +19,8 @@ from bot.dispatch import Core, CoreConfig
 from bot.events import Event
 from bot.handlers import build_registry
 from bot.model import Platform
-from bot.register import Retention
 from bot.ports import Clock, EventSink, KeyValueStore, PlatformPort
+from bot.register import Retention
 from config.settings import Settings
 from storage.db import Database, open_database
 

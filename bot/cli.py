@@ -226,9 +226,11 @@ async def _purge(db: Any, settings: Settings, *, dry_run: bool) -> int:
         print(f"{table}\t{verb} {n}")
     for what, n in report.cleared.items():
         print(f"{what}\tcleared {n}")
-    if not dry_run:
+    if dry_run:
+        print(f"{report.total} rows would be deleted in all")
+    else:
         print(f"monthly figures counted for {report.months} months")
-    print(f"{report.total} rows {verb} in all ({report.seconds:.1f} s)")
+        print(f"{report.total} rows deleted in all ({report.seconds:.1f} s)")
     return 0
 
 

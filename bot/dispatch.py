@@ -34,8 +34,8 @@ from bot.model import (
     UserRef,
 )
 from bot.patience import Patient
-from bot.register import Retention
 from bot.ports import Clock, NoOutbox, Outbox, PlatformError, PlatformPort, SystemClock
+from bot.register import Retention
 from storage import uow as units
 from storage.db import Database
 from storage.repo import Repo
@@ -63,7 +63,7 @@ class CoreConfig:
     # Privileged commands, buttons and conversations always read them afresh.
     context_reuse_seconds: float = 0.0
     # How long each kind of record is kept (bot/register.py, the retention job).
-    retention: Retention = Retention()
+    retention: Retention = field(default_factory=Retention)
 
 
 # Commands that only read and answer, for which a recent context is good enough.

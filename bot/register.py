@@ -90,8 +90,7 @@ RECORDS: tuple[Record, ...] = (
         "a role can only be granted by redeeming an invite the admin issued",
         "the admin (CLI: `binbot invite list`)",
         "until used, revoked or expired; then {invites_days} days",
-        "long enough for the admin to see what became of an invite; the audit log keeps the "
-        "rest",
+        "long enough for the admin to see what became of an invite; the audit log keeps the rest",
         "the link to the person who redeemed it goes with `/forgetme`",
     ),
     Record(
@@ -120,8 +119,7 @@ RECORDS: tuple[Record, ...] = (
         "{requests_days} days after the decision",
         "the answers are only for the coordinator who decides; the request is kept a month "
         "so that a second request soon after can be seen for what it is",
-        "`/mydata` shows them with the answers still kept; `/forgetme` withdraws and erases "
-        "them",
+        "`/mydata` shows them with the answers still kept; `/forgetme` withdraws and erases them",
         "groups.kept_requests",
     ),
     Record(
@@ -132,8 +130,7 @@ RECORDS: tuple[Record, ...] = (
         "given so far",
         "a wizard continues where it was, on any process, after a restart",
         "nobody: only the bot reads it",
-        "until finished, cancelled, or {conversation_timeout_minutes} minutes without an "
-        "answer",
+        "until finished, cancelled, or {conversation_timeout_minutes} minutes without an answer",
         "a question left unanswered is not a reason to keep its answers",
         "`/cancel` ends it; `/forgetme` erases it",
     ),
@@ -149,8 +146,7 @@ RECORDS: tuple[Record, ...] = (
         "zone (chat: `/alerts`, `/status`)",
         "kept as the zone's record; the receipt's chat is cleared {deliveries_days} days "
         "after the message was sent; the link to the author goes when the author is erased",
-        "what a police zone told the public stays verifiable; nothing in it points at a "
-        "resident",
+        "what a police zone told the public stays verifiable; nothing in it points at a resident",
         "an author's `/forgetme` removes the link to them; the message stays",
     ),
     Record(
@@ -163,8 +159,7 @@ RECORDS: tuple[Record, ...] = (
         "nobody: the author sees only the count",
         "while the message is current (and {seen_days} days after); then the marks and the "
         "message's key are deleted, and the count stays on the message",
-        "once the key is gone a mark names nobody: only the key can test a person's id "
-        "against it",
+        "once the key is gone a mark names nobody: only the key can test a person's id against it",
         "`/mydata` counts yours on current messages; `/forgetme` deletes them",
         "groups.kept_seen",
     ),
@@ -190,8 +185,7 @@ RECORDS: tuple[Record, ...] = (
         "last 101 nudge, and who linked it (a link to their pseudonym)",
         "official messages reach a BIN through its groups",
         "the BIN's coordinators (chat); police and prevention (chat: `/status`)",
-        "while linked; {groups_days} days after it was unlinked, once no delivery refers "
-        "to it",
+        "while linked; {groups_days} days after it was unlinked, once no delivery refers to it",
         "a group unlinked by mistake can be linked again with its history for a year",
         "the link to the person who linked it goes with `/forgetme`",
     ),

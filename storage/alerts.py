@@ -405,9 +405,10 @@ class AlertRepo:
                 .values(seen_key=secrets.token_hex(32))
                 .execution_options(synchronize_session=False)
             )
-            key = (
-                await self.session.execute(select(Alert.seen_key).where(Alert.id == alert_id))
-            ).scalar_one()
+            made = select(Alert.seen_key).where(Alert.id == alert_id)
+            key = (await self.session.execute(made)).scalar_one()
+            if key is None:
+                return False
         dialect = postgresql if self._postgres else sqlite
         stmt = (
             dialect.insert(Seen)

@@ -168,4 +168,4 @@ class FigureRepo:
         if since is not None:
             q = q.where(MonthlyFigure.month >= since)
         q = q.order_by(MonthlyFigure.month, MonthlyFigure.bin_id, MonthlyFigure.figure)
-        return [tuple(r) for r in await self._rows(q)]  # type: ignore[misc]
+        return [(m, b, f, d, v) for m, b, f, d, v in await self._rows(q)]

@@ -139,9 +139,7 @@ STEPS: tuple[Step, ...] = (
         "seen",
         Seen,
         Seen.alert_id,
-        lambda w: Seen.alert_id.in_(
-            select(Alert.id).where(_not_current(w, w.rules.seen_days))
-        ),
+        lambda w: Seen.alert_id.in_(select(Alert.id).where(_not_current(w, w.rules.seen_days))),
         window=200,
     ),
     Step(
@@ -211,15 +209,19 @@ STEPS: tuple[Step, ...] = (
         "reminders",
         Reminder,
         Reminder.group_id,
-        lambda w: Reminder.posted_at
-        < w.before(max(w.rules.reminders_days, w.longest_reminder_days + 1)),
+        lambda w: (
+            Reminder.posted_at < w.before(max(w.rules.reminders_days, w.longest_reminder_days + 1))
+        ),
     ),
     Step(
         "persons",
         Person,
         Person.id,
         lambda w: (
-            (func.coalesce(Person.last_seen_at, Person.created_at) < w.before(w.rules.inactive_days))
+            (
+                func.coalesce(Person.last_seen_at, Person.created_at)
+                < w.before(w.rules.inactive_days)
+            )
             & ~_has(Membership.person_id)
             & ~_has(RoleGrant.person_id)
             & ~_has(JoinRequest.person_id)

@@ -33,6 +33,7 @@ async def seen_marks_of(session: AsyncSession, person_id: int) -> list[tuple[int
     wanted = {
         (alert_id, seen_mark(key, person_id))
         for alert_id, key in (await session.execute(keyed)).all()
+        if key is not None
     }
     if not wanted:
         return []

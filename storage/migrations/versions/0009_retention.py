@@ -84,9 +84,7 @@ def upgrade() -> None:
         bind.execute(
             sa.text("UPDATE alerts SET seen_key = :k WHERE id = :id"), {"k": key, "id": alert_id}
         )
-    marks = [
-        {"alert_id": a, "mark": _mark(keys[a], p)} for a, p in old if a in keys
-    ]
+    marks = [{"alert_id": a, "mark": _mark(keys[a], p)} for a, p in old if a in keys]
     if marks:
         op.bulk_insert(seen, marks)
     op.create_table(
