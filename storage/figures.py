@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.repo import StateRepo
@@ -146,10 +146,12 @@ class FigureRepo:
         """Store a month's figures in place of what was counted before; `final` closes it."""
         month = month_name(start)
         await self.session.execute(delete(MonthlyFigure).where(MonthlyFigure.month == month))
-        self.session.add_all(
-            MonthlyFigure(month=month, bin_id=b, figure=f, detail=d, value=v)
-            for b, f, d, v in rows
-        )
+        if rows:
+            values = [
+                {"month": month, "bin_id": b, "figure": f, "detail": d, "value": v}
+                for b, f, d, v in rows
+            ]
+            await self.session.execute(insert(MonthlyFigure), values)
         if final:
             await StateRepo(self.session).put(FINAL_KEY, month)
         await self.session.flush()

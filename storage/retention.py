@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, exists, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,8 +40,31 @@ from storage.tables import (
     Zone,
 )
 
-if TYPE_CHECKING:
-    from bot.register import Retention
+
+class Retention(Protocol):
+    """The periods the rules need, in days (bot.register.Retention is one)."""
+
+    @property
+    def seen_days(self) -> int: ...
+    @property
+    def requests_days(self) -> int: ...
+    @property
+    def ended_days(self) -> int: ...
+    @property
+    def inactive_days(self) -> int: ...
+    @property
+    def invites_days(self) -> int: ...
+    @property
+    def deliveries_days(self) -> int: ...
+    @property
+    def groups_days(self) -> int: ...
+    @property
+    def reminders_days(self) -> int: ...
+    @property
+    def audit_days(self) -> int: ...
+    @property
+    def figures_days(self) -> int: ...
+
 
 SETTLED = ("sent", "failed", "cancelled")
 CONVERSATION_MARGIN = timedelta(days=1)  # the sweep job ends them (and tells the person) first
@@ -74,7 +97,7 @@ class Step:
     table: Any
     key: Any
     where: Callable[[When], ColumnElement[bool]]
-    window: int = 2000
+    window: int = 1000
     before_delete: Hook | None = None
 
 
@@ -140,7 +163,7 @@ STEPS: tuple[Step, ...] = (
         Seen,
         Seen.alert_id,
         lambda w: Seen.alert_id.in_(select(Alert.id).where(_not_current(w, w.rules.seen_days))),
-        window=200,
+        window=100,
     ),
     Step(
         "join_requests",
@@ -192,7 +215,7 @@ STEPS: tuple[Step, ...] = (
             & (Delivery.created_at < w.counted_before(w.rules.deliveries_days))
             & Delivery.alert_id.in_(select(Alert.id).where(_not_current(w)))
         ),
-        window=5000,
+        window=2000,
     ),
     Step(
         "groups",

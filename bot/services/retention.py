@@ -30,6 +30,7 @@ routes = Registry()
 
 LAST_RUN = "retention.last_run"  # kv: the UTC day of the last completed run
 ACTOR = "system"
+MAX_PAUSE = 0.25  # seconds
 
 
 @dataclass
@@ -48,6 +49,14 @@ class Report:
         return sum(self.deleted.values())
 
 
+async def _yield(core: Core, began: float) -> None:
+    """Leave the event loop to others between transactions. SQLite runs on the loop: pause
+    as long as the last transaction took, so the run takes at most half of the loop and
+    deliveries and updates go between; PostgreSQL works while the loop waits anyway."""
+    pause = min(MAX_PAUSE, time.monotonic() - began) if core.db.is_sqlite else 0.0
+    await asyncio.sleep(pause)
+
+
 async def count_figures(core: Core, now: datetime) -> int:
     """Count every month that is not final yet into the figures (final ones are kept as they
     are); returns how many months were counted."""
@@ -59,6 +68,7 @@ async def count_figures(core: Core, now: datetime) -> int:
         start = next_month(datetime.strptime(final, "%Y-%m").replace(tzinfo=UTC))
     months = 0
     while start is not None and start <= now:
+        began = time.monotonic()
         async with core.uow() as uow:
             rows = await uow.figures.count_month(start)
             done = next_month(start) + GRACE <= now
@@ -66,7 +76,7 @@ async def count_figures(core: Core, now: datetime) -> int:
             await uow.commit()
         months += 1
         start = next_month(start)
-        await asyncio.sleep(0)  # let deliveries and updates through between months
+        await _yield(core, began)
     return months
 
 
@@ -94,12 +104,13 @@ async def purge(core: Core, now: datetime, *, dry_run: bool = False, only: str =
         total = 0
         low, high = span or (0, -1)
         for start in range(low, high + 1, step.window):
+            began = time.monotonic()
             async with core.uow() as uow:
                 n = await uow.retention.purge_window(step.name, when, start, start + step.window)
                 if n:
                     await uow.commit()
             total += n
-            await asyncio.sleep(0)  # one short transaction at a time: deliveries go between
+            await _yield(core, began)
         report.deleted[step.name] = total
     return report
 

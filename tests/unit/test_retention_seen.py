@@ -108,3 +108,67 @@ async def test_nothing_in_the_database_ties_a_person_to_what_they_saw(
             "SELECT pseudonym FROM persons WHERE id = ?", (piet.person_id,)
         ).fetchone()[0]
         assert pseudonym not in audit  # pressing Seen is never audited under the presser
+
+
+async def test_the_migration_counts_old_presses_and_keeps_no_person(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from storage.db import Database, alembic_config
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(lambda c: command.upgrade(alembic_config(c), "0003"))
+        await conn.execute(
+            text(
+                "INSERT INTO zones (id, name, urgent_number, emergency_number,"
+                " language, timezone, quiet_start, quiet_end, reminder_days,"
+                " created_at) VALUES (1, 'Z', '101', '112', 'nl',"
+                " 'Europe/Brussels', 0, 0, 7, :t)"
+            ),
+            {"t": now},
+        )
+        for pid in (1, 2, 3):
+            await conn.execute(
+                text(
+                    "INSERT INTO persons (id, pseudonym, failed_redeems, created_at)"
+                    " VALUES (:i, :p, 0, :t)"
+                ),
+                {"i": pid, "p": f"p-{pid}", "t": now},
+            )
+        for aid, until in ((1, now + timedelta(hours=5)), (2, now - timedelta(days=3))):
+            await conn.execute(
+                text(
+                    "INSERT INTO alerts (id, ref, zone_id, author_role, urgency, category,"
+                    " text, state, created_at, release_at, valid_until)"
+                    " VALUES (:i, :r, 1, 'police', 'urgent', 'x', 't', :s, :t, :t, :u)"
+                ),
+                {
+                    "i": aid,
+                    "r": f"A-000{aid}",
+                    "s": "active" if aid == 1 else "expired",
+                    "t": now,
+                    "u": until,
+                },
+            )
+        for aid, pid in ((1, 1), (1, 2), (2, 1), (2, 2), (2, 3)):
+            await conn.execute(
+                text("INSERT INTO seen (alert_id, person_id, at) VALUES (:a, :p, :t)"),
+                {"a": aid, "p": pid, "t": now},
+            )
+    await db.upgrade()
+    async with db.engine.connect() as conn:
+        counts = (
+            await conn.execute(
+                text("SELECT id, seen_count, seen_key IS NOT NULL FROM alerts ORDER BY id")
+            )
+        ).all()
+        marks = (await conn.execute(text("SELECT alert_id, mark FROM seen"))).all()
+        key = (await conn.execute(text("SELECT seen_key FROM alerts WHERE id = 1"))).scalar()
+    await db.dispose()
+    assert [tuple(r) for r in counts] == [(1, 2, 1), (2, 3, 0)]
+    assert sorted(m for _, m in marks) == sorted(seen_mark(key, p) for p in (1, 2))
+    assert {a for a, _ in marks} == {1}  # the expired message's presses are gone
