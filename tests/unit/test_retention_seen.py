@@ -172,3 +172,24 @@ async def test_the_migration_counts_old_presses_and_keeps_no_person(tmp_path: Pa
     assert [tuple(r) for r in counts] == [(1, 2, 1), (2, 3, 0)]
     assert sorted(m for _, m in marks) == sorted(seen_mark(key, p) for p in (1, 2))
     assert {a for a, _ in marks} == {1}  # the expired message's presses are gone
+
+
+async def test_seen_and_a_retention_run_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+    h = await Harness.create(tmp_path, url=pg_url)
+    try:
+        await make_world(h)
+        await official(h, "jan")
+        ref = await compose(h, "jan")
+        await h.press("piet", "Seen", chat="noord-1")
+        await h.press("piet", "Seen", chat="noord-2")
+        await h.press("mia", "Seen", chat="noord-1")
+        assert (await _alert(h, ref)).seen_count == 2
+        h.clock.advance(days=100)
+        report = await retention.run(h.core)
+        assert report.deleted["seen"] == 2 and report.deleted["deliveries"] == 2
+        assert (await _alert(h, ref)).seen_count == 2
+        assert await rows(h, Seen) == []
+        again = await retention.run(h.core)
+        assert again.total == 0
+    finally:
+        await h.close()
