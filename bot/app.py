@@ -20,6 +20,7 @@ from bot.events import Event
 from bot.handlers import build_registry
 from bot.model import Platform
 from bot.ports import Clock, EventSink, KeyValueStore, PlatformPort
+from bot.register import Retention
 from config.settings import Settings
 from storage.db import Database, open_database
 
@@ -92,6 +93,7 @@ def core_config(settings: Settings) -> CoreConfig:
         join_cooldown_days=settings.join_cooldown_days,
         nudge_cooldown_minutes=settings.nudge_cooldown_minutes,
         conversation_timeout_minutes=settings.conversation_timeout_minutes,
+        retention=Retention(**settings.retention.model_dump()),
     )
 
 

@@ -45,6 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="the database").add_subparsers(dest="action", required=True)
     db.add_parser("upgrade", help="migrate the schema to the newest version")
     db.add_parser("status", help="show the schema version")
+    purge = db.add_parser("purge", help="run the retention rules now (the daily job does too)")
+    purge.add_argument(
+        "--dry-run", action="store_true", help="only show what the next run would delete"
+    )
+    privacy = sub.add_parser("privacy", help="the register of processing")
+    privacy.add_subparsers(dest="action", required=True).add_parser(
+        "register", help="print what is kept, why, who sees it and for how long"
+    )
     sub.add_parser("doctor", help="check settings, database, platforms and group rights")
     add_admin_parsers(sub)
     return parser
@@ -176,8 +184,16 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "console":
         rng = random.Random(args.seed) if args.seed is not None else None
         return await app.console(settings, rng=rng)
+    if args.command == "privacy":
+        from bot import register
+
+        print(register.render(app.core_config(settings)))
+        return 0
     db = Database(settings.database_url)
     try:
+        if args.command == "db" and args.action == "purge":
+            await db.upgrade()
+            return await _purge(db, settings, dry_run=args.dry_run)
         if args.command == "db":
             if args.action == "upgrade":
                 await db.upgrade()
@@ -195,6 +211,27 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await db.dispose()
     return 2
+
+
+async def _purge(db: Any, settings: Settings, *, dry_run: bool) -> int:
+    """`binbot db purge [--dry-run]`: one retention run now, or what it would delete."""
+    from bot import app
+    from bot.dispatch import Core
+    from bot.services import retention
+
+    core = Core(db, {}, config=app.core_config(settings))
+    report = await retention.run(core, dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    for table, n in report.deleted.items():
+        print(f"{table}\t{verb} {n}")
+    for what, n in report.cleared.items():
+        print(f"{what}\tcleared {n}")
+    if dry_run:
+        print(f"{report.total} rows would be deleted in all")
+    else:
+        print(f"monthly figures counted for {report.months} months")
+        print(f"{report.total} rows deleted in all ({report.seconds:.1f} s)")
+    return 0
 
 
 if __name__ == "__main__":

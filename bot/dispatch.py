@@ -35,6 +35,7 @@ from bot.model import (
 )
 from bot.patience import Patient
 from bot.ports import Clock, NoOutbox, Outbox, PlatformError, PlatformPort, SystemClock
+from bot.register import Retention
 from storage import uow as units
 from storage.db import Database
 from storage.uow import UnitOfWork
@@ -63,6 +64,8 @@ class CoreConfig:
     # elsewhere (another process, the admin's shell) show that much later in /help.
     # Privileged commands, buttons and conversations always read them afresh.
     context_reuse_seconds: float = 0.0
+    # How long each kind of record is kept (bot/register.py, the retention job).
+    retention: Retention = field(default_factory=Retention)
 
 
 # Commands that only read and answer, for which a recent context is good enough.

@@ -117,6 +117,29 @@ class HttpSettings(BaseModel):
     port: int = Field(default=9464, ge=0, le=65535)
 
 
+class RetentionSettings(BaseModel):
+    """How long records are kept, in days (bot/register.py says what each one covers)."""
+
+    seen_days: int = Field(
+        default=0, ge=0, description="Seen marks, after the message is no longer current"
+    )
+    requests_days: int = Field(default=30, ge=1, description="join requests, after the decision")
+    ended_days: int = Field(
+        default=90, ge=1, description="ended memberships and revoked roles, after they ended"
+    )
+    inactive_days: int = Field(
+        default=180, ge=1, description="people with nothing ongoing, after their last contact"
+    )
+    invites_days: int = Field(default=30, ge=1, description="invites, once used or expired")
+    deliveries_days: int = Field(
+        default=90, ge=1, description="delivery rows, after the message was sent"
+    )
+    groups_days: int = Field(default=365, ge=1, description="unlinked groups")
+    reminders_days: int = Field(default=90, ge=1, description="101 reminder rows")
+    audit_days: int = Field(default=365, ge=1, description="the audit log")
+    figures_days: int = Field(default=1830, ge=1, description="monthly figures per BIN")
+
+
 class Settings(BaseSettings):
     """Every setting of a deployment."""
 
@@ -142,6 +165,7 @@ class Settings(BaseSettings):
     matrix: MatrixSettings = MatrixSettings()
     delivery: DeliverySettings = DeliverySettings()
     http: HttpSettings = HttpSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @field_validator("database_url")
     @classmethod

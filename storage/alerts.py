@@ -9,6 +9,7 @@ itself. Recording a sent row is in storage/sent.py.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from storage.seen import seen_mark
 from storage.tables import (
     Alert,
     AlertTarget,
@@ -414,18 +416,49 @@ class AlertRepo:
     # -- seen ------------------------------------------------------------------------------
 
     async def add_seen(self, alert_id: int, person_id: int, now: datetime) -> bool:
-        """Count a person once per alert; False when they were counted already."""
+        """Count a person once per current alert; False when they were counted already, or
+        when the message is no longer current (its marks and key are gone: see Seen)."""
+        q = select(Alert.seen_key, Alert.state, Alert.valid_until).where(Alert.id == alert_id)
+        found = (await self.session.execute(q)).one_or_none()
+        if found is None:
+            return False
+        key, state, valid_until = found
+        if state == "withdrawn":
+            return False
+        if key is None:
+            if valid_until <= now:
+                return False
+            # The first press makes the key; a racing first press finds it made (the WHERE).
+            await self.session.execute(
+                update(Alert)
+                .where(Alert.id == alert_id, Alert.seen_key.is_(None))
+                .values(seen_key=secrets.token_hex(32))
+                .execution_options(synchronize_session=False)
+            )
+            made = select(Alert.seen_key).where(Alert.id == alert_id)
+            key = (await self.session.execute(made)).scalar_one()
+            if key is None:
+                return False
         dialect = postgresql if self._postgres else sqlite
         stmt = (
             dialect.insert(Seen)
-            .values(alert_id=alert_id, person_id=person_id, at=now)
+            .values(alert_id=alert_id, mark=seen_mark(key, person_id))
             .on_conflict_do_nothing()
         )
         result = await self.session.execute(stmt)
-        return bool(getattr(result, "rowcount", 0) == 1)
+        if getattr(result, "rowcount", 0) != 1:
+            return False
+        await self.session.execute(
+            update(Alert)
+            .where(Alert.id == alert_id)
+            .values(seen_count=Alert.seen_count + 1)
+            .execution_options(synchronize_session=False)
+        )
+        return True
 
     async def seen_count(self, alert_id: int) -> int:
-        q = select(func.count()).select_from(Seen).where(Seen.alert_id == alert_id)
+        """How many people marked the message as seen (kept after the marks are gone)."""
+        q = select(Alert.seen_count).where(Alert.id == alert_id)
         return int((await self.session.execute(q)).scalar() or 0)
 
     # -- composing and following up (bot/services/alerts.py) ------------------------------

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
 
 from storage.db import NOT_A_DIRECTORY_CHANGE
+from storage.seen import seen_marks_of
 from storage.tables import (
     OPEN_REQUEST,
     Alert,
@@ -51,7 +52,6 @@ def _count(table: Any, where: Any) -> Any:
 # One statement, built once, in the order of PersonCounts' fields.
 _PERSON: BindParameter[int] = bindparam("person_id")
 _COUNTS = select(
-    _count(Seen, Seen.person_id == _PERSON),
     _count(AuditEntry, AuditEntry.actor == bindparam("pseudonym")),
     _count(Group, Group.linked_by == _PERSON),
     _count(JoinRequest, JoinRequest.decided_by == _PERSON),
@@ -410,13 +410,17 @@ class GroupRepo:
 
         params = {"person_id": person.id, "pseudonym": person.pseudonym}
         row = (await self.session.execute(_COUNTS, params)).one()
-        return PersonCounts(*(int(n) for n in row))
+        seen = len(await seen_marks_of(self.session, person.id))
+        return PersonCounts(seen, *(int(n) for n in row))
 
     async def erase_person(self, person_id: int) -> None:
         """Delete the person and everything that names them; other rows keep a NULL."""
         await self.session.execute(delete(JoinRequest).where(JoinRequest.person_id == person_id))
         await self.session.execute(delete(Membership).where(Membership.person_id == person_id))
-        await self.session.execute(delete(Seen).where(Seen.person_id == person_id))
+        for alert_id, mark in await seen_marks_of(self.session, person_id):
+            await self.session.execute(
+                delete(Seen).where(Seen.alert_id == alert_id, Seen.mark == mark)
+            )
         await self.session.execute(delete(RoleGrant).where(RoleGrant.person_id == person_id))
         await self.session.execute(delete(Identity).where(Identity.person_id == person_id))
         await self.session.execute(

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Integer, bindparam, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.selectable import CompoundSelect
 
+from storage.db import NOT_A_DIRECTORY_CHANGE
 from storage.names import name_key
 from storage.tables import (
     AuditEntry,
@@ -52,6 +54,11 @@ _ROLES: CompoundSelect[str, int | None, int | None] = union_all(
         Membership.person_id == bindparam("person_id"), Membership.status == "active"
     ),
 )
+
+
+def contact_day(now: datetime) -> datetime:
+    """Midnight UTC of `now`'s day: what is kept of a person's last contact."""
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 class _Base:
@@ -189,6 +196,7 @@ class PeopleRepo(_Base):
                     pseudonym=pseudonym or "p-" + secrets.token_hex(6),
                     created_at=now,
                     failed_redeems=0,
+                    last_seen_at=contact_day(now),
                 )
             )
             ident = await self.add(
@@ -207,6 +215,16 @@ class PeopleRepo(_Base):
             ident.display_name = display_name
         if dm_chat_id is not None and ident.dm_chat_id != dm_chat_id:
             ident.dm_chat_id = dm_chat_id
+        day = contact_day(now)
+        if person.last_seen_at is None or person.last_seen_at < day:
+            # At most one write a day per person, and only the day: see Person.last_seen_at.
+            await self.session.execute(
+                update(Person)
+                .where(Person.id == person.id)
+                .values(last_seen_at=day)
+                .execution_options(synchronize_session=False, **NOT_A_DIRECTORY_CHANGE)
+            )
+            set_committed_value(person, "last_seen_at", day)
         return person, ident
 
     async def grants_of(self, person_id: int) -> Sequence[RoleGrant]:

@@ -129,6 +129,9 @@ class Person(Base):
     failed_redeems: Mapped[int] = mapped_column(Integer, default=0)
     redeem_blocked_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    # The day (midnight UTC) of the last contact, written at most once a day: the clock of the
+    # retention rule for people with nothing ongoing, too coarse to time any single action.
+    last_seen_at: Mapped[datetime | None]
 
 
 class Identity(Base):
@@ -282,6 +285,10 @@ class Alert(Base):
     receipt_language: Mapped[str | None] = mapped_column(String(2))
     receipt_final_at: Mapped[datetime | None]
     followup_reminded_at: Mapped[datetime | None]
+    # Seen: the count stays; the key that makes each person's mark exists only while the
+    # message is current (storage/alerts.py, `seen_mark`).
+    seen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    seen_key: Mapped[str | None] = mapped_column(String(64))
 
 
 class AlertTarget(Base):
@@ -340,14 +347,13 @@ class Delivery(Base):
 
 
 class Seen(Base):
-    """One "Seen" per person per official message; the author sees only the count."""
+    """One "Seen" per person per current official message, without the person: `mark` is a
+    keyed hash of the person's id under the message's own key, so that a second press is
+    recognised; rows and key go once the message is no longer current. No time is kept."""
 
     __tablename__ = "seen"
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), primary_key=True)
-    person_id: Mapped[int] = mapped_column(
-        ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
-    at: Mapped[datetime]
+    mark: Mapped[str] = mapped_column(String(32), primary_key=True)
 
 
 class Reminder(Base):
@@ -418,3 +424,18 @@ class RequestCopy(Base):
     chat_id: Mapped[str] = mapped_column(String(255))
     message_id: Mapped[str] = mapped_column(String(255))
     language: Mapped[str] = mapped_column(String(2))
+
+
+class MonthlyFigure(Base):
+    """One figure of one BIN for one calendar month (UTC), kept after the rows it counts are
+    gone: `figure` names what is counted (alerts, deliveries, seen, members, ...), `detail`
+    narrows it (a platform and status, an urgency and category) or is empty."""
+
+    __tablename__ = "monthly_figures"
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    bin_id: Mapped[int] = mapped_column(
+        ForeignKey("bins.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    figure: Mapped[str] = mapped_column(String(32), primary_key=True)
+    detail: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)

@@ -23,8 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.alerts import AlertRepo
 from storage.conversations import ConversationRepo
 from storage.db import WROTE, changes_pending
+from storage.figures import FigureRepo
 from storage.groups import GroupRepo
 from storage.repo import AuditRepo, DirectoryRepo, InviteRepo, PeopleRepo, StateRepo
+from storage.retention import RetentionRepo
 
 if TYPE_CHECKING:
     from storage.db import Database
@@ -55,6 +57,8 @@ class UnitOfWork:
         self.groups = GroupRepo(session)
         self.alerts = AlertRepo(session)
         self.conversations = ConversationRepo(session)
+        self.retention = RetentionRepo(session)
+        self.figures = FigureRepo(session)
         self.committed = False
         self._pending: list[AfterCommit] = []
         self._released: list[AfterCommit] = []

@@ -12,7 +12,15 @@ def modules() -> tuple[ModuleType, ...]:
     """Every module with a `routes` registry, in the order their commands are listed."""
     from bot import delivery, scheduler
     from bot.handlers import common, coordinators, groups, members, officials
-    from bot.services import alert_compose, alerts, joins, membership, privacy, rules
+    from bot.services import (
+        alert_compose,
+        alerts,
+        joins,
+        membership,
+        privacy,
+        retention,
+        rules,
+    )
 
     return (
         common,
@@ -26,6 +34,7 @@ def modules() -> tuple[ModuleType, ...]:
         membership,
         privacy,
         rules,
+        retention,
         delivery,
         scheduler,
     )

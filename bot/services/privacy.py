@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar
 
-from bot import texts
+from bot import register, texts
 from bot.commands import Registry
 from bot.context import Ctx
 from bot.conversation import Answer, Conversation
@@ -88,6 +88,7 @@ async def mydata(ctx: Ctx) -> None:
     if not (found.grants or found.memberships or found.requests):
         lines.append(ctx.t("groups.mydata_nothing_else"))
     lines.extend(_counts(ctx, found.counts))
+    lines.extend(_kept(ctx, found))
     lines.append(ctx.t("groups.mydata_footer"))
     await ctx.send_rich(Rich.join(lines))
 
@@ -162,6 +163,24 @@ def _counts(ctx: Ctx, counts: PersonCounts) -> list[Rich]:
                 alerts=counts.alerts_written,
             )
         )
+    return lines
+
+
+def _kept(ctx: Ctx, found: Held) -> list[Rich]:
+    """How long each kind of record shown is kept, from the register's rules in force."""
+    shown = {
+        "people": True,
+        "roles": bool(found.grants),
+        "memberships": bool(found.memberships),
+        "requests": bool(found.requests),
+        "seen": True,
+        "audit": True,
+    }
+    periods = register.values(ctx.core.config)
+    lines = [ctx.t("groups.kept_title")]
+    for record in register.RECORDS:
+        if record.mydata and shown.get(record.key):
+            lines.append(ctx.t(record.mydata, **periods))
     return lines
 
 
