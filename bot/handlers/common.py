@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot import texts
-from bot.commands import Command, Registry, Where
+from bot.commands import Command, Registry
 from bot.context import Ctx
 from bot.model import LANGUAGES, Rich, Role
 from bot.services import invites
@@ -24,10 +24,7 @@ routes = Registry()
 async def start(ctx: Ctx, args: str) -> None:
     """Greet; with a code (Telegram deep links carry one), redeem it."""
     if args.strip():
-        if not ctx.chat.is_private:
-            await ctx.reply("core.use_private", command="start")
-            return
-        await redeem(ctx, args)
+        await redeem_here(ctx, args, command="start")
         return
     await ctx.reply("core.welcome")
     await help_(ctx, "")
@@ -60,9 +57,23 @@ def help_text(
     return Rich.join(lines)
 
 
-@routes.command("redeem", help="help.redeem", args="CODE", where=Where.PRIVATE, order=3)
+# Allowed anywhere so that a code typed in a group is seen, and made void (never redeemed).
+@routes.command("redeem", help="help.redeem", args="CODE", order=3)
+async def redeem_command(ctx: Ctx, args: str) -> None:
+    """Redeem a role invite (in private; in a group the code is made void)."""
+    await redeem_here(ctx, args, command="redeem")
+
+
+async def redeem_here(ctx: Ctx, args: str, *, command: str) -> None:
+    """Redeem a code typed in a private chat; in a group, void it if it is one."""
+    if ctx.chat.is_private:
+        await redeem(ctx, args)
+    elif not await invites.void_if_shown(ctx, args.strip(), typed_code=True):
+        await ctx.reply("core.use_private", command=command)
+
+
 async def redeem(ctx: Ctx, args: str) -> None:
-    """Redeem a role invite."""
+    """Redeem a role invite, in a private chat."""
     code = args.strip()
     if not code:
         await ctx.reply("core.redeem_usage")
