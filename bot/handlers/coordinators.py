@@ -4,6 +4,7 @@ lifting a removal."""
 from __future__ import annotations
 
 from bot import texts
+from bot.args import number_arg, parse_number
 from bot.commands import Registry, Where
 from bot.context import Ctx
 from bot.model import Role
@@ -13,11 +14,6 @@ from bot.services.audience import status_word, tell_coordinators
 COORDINATOR = {Role.COORDINATOR}
 
 routes = Registry()
-
-
-def _number(text: str) -> int | None:
-    word = text.strip().lstrip("#")
-    return int(word) if word.isdigit() and len(word) < 10 else None
 
 
 @routes.command(
@@ -38,9 +34,8 @@ async def requests(ctx: Ctx, args: str) -> None:
 )
 async def approve(ctx: Ctx, args: str) -> None:
     """Approve join request N."""
-    n = _number(args)
+    n = await number_arg(ctx, args, "groups.approve_usage")
     if n is None:
-        await ctx.reply("groups.approve_usage")
         return
     await _decide(ctx, n, approve=True)
 
@@ -56,9 +51,8 @@ async def approve(ctx: Ctx, args: str) -> None:
 async def decline(ctx: Ctx, args: str) -> None:
     """Decline join request N, optionally with a reason the requester reads."""
     first, _, reason = args.strip().partition(" ")
-    n = _number(first)
+    n = await number_arg(ctx, first, "groups.decline_usage")
     if n is None:
-        await ctx.reply("groups.decline_usage")
         return
     await _decide(ctx, n, approve=False, reason=" ".join(reason.split()) or None)
 
@@ -67,8 +61,8 @@ async def decline(ctx: Ctx, args: str) -> None:
 async def request_button(ctx: Ctx, payload: str) -> None:
     """Approve/Decline under a request. The data is untrusted: `decide` re-checks everything."""
     verb, _, rest = payload.partition(":")
-    n = _number(rest)
-    if verb not in ("approve", "decline") or n is None:
+    n = parse_number(rest)
+    if verb not in ("approve", "decline") or not isinstance(n, int):
         await ctx.audit("join.button", outcome="refused", reason="malformed")
         await ctx.reply("core.button_expired")
         return
@@ -172,8 +166,7 @@ async def remove(ctx: Ctx, args: str) -> None:
 )
 async def readmit(ctx: Ctx, args: str) -> None:
     """Lift the removal of member N (from /members): they may ask to join again."""
-    n = _number(args)
+    n = await number_arg(ctx, args, "groups.readmit_usage")
     if n is None:
-        await ctx.reply("groups.readmit_usage")
         return
     await roster.readmit(ctx, n)
