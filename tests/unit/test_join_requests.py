@@ -351,7 +351,8 @@ async def test_a_decision_in_another_process_edits_every_stored_copy(h: Harness)
         assert not copy.buttons, copy.chat.chat_id
         assert copy.text.endswith("→ ✅") and "Kerkstraat" in copy.text
     assert ("approve", "buurt", "jan") in h.platform.actions
-    assert await rows(h, RequestCopy) == []
+    # Kept after the decision: they still show Jan's answers, which erasing Jan must reach.
+    assert len(await rows(h, RequestCopy)) == 2
 
 
 async def test_expiry_and_withdrawal_edit_the_stored_copies_too(h: Harness) -> None:
