@@ -270,6 +270,16 @@ class Voided:
     bin_id: int | None
 
 
+async def shows_open_invite(uow: UnitOfWork, words: Iterable[str], now: datetime) -> bool:
+    """Whether any of `words` is the code of an invite still open (reads only)."""
+    for digest in {code_hash(w) for w in words if normalise(w)}:
+        invite = await uow.invites.invite_by_hash(digest)
+        if invite is not None and invite.expires_at > now:
+            if invite.used_at is None and invite.revoked_at is None and invite.voided_at is None:
+                return True
+    return False
+
+
 async def void_exposed(
     uow: UnitOfWork,
     words: Iterable[str],

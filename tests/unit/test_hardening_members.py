@@ -8,7 +8,7 @@ import pytest
 from bot.args import ID_MAX, BadNumber, looks_like_number, parse_number
 from bot.ports import MissingRights, PermanentError
 from bot.services import invites
-from storage.tables import Invite, JoinRequest, Membership, RequestCopy
+from storage.tables import Identity, Invite, JoinRequest, Membership, RequestCopy
 from tests.fakes import Harness
 from tests.unit.test_groups_support import (
     audit,
@@ -95,7 +95,9 @@ async def test_a_code_shaped_word_that_is_no_open_invite_changes_nothing(h: Harn
     assert h.new("buurt") == ["Gebruik /redeem in een privégesprek met mij."]
     for text in ("buurtwachten", "ABCD EFGH JKMN", f"x{still_open}", "de code is 1234"):
         await h.say("yan", text, chat="buurt")
+        await h.say("stil", text, chat="buurt")
     assert h.new("buurt") == [] and h.new("yan") == []
+    assert await rows(h, Identity, Identity.user_id == "stil") == []  # nothing kept on them
     assert deleted_in(h, "buurt") == []
     assert await audit(h, "invite.void") == []
     await h.say("zoe", f"/redeem {still_open}")
