@@ -275,12 +275,18 @@ async def _invite(run: _Run) -> None:
                 if i.revoked_at
                 else "used"
                 if i.used_at
+                else "voided"
+                if i.voided_at
                 else "expired"
                 if i.expires_at <= now
                 else "open"
             )
             expires = i.expires_at.isoformat(timespec="minutes")
-            run.out(f"{i.id}\t{i.role}\t{state}\texpires {expires}")
+            why = ""
+            if state == "voided" and i.voided_at is not None:
+                reason = _VOID_REASONS.get(i.void_reason or "", i.void_reason or "?")
+                why = f"\tvoided {i.voided_at.isoformat(timespec='minutes')}: {reason}"
+            run.out(f"{i.id}\t{i.role}\t{state}\texpires {expires}{why}")
         return
     role = Role(args.role)
     valid_for = validation.duration(args.expires, "--expires")
@@ -299,6 +305,9 @@ async def _invite(run: _Run) -> None:
     run.out(f"invite {issued.invite.id} for {role.value}, single use, expires {expires}")
     run.out("redeem in a private chat with the bot: /redeem CODE (Matrix: !redeem CODE)")
     run.out(issued.code)
+
+
+_VOID_REASONS = {invites.VOID_POSTED_IN_GROUP: "the code was posted in a group chat"}
 
 
 async def _roles(run: _Run) -> None:

@@ -292,9 +292,26 @@ class InviteRepo(_Base):
                 Invite.id == invite_id,
                 Invite.used_at.is_(None),
                 Invite.revoked_at.is_(None),
+                Invite.voided_at.is_(None),
                 Invite.expires_at > now,
             )
             .values(used_at=now, used_by=person_id)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def void_invite(self, invite_id: int, now: datetime, reason: str) -> bool:
+        """Make an open invite void (its code was exposed), atomically: False when it was no
+        longer open (used, revoked, void or expired), so nothing changed."""
+        result = await self.session.execute(
+            update(Invite)
+            .where(
+                Invite.id == invite_id,
+                Invite.used_at.is_(None),
+                Invite.revoked_at.is_(None),
+                Invite.voided_at.is_(None),
+                Invite.expires_at > now,
+            )
+            .values(voided_at=now, void_reason=reason)
         )
         return bool(getattr(result, "rowcount", 0) == 1)
 

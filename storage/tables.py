@@ -184,6 +184,9 @@ class Invite(Base):
         ForeignKey("persons.id", ondelete="SET NULL"), index=True
     )
     revoked_at: Mapped[datetime | None]
+    # Void without anyone asking: the code was shown where others could read it.
+    voided_at: Mapped[datetime | None]
+    void_reason: Mapped[str | None] = mapped_column(String(32))
 
 
 class Group(Base):

@@ -134,8 +134,11 @@ class RecordingPlatform:
         self._find(ref).edits.append(message)
 
     async def delete(self, ref: MessageRef) -> None:
+        """Delete one of the bot's messages, or someone's in a group (as an admin may)."""
         self._check(ref.chat.chat_id)
-        self._find(ref).deleted = True
+        for s in self.sent:
+            if s.ref.message_id == ref.message_id and s.chat.chat_id == ref.chat.chat_id:
+                s.deleted = True
         self.actions.append(("delete", ref.chat.chat_id, ref.message_id))
 
     async def pin(self, ref: MessageRef) -> None:

@@ -134,6 +134,7 @@ class ConsolePlatform:
             events.append(ButtonPressed(chat.ref, user, data, mid))
         else:
             mid = str(next(self._ids))
+            chat.posted[mid] = _Posted(text, ())  # so that the bot may delete it, as admins can
             if not chat.ref.is_private:
                 chat.members.add(user.user_id)
             if text.startswith("/") and len(text) > 1:

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot import texts
-from bot.commands import Command, Registry, Where
+from bot.commands import Command, Registry
 from bot.context import Ctx
 from bot.model import LANGUAGES, Rich, Role
 from bot.services import invites
@@ -19,15 +19,14 @@ if TYPE_CHECKING:
 
 routes = Registry()
 
+MAX_ZONES_LISTED = 40  # /numbers stays one message in a deployment serving many zones
+
 
 @routes.command("start", help="help.start", args="[CODE]", order=1)
 async def start(ctx: Ctx, args: str) -> None:
     """Greet; with a code (Telegram deep links carry one), redeem it."""
     if args.strip():
-        if not ctx.chat.is_private:
-            await ctx.reply("core.use_private", command="start")
-            return
-        await redeem(ctx, args)
+        await redeem_here(ctx, args, command="start")
         return
     await ctx.reply("core.welcome")
     await help_(ctx, "")
@@ -60,9 +59,23 @@ def help_text(
     return Rich.join(lines)
 
 
-@routes.command("redeem", help="help.redeem", args="CODE", where=Where.PRIVATE, order=3)
+# Allowed anywhere so that a code typed in a group is seen, and made void (never redeemed).
+@routes.command("redeem", help="help.redeem", args="CODE", order=3)
+async def redeem_command(ctx: Ctx, args: str) -> None:
+    """Redeem a role invite (in private; in a group the code is made void)."""
+    await redeem_here(ctx, args, command="redeem")
+
+
+async def redeem_here(ctx: Ctx, args: str, *, command: str) -> None:
+    """Redeem a code typed in a private chat; in a group, void it if it is one."""
+    if ctx.chat.is_private:
+        await redeem(ctx, args)
+    elif not await invites.void_if_shown(ctx, args.strip(), typed_code=True):
+        await ctx.reply("core.use_private", command=command)
+
+
 async def redeem(ctx: Ctx, args: str) -> None:
-    """Redeem a role invite."""
+    """Redeem a role invite, in a private chat."""
     code = args.strip()
     if not code:
         await ctx.reply("core.redeem_usage")
@@ -110,8 +123,8 @@ async def _scope(uow: UnitOfWork, result: invites.RedeemResult) -> str:
     return ""
 
 
-async def zone_of(ctx: Ctx) -> Zone | None:
-    """The zone this conversation is about: the group's, else the person's (if only one)."""
+async def _zone_ids(ctx: Ctx) -> set[int]:
+    """The zones this conversation may be about: the group's, else the person's."""
     bin_ids: set[int] = set()
     if ctx.group is not None:
         bin_ids = {ctx.group.bin_id}
@@ -122,6 +135,21 @@ async def zone_of(ctx: Ctx) -> Zone | None:
         b = await ctx.core.bin(bin_id)
         if b is not None:
             zone_ids.add(b.zone_id)
+    return zone_ids
+
+
+async def _served(ctx: Ctx) -> list[Zone]:
+    """Every zone this deployment serves."""
+    async with ctx.core.uow() as uow:
+        return list(await uow.directory.zones())
+
+
+async def zone_of(ctx: Ctx) -> Zone | None:
+    """The zone this conversation is about: the group's, else the person's (if only one),
+    else the deployment's (if it serves only one)."""
+    zone_ids = await _zone_ids(ctx)
+    if not zone_ids:
+        zone_ids = {z.id for z in await _served(ctx)}
     if len(zone_ids) != 1:
         return None
     return await ctx.core.zone(zone_ids.pop())
@@ -145,10 +173,42 @@ def numbers_text(ctx: Ctx, zone: Zone | None) -> Rich:
     return Rich.join(parts)
 
 
+def zones_text(ctx: Ctx, zones: list[Zone]) -> Rich:
+    """The numbers of several zones, one line each (the first `MAX_ZONES_LISTED`)."""
+    lines = [ctx.t("core.numbers_zones_title")]
+    for zone in sorted(zones, key=lambda z: z.name.casefold())[:MAX_ZONES_LISTED]:
+        if zone.non_urgent_number:
+            lines.append(
+                ctx.t(
+                    "core.numbers_zone_line",
+                    zone=zone.name,
+                    urgent=zone.urgent_number,
+                    number=zone.non_urgent_number,
+                )
+            )
+        else:
+            lines.append(
+                ctx.t("core.numbers_zone_line_urgent", zone=zone.name, urgent=zone.urgent_number)
+            )
+    if len(zones) > MAX_ZONES_LISTED:
+        lines.append(ctx.t("core.numbers_zones_more", count=len(zones) - MAX_ZONES_LISTED))
+    return Rich.join(lines)
+
+
 @routes.command("numbers", help="help.numbers", order=4)
 async def numbers(ctx: Ctx, args: str) -> None:
     """101, 112, the zone's non-urgent number, and when to use which."""
-    await ctx.send_rich(numbers_text(ctx, await zone_of(ctx)))
+    zone = await zone_of(ctx)
+    if zone is not None:
+        await ctx.send_rich(numbers_text(ctx, zone))
+        return
+    # Several zones it may be about: each with its numbers (the national ones when none).
+    zone_ids = await _zone_ids(ctx)
+    zones = [z for z in await _served(ctx) if not zone_ids or z.id in zone_ids]
+    parts = [numbers_text(ctx, None)]
+    if zones:
+        parts.append(zones_text(ctx, zones))
+    await ctx.send_rich(Rich.join(parts))
 
 
 @routes.command("language", help="help.language", args="nl|fr|de|en", order=90)

@@ -4,6 +4,7 @@ time), removing or blocking and lifting that."""
 from __future__ import annotations
 
 from bot import texts
+from bot.args import number_arg, parse_number
 from bot.commands import Registry, Where
 from bot.context import Ctx
 from bot.model import Role
@@ -15,9 +16,10 @@ COORDINATOR = {Role.COORDINATOR}
 routes = Registry()
 
 
-def _number(text: str) -> int | None:
-    word = text.strip().lstrip("#")
-    return int(word) if word.isdigit() and len(word) < 10 else None
+def _number(text: str, *, low: int = 1) -> int | None:
+    """A page or request number (bot/args.py's rules), or None when it is not one."""
+    found = parse_number(text, low=low)
+    return found if isinstance(found, int) else None
 
 
 @routes.command(
@@ -47,9 +49,8 @@ async def requests(ctx: Ctx, args: str) -> None:
 )
 async def approve(ctx: Ctx, args: str) -> None:
     """Approve join request N."""
-    n = _number(args)
+    n = await number_arg(ctx, args, "groups.approve_usage")
     if n is None:
-        await ctx.reply("groups.approve_usage")
         return
     await _decide(ctx, n, approve=True)
 
@@ -65,9 +66,8 @@ async def approve(ctx: Ctx, args: str) -> None:
 async def decline(ctx: Ctx, args: str) -> None:
     """Decline join request N, optionally with a reason the requester reads."""
     first, _, reason = args.strip().partition(" ")
-    n = _number(first)
+    n = await number_arg(ctx, first, "groups.decline_usage")
     if n is None:
-        await ctx.reply("groups.decline_usage")
         return
     reason = " ".join(reason.split())
     if len(reason) > membership.MAX_REASON:
@@ -84,8 +84,8 @@ async def decline(ctx: Ctx, args: str) -> None:
 async def request_button(ctx: Ctx, payload: str) -> None:
     """Approve/Decline under a request. The data is untrusted: `decide` re-checks everything."""
     verb, _, rest = payload.partition(":")
-    n = _number(rest)
-    if verb not in ("approve", "decline") or n is None:
+    n = parse_number(rest)
+    if verb not in ("approve", "decline") or not isinstance(n, int):
         await ctx.audit("join.button", outcome="refused", reason="malformed")
         await ctx.reply("core.button_expired")
         return
@@ -180,7 +180,7 @@ async def page_button(ctx: Ctx, payload: str) -> None:
     the presser, from their own BINs, and a BIN or page that is not theirs is refused."""
     what, _, rest = payload.partition(":")
     scope, _, number = rest.partition(":")
-    bin_id, page = _number(scope), _number(number)
+    bin_id, page = _number(scope, low=0), _number(number)  # BIN 0: all of one's BINs
     if what not in ("rq", "mb") or bin_id is None or page is None or (what == "rq" and bin_id):
         await ctx.audit("list.page", outcome="refused", reason="malformed")
         await ctx.reply("core.button_expired")
@@ -218,9 +218,8 @@ async def remove(ctx: Ctx, args: str) -> None:
 )
 async def readmit(ctx: Ctx, args: str) -> None:
     """Lift the removal or block N (from /members): they may ask to join again."""
-    n = _number(args)
+    n = await number_arg(ctx, args, "groups.readmit_usage")
     if n is None:
-        await ctx.reply("groups.readmit_usage")
         return
     await roster.readmit(ctx, n)
 
@@ -235,8 +234,7 @@ async def readmit(ctx: Ctx, args: str) -> None:
 )
 async def block(ctx: Ctx, args: str) -> None:
     """Stop the person behind request N asking to join your BIN again (lift: /readmit)."""
-    n = _number(args)
+    n = await number_arg(ctx, args, "groups.block_usage")
     if n is None:
-        await ctx.reply("groups.block_usage")
         return
     await roster.block(ctx, n)

@@ -8,7 +8,7 @@ from bot.commands import Registry, Where
 from bot.context import Ctx
 from bot.events import BotAddedToChat, BotRemovedFromChat, ChatMigrated, MessagePosted
 from bot.model import Role
-from bot.services import linking, nudges
+from bot.services import invites, linking, nudges
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
@@ -37,7 +37,16 @@ async def chat_migrated(core: Core, event: ChatMigrated) -> None:
 
 @routes.on(MessagePosted)
 async def group_message(core: Core, event: MessagePosted) -> None:
-    """Read a group message in memory, only to nudge towards 101 when it reports an incident."""
+    """Read a group message in memory, only to void an invite code shown there and to nudge
+    towards 101 when it reports an incident."""
+    if words := invites.codes_in(event.text):
+        # Only a poster who showed a live code is looked up (and recorded): nobody else.
+        async with core.uow() as uow:
+            live = await invites.shows_open_invite(uow, words, core.clock.now())
+        if live:
+            ctx = await core.context(event.chat, event.sender, event.message_id)
+            if await invites.void_if_shown(ctx, event.text, typed_code=False):
+                return
     await nudges.maybe_nudge(core, event)
 
 

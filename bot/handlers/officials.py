@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.args import parse_number
 from bot.commands import Registry, Where
 from bot.context import Ctx
 from bot.events import ReactionAdded
@@ -278,10 +279,10 @@ async def _answer_privately(ctx: Ctx, key: str, ref: str | None = None) -> None:
 async def seen_button(ctx: Ctx, payload: str) -> None:
     """The Seen button under an official message: counted once per person; the presser alone
     gets a pop-up where the platform has one."""
-    if ctx.chat.is_private or not payload.isdigit():
+    alert_id = parse_number(payload)
+    if ctx.chat.is_private or not isinstance(alert_id, int):
         await ctx.audit("alert.seen", outcome="refused", reason="payload")
         return
-    alert_id = int(payload)
     async with ctx.core.uow() as uow:
         ar = uow.alerts
         delivery = None

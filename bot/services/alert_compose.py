@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar
 
 from bot import texts
+from bot.args import parse_number
 from bot.commands import Registry
 from bot.conversation import Answer, Conversation
 from bot.model import Button, MessageRef, Outgoing, Rich, Role
@@ -124,10 +125,10 @@ class AlertComposer(Conversation):
     async def _on_zone(self, ctx: Ctx, uow: UnitOfWork, answer: Answer) -> str | None:
         value, picked = answer.value, None
         if answer.pressed:
-            if value[:1] == "z" and value[1:].isdigit() and int(value[1:]) in self.zones:
-                picked = int(value[1:])
-        elif value.isdigit() and 1 <= int(value) <= len(self.zones):
-            picked = self.zones[int(value) - 1]
+            if value[:1] == "z" and (n := parse_number(value[1:])) in self.zones:
+                picked = int(n)
+        elif isinstance(n := parse_number(value, high=len(self.zones)), int):
+            picked = self.zones[n - 1]
         if picked is None:
             await ctx.reply("alerts.compose_invalid_choice")
             return State.ZONE
@@ -215,8 +216,8 @@ class AlertComposer(Conversation):
                     await ctx.reply("alerts.compose_targets_empty")
                     return State.TARGETS
                 return await self._targets_done(ctx, uow)
-            if word[:4] == "bin:" and word[4:].isdigit() and int(word[4:]) in self.choices:
-                await self._toggle(ctx, uow, int(word[4:]))
+            if word[:4] == "bin:" and (n := parse_number(word[4:])) in self.choices:
+                await self._toggle(ctx, uow, int(n))
                 return State.TARGETS
             await ctx.reply("alerts.compose_targets_invalid")
             return State.TARGETS
@@ -236,8 +237,8 @@ class AlertComposer(Conversation):
         picked: list[int] = []
         for part in (p for p in _SPLIT.split(typed) if p):
             found = None
-            if part.isdigit() and 1 <= int(part) <= len(self.choices):
-                found = self.choices[int(part) - 1]
+            if isinstance(n := parse_number(part, high=len(self.choices)), int):
+                found = self.choices[n - 1]
             else:
                 key = name_key(part)
                 found = next((b.id for b in bins if part == b.code or key == b.name_key), None)
@@ -271,8 +272,8 @@ class AlertComposer(Conversation):
         category = None
         if answer.pressed:
             category = word if word in alerts.CATEGORIES else None
-        elif word.isdigit() and 1 <= int(word) <= len(alerts.CATEGORIES):
-            category = alerts.CATEGORIES[int(word) - 1]
+        elif isinstance(n := parse_number(word, high=len(alerts.CATEGORIES)), int):
+            category = alerts.CATEGORIES[n - 1]
         else:
             category = names.get(word)
         if category is None:

@@ -8,17 +8,24 @@ codes in a row a person must wait.
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from bot.model import Role
+from bot.model import MessageRef, Role
+from bot.ports import PlatformError
 
 if TYPE_CHECKING:
+    from bot.context import Ctx
     from storage.tables import Invite, Person, RoleGrant
     from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 # No 0/O, 1/I/L: codes are read aloud and typed from paper.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -31,6 +38,20 @@ def new_code(rng: random.Random) -> str:
     return "-".join(
         "".join(rng.choice(ALPHABET) for _ in range(GROUP_LEN)) for _ in range(CODE_GROUPS)
     )
+
+
+# A code as it may stand in running text: three groups of four, dashes or spaces optional,
+# any case. Most words of that shape are not codes; each is looked up by its hash only.
+_GROUP = f"[{ALPHABET}]{{{GROUP_LEN}}}"
+_IN_TEXT = re.compile(
+    rf"(?<![^\W_]){_GROUP}[- ]?{_GROUP}[- ]?{_GROUP}(?![^\W_])", re.IGNORECASE | re.ASCII
+)
+VOID_POSTED_IN_GROUP = "posted_in_group"
+
+
+def codes_in(text: str) -> list[str]:
+    """The code-shaped words of a text (not a code unless an invite has its hash)."""
+    return _IN_TEXT.findall(text)
 
 
 def normalise(code: str) -> str:
@@ -237,3 +258,98 @@ async def revoke_grant(
         person=person.pseudonym if person else None,
     )
     return grant
+
+
+@dataclass(frozen=True)
+class Voided:
+    """An invite made void because its code was exposed."""
+
+    invite_id: int
+    role: str
+    zone_id: int | None
+    bin_id: int | None
+
+
+async def shows_open_invite(uow: UnitOfWork, words: Iterable[str], now: datetime) -> bool:
+    """Whether any of `words` is the code of an invite still open (reads only)."""
+    for digest in {code_hash(w) for w in words if normalise(w)}:
+        invite = await uow.invites.invite_by_hash(digest)
+        if invite is not None and invite.expires_at > now:
+            if invite.used_at is None and invite.revoked_at is None and invite.voided_at is None:
+                return True
+    return False
+
+
+async def void_exposed(
+    uow: UnitOfWork,
+    words: Iterable[str],
+    now: datetime,
+    *,
+    actor: str,
+    platform: str,
+    group_id: int | None,
+    reason: str = VOID_POSTED_IN_GROUP,
+) -> list[Voided]:
+    """Void the open invites whose codes are among `words` (each hashed as `redeem` hashes
+    what is typed), audited in `uow` with where they were seen. A word that matches no open
+    invite changes nothing."""
+    voided: list[Voided] = []
+    hashes = {code_hash(w) for w in words if normalise(w)}
+    for digest in sorted(hashes):
+        invite = await uow.invites.invite_by_hash(digest)
+        if invite is None or not await uow.invites.void_invite(invite.id, now, reason):
+            continue
+        voided.append(Voided(invite.id, invite.role, invite.zone_id, invite.bin_id))
+        await uow.audit.record(
+            now,
+            actor,
+            "invite.void",
+            zone_id=invite.zone_id,
+            bin_id=invite.bin_id,
+            invite=invite.id,
+            role=invite.role,
+            reason=reason,
+            platform=platform,
+            group=group_id,
+        )
+    return voided
+
+
+async def void_if_shown(ctx: Ctx, text: str, *, typed_code: bool) -> bool:
+    """A code shown in a group chat was read by everyone there: its invite is void at once,
+    the message deleted where the bot may, the poster told privately. True when a code was
+    voided. `typed_code`: the whole text was typed as a code (`/redeem CODE`)."""
+    if ctx.chat.is_private:
+        return False
+    words = [w for w in ([text] if typed_code else []) + codes_in(text) if normalise(w)]
+    if not words:
+        return False
+    async with ctx.core.uow() as uow:
+        voided = await void_exposed(
+            uow,
+            words,
+            ctx.core.clock.now(),
+            actor=ctx.actor,
+            platform=ctx.chat.platform.value,
+            group_id=ctx.group.id if ctx.group else None,
+        )
+        await uow.commit()
+    if not voided:
+        return False
+    deleted = await _delete_message(ctx)
+    await ctx.core.notify_person(ctx.person.id, "core.code_voided_private")
+    await ctx.reply("core.code_voided_deleted" if deleted else "core.code_voided_group")
+    return True
+
+
+async def _delete_message(ctx: Ctx) -> bool:
+    """Delete the message that showed a code, where the platform and the bot's rights allow."""
+    port = ctx.core.platform(ctx.chat.platform)
+    if ctx.message_id is None or not port.capabilities.delete:
+        return False
+    try:
+        await port.delete(MessageRef(ctx.chat, ctx.message_id))
+    except PlatformError as exc:
+        log.info("deleting a message that showed an invite code failed: %s", exc.reason)
+        return False
+    return True

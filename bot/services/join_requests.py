@@ -162,20 +162,20 @@ async def hand_over(core: Core, view: RequestView) -> int:
         status = req.status if req is not None else "withdrawn"
         late: tuple[Copy, ...] = ()
         if status != "pending":  # decided while the copies were on their way
-            late = await _take_copies(uow, view.id)
+            late = await _copies_of(uow, view.id)
         await uow.commit()
     await edit_copies(core, view, status, late)
     return len(told)
 
 
-async def _take_copies(uow: UnitOfWork, request_id: int) -> tuple[Copy, ...]:
-    """The stored copies of a request, forgotten once this unit of work commits."""
-    copies = tuple(
+async def _copies_of(uow: UnitOfWork, request_id: int) -> tuple[Copy, ...]:
+    """The stored copies of a request. They are kept once it is closed: they still show the
+    requester's name and answers, which erasing the requester must reach (bot/services/
+    privacy.py); they go with the request."""
+    return tuple(
         Copy(c.platform, c.chat_id, c.message_id, c.language)
         for c in await uow.groups.copies(request_id)
     )
-    await uow.groups.forget_copies(request_id)
-    return copies
 
 
 async def close(
@@ -211,7 +211,7 @@ async def close(
         if group is not None and group.active and ident is not None:
             decline = (chat_of(group), ident.user_id)
     view = await _view(uow, req, answers)
-    copies = await _take_copies(uow, request_id)
+    copies = await _copies_of(uow, request_id)
     return Closed(view, status, was, req.person_id, decline, copies)
 
 

@@ -68,10 +68,11 @@ class Refusal:
 
 @dataclass(frozen=True)
 class Waiting:
-    """The person's request for that BIN is still open."""
+    """The person's request for that BIN is still open (`in_intake`: questions unanswered)."""
 
     request_id: int
     via_command: bool
+    in_intake: bool = False
 
 
 async def check_can_ask(
@@ -87,7 +88,7 @@ async def check_can_ask(
         return Refusal(f"groups.join_{member.status}", b.name, member.status)
     req = await uow.groups.open_request(person_id, b.id)
     if req is not None:
-        return Waiting(req.id, req.group_id is None)
+        return Waiting(req.id, req.group_id is None, req.status == "intake")
     last = await uow.groups.last_closed(person_id, b.id, ("declined", "withdrawn"))
     if last is None or last.decided_at is None or cooldown_days <= 0:
         return None
@@ -294,6 +295,8 @@ async def ask_by_command(ctx: Ctx, word: str) -> None:
                     "join.request", outcome="refused", reason=found.reason, bin_id=b.id
                 )
             await ctx.reply(found.key, bin=found.name, date=found.until)
+        elif found is not None and found.in_intake:
+            await _ask_again(ctx, uow, found.request_id, b)
         elif found is not None:
             await ctx.reply("groups.join_pending", bin=b.name)
         elif not any(
@@ -310,6 +313,31 @@ async def ask_by_command(ctx: Ctx, word: str) -> None:
                 ctx.lang = rec.lang
                 await _start(ctx, uow, rec)
         await uow.commit()
+
+
+async def _ask_again(ctx: Ctx, uow: UnitOfWork, request_id: int, b: Bin) -> None:
+    """`/join` again while the intake questions are unanswered: nothing waits for a
+    coordinator yet, so the open question is asked again, here (the intake moves to this
+    chat, with the answers given so far)."""
+    conv = None
+    for stored in await uow.conversations.of_person(ctx.person.id):
+        if stored.kind == Intake.kind and stored.data.get("request_id") == request_id:
+            loaded = Intake.load(stored)
+            assert isinstance(loaded, Intake)
+            conv = loaded
+            if (stored.platform, stored.chat_id) != (ctx.platform.value, ctx.chat.chat_id):
+                await uow.conversations.end(stored.id, stored.version)
+    if conv is None or conv.index >= len(conv.questions):  # none stored (e.g. after a crash)
+        rec = Recorded(request_id, ctx.person.id, ctx.lang, b.name, questions_of(b))
+        if not rec.questions:  # the expiry job passes it on
+            await ctx.reply("groups.join_pending", bin=b.name)
+            return
+        conv = rec.intake(ctx.core.clock.now())
+    ctx.lang = conv.lang
+    await ctx.core.conversations.begin(ctx, uow, conv)
+    await ctx.send_rich(
+        Rich.join([ctx.t("groups.join_intake_open", bin=b.name), conv.question(ctx.prefix)])
+    )
 
 
 async def _start(ctx: Ctx, uow: UnitOfWork, rec: Recorded) -> None:

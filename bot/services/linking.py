@@ -93,6 +93,11 @@ class Elsewhere:
     bin_name: str
 
 
+@dataclass(frozen=True)
+class Already:
+    """The group is linked to this BIN already, its rules posted: nothing to do."""
+
+
 @dataclass
 class Setup:
     """What posting the rules and securing the group gave."""
@@ -112,6 +117,9 @@ async def link(ctx: Ctx, args: str) -> None:
     if isinstance(linked, Elsewhere):
         await ctx.reply("groups.link_elsewhere", bin=linked.bin_name)
         return
+    if isinstance(linked, Already):
+        await ctx.reply("groups.link_already", bin=b.name)
+        return
     ctx.lang = linked.lang
     ctx.done("groups.done_linked", bin=b.name)
     setup = await _set_up(ctx, b, linked)
@@ -124,13 +132,23 @@ async def link(ctx: Ctx, args: str) -> None:
     await _report_link(ctx, b, title, setup, invite_link)
 
 
-async def _record_link(ctx: Ctx, b: Bin) -> Linked | Elsewhere:
+async def _record_link(ctx: Ctx, b: Bin) -> Linked | Elsewhere | Already:
     """Link the chat to BIN `b` (audited, this period's reminder counted as given)."""
     now = ctx.core.clock.now()
     async with ctx.core.uow() as uow:
         group = await uow.groups.group_by_chat(ctx.chat.platform, ctx.chat.chat_id)
-        # Linking again to the same BIN refreshes it: the rules are posted and pinned again
-        # and the rights checked again, e.g. after the coordinator gave the bot what it lacked.
+        # Linking again to the same BIN changes nothing once the rules are posted; while they
+        # are not (the bot lacked the right to post), it tries again.
+        if group is not None and group.active and group.bin_id == b.id and group.rules_message_id:
+            await ctx.audit(
+                "group.link",
+                outcome="refused",
+                reason="already_linked",
+                bin_id=b.id,
+                group=group.id,
+            )
+            await uow.commit()
+            return Already()
         if group is not None and group.active and group.bin_id != b.id:
             other, _ = await bin_and_zone(uow, group.bin_id)
             await ctx.audit(

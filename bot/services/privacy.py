@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, ClassVar
 
 from bot import register, texts
 from bot.commands import Registry
-from bot.context import Ctx
+from bot.context import Ctx, Grant
 from bot.conversation import Answer, Conversation
-from bot.model import Rich, Role
+from bot.model import ChatRef, MessageRef, Outgoing, Platform, Rich, Role
+from bot.ports import PlatformError
 from bot.services import nudges
-from bot.services.audience import label, shorten, status_word
-from bot.services.join_requests import close_now, question_text
+from bot.services.audience import label, prefix_for, shorten, status_word
+from bot.services.join_requests import Copy, close_now, question_text
 from bot.services.membership import remove_from_groups
 from storage.groups import OPEN_STATUSES
 
@@ -223,8 +224,9 @@ async def ask_forget(ctx: Ctx) -> None:
         parts = [ctx.t("groups.forget_question")]
         if bins:
             parts.append(ctx.t("groups.forget_leaves", bins=", ".join(bins)))
-        if ctx.roles.kinds - {Role.MEMBER}:
-            parts.append(ctx.t("groups.forget_roles"))
+        held = [g for g in ctx.roles.grants if g.role != Role.MEMBER]
+        if held:
+            parts.append(ctx.t("groups.forget_roles", roles=await _roles_held(ctx, uow, held)))
         how = "groups.forget_how_buttons" if with_buttons else "groups.forget_how_words"
         parts.append(ctx.t(how))
         buttons = [
@@ -237,14 +239,33 @@ async def ask_forget(ctx: Ctx) -> None:
         await uow.commit()
 
 
+async def _roles_held(ctx: Ctx, uow: UnitOfWork, held: Sequence[Grant]) -> str:
+    """The roles a person holds, each with its BIN or zone: "coordinator (Noord)"."""
+    names = []
+    for g in held:
+        b = await ctx.core.bin(g.bin_id, uow) if g.bin_id is not None else None
+        zone = await ctx.core.zone(g.zone_id, uow) if g.zone_id is not None else None
+        role = texts.text("role." + g.role.value, ctx.lang)
+        scope = b.name if b is not None else zone.name if zone is not None else ""
+        names.append(f"{role} ({scope})" if scope else role)
+    return ", ".join(dict.fromkeys(names))
+
+
 async def forget(ctx: Ctx) -> None:
-    """Erase the person asking, as confirmed, and tell them."""
+    """Erase the person asking, as confirmed, and tell them (the coordinators' copies of
+    their requests included)."""
     left = await take_out(ctx.core, ctx.person.id)
     if left.bins or left.requests:
         ctx.done("groups.done_taken_out")
-    await erase(ctx.core, ctx.person.id, ctx.person.pseudonym)
+    copies = await erase(ctx.core, ctx.person.id, ctx.person.pseudonym)
     ctx.done("groups.done_forgotten")
-    await ctx.reply("groups.forget_done")
+    cleared, failed = await clear_copies(ctx.core, copies)
+    parts = [ctx.t("groups.forget_done")]
+    if cleared:
+        parts.append(ctx.t("groups.forget_copies_cleared", count=cleared))
+    if failed:
+        parts.append(ctx.t("groups.forget_copies_failed", count=failed))
+    await ctx.send_rich(Rich.join(parts))
 
 
 @dataclass(frozen=True)
@@ -269,13 +290,69 @@ async def take_out(core: Core, person_id: int) -> Left:
     return Left(len(bin_ids), len(open_ids))
 
 
-async def erase(core: Core, person_id: int, pseudonym: str) -> None:
+@dataclass(frozen=True)
+class RequestCopy:
+    """A coordinator's private copy of one of the person's join requests."""
+
+    request_id: int
+    copy: Copy
+
+
+async def erase(core: Core, person_id: int, pseudonym: str) -> list[RequestCopy]:
     """Erase every record of a person in one unit of work: their conversations (intake
-    answers among them), memberships, requests, roles, accounts and the person row."""
+    answers among them), memberships, requests, roles, accounts and the person row. Returns
+    the coordinators' copies of their requests, which still show their name and answers
+    (see `clear_copies`)."""
     async with core.uow() as uow:
+        copies: list[RequestCopy] = []
+        for r in await uow.groups.requests_of(person_id):
+            copies += [
+                RequestCopy(r.id, Copy(c.platform, c.chat_id, c.message_id, c.language))
+                for c in await uow.groups.copies(r.id)
+            ]
+            await uow.groups.forget_copies(r.id)
         await core.conversations.end_all(uow, person_id)
         await uow.groups.erase_person(person_id)
-        await uow.audit.record(core.clock.now(), pseudonym, "person.forget")
+        await uow.audit.record(core.clock.now(), pseudonym, "person.forget", copies=len(copies))
         await uow.commit()
     nudges.forget(core, person_id)
     log.info("a person asked to be forgotten; records erased")
+    return copies
+
+
+async def clear_copies(core: Core, copies: Sequence[RequestCopy]) -> tuple[int, int]:
+    """Rewrite each copy of an erased person's request so that it shows neither name nor
+    answers (or delete it where it cannot be edited): how many were cleared, how many not."""
+    cleared = failed = 0
+    for one in copies:
+        copy = one.copy
+        if copy.platform not in core.platforms:
+            failed += 1  # that platform does not run in this process
+            continue
+        ref = MessageRef(ChatRef(Platform(copy.platform), copy.chat_id, True), copy.message_id)
+        body = texts.rich(
+            "groups.request_erased", copy.language, p=prefix_for(copy.platform), n=one.request_id
+        )
+        if await _replace(core, ref, body):
+            cleared += 1
+        else:
+            failed += 1
+    return cleared, failed
+
+
+async def _replace(core: Core, ref: MessageRef, body: Rich) -> bool:
+    """Edit a message to `body`, else delete it, where the platform allows."""
+    port = core.platform(ref.chat.platform)
+    if port.capabilities.edit:
+        try:
+            await port.edit(ref, Outgoing(body))
+            return True
+        except PlatformError as exc:
+            log.info("clearing a copy of an erased request failed: %s", exc.reason)
+    if port.capabilities.delete:
+        try:
+            await port.delete(ref)
+            return True
+        except PlatformError as exc:
+            log.info("deleting a copy of an erased request failed: %s", exc.reason)
+    return False

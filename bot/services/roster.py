@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from bot.args import looks_like_number, number_arg, parse_number
 from bot.context import Ctx
 from bot.model import ChatRef, Rich, Role, UserRef
 from bot.services.audience import (
@@ -39,8 +40,9 @@ async def _find_member(ctx: Ctx, uow: UnitOfWork, word: str) -> Membership | str
     """The active membership a coordinator means (`12`, `#12` or a display name); a key if
     unclear. A number in a BIN they do not run is audited (in `uow`) and not found."""
     mine = ctx.roles.bins(Role.COORDINATOR)
-    if word.lstrip("#").isdigit():
-        m = await uow.groups.membership_by_id(int(word.lstrip("#")))
+    if looks_like_number(word):
+        n = parse_number(word)
+        m = await uow.groups.membership_by_id(n) if isinstance(n, int) else None
         if m is not None and m.bin_id not in mine:
             await ctx.audit(
                 "member.remove",
@@ -67,6 +69,8 @@ async def remove(ctx: Ctx, word: str) -> None:
     word = word.strip()
     if not word:
         await ctx.reply("groups.remove_usage")
+        return
+    if looks_like_number(word) and await number_arg(ctx, word, "groups.remove_usage") is None:
         return
     core = ctx.core
     now = core.clock.now()

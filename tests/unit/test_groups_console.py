@@ -83,8 +83,11 @@ async def test_done_when_in_dutch(tmp_path: Path) -> None:
 
     assert after(out, "jan@dm: /leave")[-1].startswith("bot→jan: Je bent geen lid meer")
     assert after(out, "jan@dm: [Ja, wis alles]") == [
+        "bot⇒an: edit Aanvraag #1: gewist op vraag van de aanvrager. Naam en antwoorden worden "
+        "niet meer bewaard.",
         "bot→jan: Gedaan: ik heb alles over je gewist. Schrijf je me opnieuw, dan begin ik met "
-        "een leeg blad."
+        "een leeg blad. ⏎ Ook de berichten waarin coördinatoren je aanvraag kregen, tonen je "
+        "naam en antwoorden niet meer (1).",
     ]
     assert await leftovers(tmp_path, "jan") == []
 

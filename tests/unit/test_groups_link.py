@@ -135,5 +135,8 @@ async def test_migrated_group_keeps_its_link(h: Harness) -> None:
 async def test_group_language_follows_the_zone(h: Harness) -> None:
     await ready(h, zone="Mons", language="fr", bin_name="Nord", code="noord")
     await h.say("an", "/language de", chat="buurt")
+    await h.say("an", "/link", chat="buurt")  # linked already: nothing posted again
+    assert "Diese Gruppe gehört bereits zum BIN Nord" in h.new("buurt")[-1]
+    await h.say("an", "/unlink", chat="buurt")
     await h.say("an", "/link", chat="buurt")
     assert "Gruppenregeln – BIN Nord (Polizeizone Mons)" in h.new("buurt")[-1]

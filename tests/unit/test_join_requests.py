@@ -134,9 +134,11 @@ async def test_forged_button_press_is_refused_and_audited(h: Harness) -> None:
 async def test_already_member_or_pending_get_a_clear_answer(h: Harness) -> None:
     await ready(h)
     await h.say("jan", "/join noord")
+    await h.say("jan", "/join noord")  # the question is still open: asked again
+    assert "In welke straat woon je?" in h.new("jan")[-1]
+    await h.say("jan", "Kerkstraat")
     await h.say("jan", "/join noord")
     assert "wacht nog op een coördinator" in h.new("jan")[-1]
-    await h.say("jan", "Kerkstraat")
     await h.press("an", "Goedkeuren")
     await h.say("jan", "/join noord")
     assert "Je bent al lid van BIN Noord." in h.new("jan")[-1]
@@ -351,7 +353,8 @@ async def test_a_decision_in_another_process_edits_every_stored_copy(h: Harness)
         assert not copy.buttons, copy.chat.chat_id
         assert copy.text.endswith("→ ✅") and "Kerkstraat" in copy.text
     assert ("approve", "buurt", "jan") in h.platform.actions
-    assert await rows(h, RequestCopy) == []
+    # Kept after the decision: they still show Jan's answers, which erasing Jan must reach.
+    assert len(await rows(h, RequestCopy)) == 2
 
 
 async def test_expiry_and_withdrawal_edit_the_stored_copies_too(h: Harness) -> None:
