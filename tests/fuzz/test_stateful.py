@@ -23,6 +23,7 @@ import shlex
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, assume, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -38,6 +39,8 @@ from tests.fuzz import world
 from tests.fuzz.oracle import COMMAND_ROLES, Step, violations
 
 LONG_RUN = int(os.environ.get("BINBOT_FUZZ_EXAMPLES", "0"))
+# A long run takes hours: no per-test timeout then.
+pytestmark = pytest.mark.timeout(0 if LONG_RUN else 300)
 PROGRESS = os.environ.get("BINBOT_FUZZ_PROGRESS", "")
 PARSER = admin_parser()
 
