@@ -37,6 +37,7 @@ class Step:
     private: bool = True
     payload: str = ""
     answered: bool = True
+    known: bool = True  # a command the registry has (the product lists /desk, not built yet)
 
 
 def _fold(code: str) -> str:
@@ -160,8 +161,8 @@ def _grants(step: Step, roles: set[Grant], codes: list[Code], after: Snapshot) -
 def _audited(
     step: Step, held: set[tuple[str, str]], after: Snapshot, audit: list[AuditEntry]
 ) -> list[str]:
-    if step.kind != "command" or step.name not in COMMAND_ROLES:
-        return []
+    if step.kind != "command" or not step.known or step.name not in COMMAND_ROLES:
+        return []  # an unknown command refuses nothing: it is answered "I do not know it"
     kinds = {role for role, _ in held}
     pseudonym = after.pseudonyms.get(step.actor)
     refused = [a for a in audit if a.outcome == "refused" and a.actor == pseudonym]

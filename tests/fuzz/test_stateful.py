@@ -246,7 +246,10 @@ class People(RuleBasedStateMachine):
         )
         args = data.draw(self._args())
         assume(known_elsewhere(name.lower(), args) is None)
-        step = Step(actor, "command", name=name.lower(), args=args, private=where is None)
+        known = name.lower() in self.h.core.registry.commands
+        step = Step(
+            actor, "command", name=name.lower(), args=args, private=where is None, known=known
+        )
         event = CommandIssued(
             self.chat(actor, where), self.h.user(actor), name.lower(), args.strip(), self._mid()
         )
