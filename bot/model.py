@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -129,9 +130,25 @@ class Outgoing:
     reply_to: str | None = None
 
 
+def characters(message: Outgoing) -> int:
+    """A message's length in characters (code points) of its plain text."""
+    return len(message.body.plain)
+
+
+def utf16_units(message: Outgoing) -> int:
+    """A message's length as Telegram counts it: UTF-16 code units of the text after entity
+    parsing, i.e. of the plain text (an emoji outside the BMP counts two)."""
+    return len(message.body.plain.encode("utf-16-le")) // 2
+
+
 @dataclass(frozen=True, slots=True)
 class Capabilities:
-    """What a platform can do; the core asks instead of assuming (STYLE 3)."""
+    """What a platform can do; the core asks instead of assuming (STYLE 3).
+
+    `max_text_length` is the most a message may weigh, in what `measure` counts: the unit the
+    platform itself enforces (characters, UTF-16 code units, an event's bytes). Ask `fits`
+    rather than comparing `len()` with it.
+    """
 
     max_text_length: int
     buttons: bool = True
@@ -140,6 +157,11 @@ class Capabilities:
     pin: bool = True
     join_requests: bool = True
     reactions: bool = False
+    measure: Callable[[Outgoing], int] = characters
+
+    def fits(self, message: Outgoing) -> bool:
+        """Whether the platform takes `message` (its text, as the platform measures it)."""
+        return self.measure(message) <= self.max_text_length
 
 
 @dataclass(frozen=True, slots=True)

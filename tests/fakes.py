@@ -37,6 +37,7 @@ from bot.model import (
     Outgoing,
     Platform,
     UserRef,
+    utf16_units,
 )
 from bot.ports import BotRemoved, EventSink, GroupSetup, PermanentError
 from storage import uow as units
@@ -75,7 +76,8 @@ class RecordingPlatform:
         capabilities: Capabilities | None = None,
     ) -> None:
         self.platform = platform
-        self.capabilities = capabilities or Capabilities(max_text_length=4096)
+        # Telegram's limit, counted as Telegram counts it (UTF-16 code units).
+        self.capabilities = capabilities or Capabilities(max_text_length=4096, measure=utf16_units)
         self.sent: list[Sent] = []
         self.actions: list[tuple[str, str, str]] = []  # (action, chat_id, detail)
         self.failures: dict[str, list[Exception]] = {}
@@ -110,7 +112,7 @@ class RecordingPlatform:
         self, chat: ChatRef, message: Outgoing, *, txn_id: str | None = None
     ) -> MessageRef:
         self._check(chat.chat_id)
-        if len(message.body.plain) > self.capabilities.max_text_length:
+        if not self.capabilities.fits(message):
             raise PermanentError("message_too_long")
         if txn_id is not None:
             for s in self.sent:

@@ -175,7 +175,7 @@ class ConsolePlatform:
         self, chat: ChatRef, message: Outgoing, *, txn_id: str | None = None
     ) -> MessageRef:
         target = self._chat(chat)
-        if len(message.body.plain) > self.capabilities.max_text_length:
+        if not self.capabilities.fits(message):
             raise PermanentError("message_too_long")
         mid = str(next(self._ids))
         target.posted[mid] = _Posted(message.body.plain, message.buttons)

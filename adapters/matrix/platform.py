@@ -37,7 +37,7 @@ from adapters.matrix import rights
 from adapters.matrix.direct import DirectRooms
 from adapters.matrix.errors import already_done, check, transport_errors
 from adapters.matrix.inbound import Inbound, IsLinked
-from adapters.matrix.render import edit_content, send_content
+from adapters.matrix.render import edit_content, event_size, send_content
 from adapters.matrix.session import SyncLoop, authenticate, make_client
 from bot.model import BotRights, Capabilities, ChatRef, MessageRef, Outgoing, Platform
 from bot.ports import (
@@ -53,22 +53,24 @@ from config.settings import MatrixSettings
 log = logging.getLogger(__name__)
 
 # Synapse refuses events over 65,536 bytes. A message goes out twice (body and HTML); in an
-# encrypted room nio serialises it with \u escapes (6 bytes for an accented letter) and base64
-# adds a third: 3,500 * 6 * 2 * 4/3 = 56 KB leaves room for the envelope. Longer texts, or
-# emoji-dense ones, are refused before sending with PermanentError("message_too_long").
-MAX_TEXT_LENGTH = 3_500
+# encrypted room nio serialises it with \u escapes (6 bytes for an accented letter, 12 for an
+# emoji) and base64 adds a third: about 3,900 accented letters or 1,900 emoji fit in 63,000
+# bytes, which leaves room for the envelope. The core measures a message as `event_size` does
+# (the encrypted case, the heavier one) before it composes or sends it; a longer one is
+# refused before sending with PermanentError("message_too_long").
 MAX_EVENT_BYTES = 63_000
 ROOM_WAIT = 15.0
 _SAFE_TXN = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")
 
 CAPABILITIES = Capabilities(
-    max_text_length=MAX_TEXT_LENGTH,
+    max_text_length=MAX_EVENT_BYTES,
     buttons=False,
     edit=True,
     delete=True,
     pin=True,
     join_requests=True,
     reactions=True,
+    measure=event_size,
 )
 
 

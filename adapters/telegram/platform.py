@@ -41,7 +41,15 @@ from adapters.telegram.render import keyboard, render_html
 from adapters.telegram.translate import BotIdentity, translate
 from adapters.telegram.webhook import WebhookServer, derive_secret, url_path
 from bot.events import ButtonPressed
-from bot.model import BotRights, Capabilities, ChatRef, MessageRef, Outgoing, Platform
+from bot.model import (
+    BotRights,
+    Capabilities,
+    ChatRef,
+    MessageRef,
+    Outgoing,
+    Platform,
+    utf16_units,
+)
 from bot.ports import BotRemoved, EventSink, GroupSetup, MissingRights, PermanentError
 from config.settings import TelegramSettings
 
@@ -84,6 +92,7 @@ class TelegramPlatform:
         pin=True,
         join_requests=True,
         reactions=False,
+        measure=utf16_units,
     )
 
     def __init__(self, settings: TelegramSettings) -> None:

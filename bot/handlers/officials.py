@@ -78,8 +78,10 @@ async def withdraw(ctx: Ctx, args: str) -> None:
 
 async def _follow_up(ctx: Ctx, kind: str, args: str) -> None:
     """Check and store a follow-up, then tell the author where it goes."""
-    word, _, rest = args.strip().partition(" ")
-    ref, text = alerts.normalise_ref(word), rest.strip()
+    word, *rest = args.strip().split(maxsplit=1) or [""]
+    ref, text = alerts.normalise_ref(word), "".join(rest).strip()
+    if not alerts.visible(text):  # only spaces or zero-width characters: no text at all
+        text = ""
     if ref is None or (kind == "update" and not text):
         await ctx.reply(f"alerts.{kind}_usage")
         return
@@ -133,9 +135,9 @@ async def _refusal(
         await ctx.reply("alerts.followup_resolved", ref=ref)
         return "resolved"
     if text:
-        limit = await alert_limits.followup_limit(ctx.core, uow, found, kind)
-        if len(text) > limit:
-            await ctx.reply("alerts.followup_too_long", limit=limit, length=len(text))
+        room = await alert_limits.followup_room(ctx.core, uow, found, kind, text)
+        if not room.fits:
+            await ctx.reply("alerts.followup_too_long", limit=room.limit, length=room.length)
             return "too_long"
     return None
 

@@ -280,28 +280,32 @@ class AlertComposer(Conversation):
             await ctx.reply("alerts.compose_category_invalid", count=len(alerts.CATEGORIES))
             return State.CATEGORY
         self.category = category
-        await ctx.reply("alerts.compose_text", limit=await self.limit(ctx, uow))
+        room = await self.room(ctx, uow, "")
+        await ctx.reply("alerts.compose_text", limit=room.limit)
         return State.TEXT
 
     # -- text ------------------------------------------------------------------------------
 
-    async def limit(self, ctx: Ctx, uow: UnitOfWork) -> int:
-        """The longest text every target group's platform accepts, once framed."""
+    async def room(self, ctx: Ctx, uow: UnitOfWork, text: str) -> alert_limits.Room:
+        """Whether `text` fits every target group's platform once framed, measured as each
+        platform measures it, and the limit in characters."""
         groups = await alerts.groups_of(uow, self.chosen)
         zone = await self._zone(ctx, uow)
-        return alert_limits.text_limit(ctx.core, zone, self.role, groups, ctx.platform.value)
+        return alert_limits.text_room(
+            ctx.core, zone, self.role, self.category, groups, ctx.platform.value, text
+        )
 
     async def _on_text(self, ctx: Ctx, uow: UnitOfWork, answer: Answer) -> str | None:
         text = "" if answer.pressed else answer.value.strip()
-        if not text:
+        if not alerts.visible(text):  # empty, or only spaces and zero-width characters
             await ctx.reply("alerts.compose_text_empty")
             return State.TEXT
-        limit = await self.limit(ctx, uow)
-        if len(text) > limit:
+        room = await self.room(ctx, uow, text)
+        if not room.fits:
             await ctx.audit(
                 "alert.compose", outcome="refused", reason="too_long", zone_id=self.zone_id
             )
-            await ctx.reply("alerts.compose_too_long", limit=limit, length=len(text))
+            await ctx.reply("alerts.compose_too_long", limit=room.limit, length=room.length)
             return State.TEXT
         self.text = text
         self.ref = await alerts.new_ref(uow.alerts, ctx.core.rng)
@@ -320,10 +324,11 @@ class AlertComposer(Conversation):
         )
         tap = self._buttons(ctx)
         head = ctx.t("alerts.compose_preview", groups=len(groups), bins=", ".join(bins))
-        lines = [render.official(probe, zone, zone.language, ctx.prefix, buttons=tap)]
+        blocks = [head, render.official(probe, zone, zone.language, ctx.prefix, buttons=tap)]
+        tail: list[Rich] = []
         if probe.release_at > now:
             held = render.when(probe.release_at, zone, ctx.lang)
-            lines += [Rich(), ctx.t("alerts.compose_preview_held", time=held)]
+            tail.append(ctx.t("alerts.compose_preview_held", time=held))
         buttons: Rows = []
         if tap:
             confirm = texts.text("alerts.btn_confirm", ctx.lang)
@@ -335,14 +340,30 @@ class AlertComposer(Conversation):
                 ]
             ]
         else:
-            lines += [Rich(), ctx.t("alerts.compose_confirm_type")]
+            tail.append(ctx.t("alerts.compose_confirm_type"))
+        if tail:
+            blocks.append(Rich.join(tail, "\n\n"))
         silent = probe.urgency != "urgent"
-        body = Rich.join([head, Rich(), *lines])
-        if len(body.plain) > ctx.core.platform(ctx.platform).capabilities.max_text_length:
-            # A text at the limit fills a message by itself: the line goes before it.
-            await ctx.send_rich(head, silent=silent)
-            body = Rich.join(lines)
-        await ctx.send_rich(body, buttons=buttons, silent=silent)
+        *first, last = self._pack(ctx, blocks, buttons)
+        for body in first:
+            await ctx.send_rich(body, silent=silent)
+        await ctx.send_rich(last, buttons=buttons, silent=silent)
+
+    @staticmethod
+    def _pack(ctx: Ctx, blocks: list[Rich], buttons: Rows) -> list[Rich]:
+        """As few messages as the platform takes: a text at the limit fills a message by
+        itself, and the line before it (or the note after it) goes in one of its own. The
+        text itself always fits: its limit counted the officer's own platform."""
+        caps = ctx.core.platform(ctx.platform).capabilities
+        rows = tuple(tuple(r) for r in buttons)
+        messages: list[list[Rich]] = [[]]
+        for block in blocks:
+            trial = [*messages[-1], block]
+            if messages[-1] and not caps.fits(Outgoing(Rich.join(trial, "\n\n"), rows)):
+                messages.append([block])
+            else:
+                messages[-1] = trial
+        return [Rich.join(m, "\n\n") for m in messages]
 
     # -- confirm ---------------------------------------------------------------------------
 

@@ -1,21 +1,29 @@
 """How long an author's text may be: the tightest target platform's limit, less the frame.
 
-The limit is checked at compose time, per platform and group language, so a message is never
-refused by a platform half-way through a fan-out.
+The limit is checked at compose time (and for follow-up texts), per platform and group
+language, so a message is never refused by a platform half-way through a fan-out. Each
+platform weighs a message in its own unit (`Capabilities.measure`: Telegram counts UTF-16
+code units, so an emoji counts two; Matrix weighs the event's bytes). The text is checked
+framed, in that unit; the officer is told the limit in characters ("about N"), that is in
+plain letters, and how many of those their text counts as.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from bot.model import Outgoing
 from bot.services import alert_render as render
 from bot.services import alerts
-from storage.alerts import unsaved_alert
+from storage.alerts import unsaved_alert, unsaved_followup
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
+    from bot.model import Capabilities
     from storage.tables import Alert, Group, Zone
     from storage.uow import UnitOfWork
 
@@ -23,6 +31,46 @@ if TYPE_CHECKING:
 MARGIN = 12
 # When no target platform is running here, nothing can be measured; the delivery will.
 UNKNOWN = 4000
+# What a character costs on a platform: the cost of a plain letter, measured in the frame.
+_SAMPLE = "a" * 101
+# A follow-up is a reply; on Matrix the original's event id goes with it.
+_REPLY_TO = "$" + "x" * 63
+
+Frame = Callable[[str], Outgoing]
+
+
+@dataclass(frozen=True)
+class Room:
+    """What a text gets on its tightest target: whether it fits, about how many plain
+    letters fit (`limit`), and about how many such letters the text counts as (`length`)."""
+
+    fits: bool
+    limit: int
+    length: int
+
+
+def room_on(caps: Capabilities, frame: Frame, text: str) -> Room:
+    """The room `text` gets on one platform, inside `frame`, measured as the platform does."""
+    # (Measured from one letter: an empty follow-up text would bring its default text.)
+    one = caps.measure(frame(_SAMPLE[:1]))
+    per_letter = max((caps.measure(frame(_SAMPLE)) - one) / (len(_SAMPLE) - 1), 1e-6)
+    empty = one - per_letter
+    spare = caps.max_text_length - empty - MARGIN * per_letter
+    used = caps.measure(frame(text)) - empty if text else 0
+    return Room(
+        fits=used <= spare,
+        limit=max(0, math.floor(spare / per_letter)),
+        length=math.ceil(used / per_letter - 1e-9),
+    )
+
+
+def tightest(rooms: Iterable[Room]) -> Room:
+    """Every target's verdict at once: it fits where all fit; the limit and length told are
+    those of the target the text overfills most (or the smallest limit when it fits)."""
+    found = list(rooms)
+    if all(r.fits for r in found):
+        return min(found, key=lambda r: r.limit)
+    return max(found, key=lambda r: r.length / max(r.limit, 1))
 
 
 def probe(
@@ -46,33 +94,65 @@ def probe(
     )
 
 
-def text_limit(core: Core, zone: Zone, role: str, groups: Sequence[Group], here: str) -> int:
-    """The longest message text every target group's platform accepts, once framed."""
-    empty = probe(zone, role, core.clock.now(), "")
+def text_room(
+    core: Core,
+    zone: Zone,
+    role: str,
+    category: str,
+    groups: Sequence[Group],
+    here: str,
+    text: str = "",
+) -> Room:
+    """The room an official message's `text` gets in every target group's platform."""
+    now = core.clock.now()
     targets = {(g.platform, alerts.group_language(g, zone)) for g in groups}
-    targets = {t for t in targets if t[0] in core.platforms} or {(here, zone.language)}
-    limits = []
-    for platform, lang in targets:
+    # The officer sees the preview in their own chat, in the zone's language: it must fit too.
+    targets = {t for t in targets if t[0] in core.platforms} | {(here, zone.language)}
+    rooms = []
+    for platform, lang in sorted(targets):
         caps = core.platform(platform).capabilities
-        frame = render.text_overhead(empty, zone, lang, platform, buttons=caps.buttons)
-        limits.append(caps.max_text_length - frame - MARGIN)
-    return max(0, min(limits))
+        frame = _official_frame(zone, role, category, now, lang, platform, caps.buttons)
+        rooms.append(room_on(caps, frame, text))
+    return tightest(rooms)
 
 
-async def followup_limit(core: Core, uow: UnitOfWork, alert: Alert, kind: str) -> int:
-    """The longest follow-up text every platform the message went to accepts."""
+def _official_frame(
+    zone: Zone, role: str, category: str, now: datetime, lang: str, platform: str, tap: bool
+) -> Frame:
+    def frame(body: str) -> Outgoing:
+        alert = probe(zone, role, now, body, category=category)
+        return render.official_outgoing(alert, zone, lang, platform, buttons=tap)
+
+    return frame
+
+
+def _followup_frame(
+    alert: Alert, kind: str, zone: Zone, now: datetime, lang: str, platform: str
+) -> Frame:
+    def frame(body: str) -> Outgoing:
+        fu = unsaved_followup(alert_id=alert.id, kind=kind, text=body, created_at=now)
+        return render.followup_outgoing(alert, fu, zone, lang, platform, _REPLY_TO)
+
+    return frame
+
+
+async def followup_room(core: Core, uow: UnitOfWork, alert: Alert, kind: str, text: str) -> Room:
+    """The room a follow-up's `text` gets on every platform the message went to."""
     now = core.clock.now()
     zone = await core.zone(alert.zone_id, uow)
     ar = uow.alerts
     groups = [await ar.group(d.group_id) for d in await ar.originals(alert.id)]
     assert zone is not None
-    limits = [
-        core.platform(g.platform).capabilities.max_text_length
-        - render.followup_overhead(
-            alert, kind, zone, alerts.group_language(g, zone), g.platform, now
-        )
-        - MARGIN
+    targets = {
+        (g.platform, alerts.group_language(g, zone))
         for g in groups
         if g is not None and g.platform in core.platforms
-    ]
-    return max(0, min(limits)) if limits else UNKNOWN
+    }
+    if not targets:
+        return Room(len(text) <= UNKNOWN, UNKNOWN, len(text))
+    rooms = []
+    for platform, lang in sorted(targets):
+        caps = core.platform(platform).capabilities
+        frame = _followup_frame(alert, kind, zone, now, lang, platform)
+        rooms.append(room_on(caps, frame, text))
+    return tightest(rooms)

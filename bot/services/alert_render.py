@@ -16,7 +16,6 @@ from babel.dates import format_datetime
 
 from bot import texts
 from bot.model import Button, Outgoing, Platform, Rich, Span
-from storage.alerts import unsaved_followup
 
 if TYPE_CHECKING:
     from storage.tables import Alert, FollowUp, Zone
@@ -139,21 +138,6 @@ def followup_outgoing(
     silent = alert.urgency != "urgent" or fu.kind != "update"
     body = followup(alert, fu, zone, lang, prefix_of(platform))
     return Outgoing(body, silent=silent, reply_to=reply_to)
-
-
-def text_overhead(alert: Alert, zone: Zone, lang: str, platform: str, *, buttons: bool) -> int:
-    """How many characters the official frame adds around the author's text."""
-    return len(official(alert, zone, lang, prefix_of(platform), buttons=buttons).plain) - len(
-        alert.text
-    )
-
-
-def followup_overhead(
-    alert: Alert, kind: str, zone: Zone, lang: str, platform: str, now: datetime
-) -> int:
-    """How many characters a follow-up's frame adds around its text."""
-    probe = unsaved_followup(alert_id=alert.id, kind=kind, text="x", created_at=now)
-    return len(followup(alert, probe, zone, lang, prefix_of(platform)).plain) - 1
 
 
 # -- figures ---------------------------------------------------------------------------------

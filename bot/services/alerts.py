@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -46,7 +47,20 @@ _REF_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 _REF_CHARS = "23456789" + _REF_LETTERS
 _REF = re.compile(r"^[A-Z]-[0-9A-Z]{4}$")
 
+# Letters that render as nothing (Hangul fillers, the braille blank): no visible text alone.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+# Categories that show nothing by themselves: controls and format characters (zero-width
+# spaces and joiners, direction marks), separators, combining marks, unassigned code points.
+_INVISIBLE = ("C", "Z", "M")
+
 routes = Registry()
+
+
+def visible(text: str) -> bool:
+    """Whether a text shows anything: not only spaces, zero-width or direction marks."""
+    return any(
+        unicodedata.category(c)[0] not in _INVISIBLE and c not in _BLANK_LETTERS for c in text
+    )
 
 
 def urgency_of(role: str) -> Urgency:

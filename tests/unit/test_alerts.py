@@ -268,12 +268,13 @@ async def test_a_text_too_long_for_the_tightest_platform_is_refused(tmp_path: Pa
         await h.press("jan", "Noord")
         await h.press("jan", "Done")
         await h.press("jan", "Burglary")
-        limit = int(h.last("jan").split("At most ")[1].split(" ")[0])
+        limit = int(h.last("jan").split("At most about ")[1].split(" ")[0])
         assert 1500 < limit < 2000
         await h.say("jan", "x" * (limit + 1))
         assert h.last("jan") == (
-            f"Too long: the platforms of these groups take at most {limit} characters here, "
-            f"yours has {limit + 1}. Shorten it and send it again."
+            f"Too long: the platforms of these groups take about {limit} characters here, "
+            f"and yours counts as about {limit + 1} (an emoji or a special sign counts as two "
+            "or more). Shorten it and send it again."
         )
         h.new("jan")
         await h.say("jan", "y" * limit)
