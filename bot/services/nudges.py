@@ -1,14 +1,15 @@
 """Nudges: when a group message reads like an incident report, ask kindly whether 101 was
-called first, offer "I called 101", and then keep quiet in that group for a while.
+called first (112 when it reads like an emergency), offer "I called 101", and then keep
+quiet in that group for a while. A post that says the police were already called gets no
+nudge, only a short thank-you, and only when the group had no nudge within the cooldown.
 
-Message text is classified here, in memory, and dropped: it is never stored or logged.
+Message text is classified here, in memory, by `bot.nudge`, and dropped: it is never stored
+or logged, and neither is what the classifier made of it.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -16,103 +17,41 @@ from typing import TYPE_CHECKING
 from bot import texts
 from bot.context import Ctx
 from bot.events import MessagePosted
-from bot.model import Button, MessageRef, Outgoing, Rich, Role
+from bot.model import Button, MessageRef, Outgoing, Rich, Role, UserRef
+from bot.nudge import Kind, Sensitivity, classify
 from bot.ports import BotRemoved, PlatformError
 from bot.services.audience import bin_and_zone, chat_of, group_language, label, post
 from bot.services.rules import numbers_line
 from storage.groups import GroupRepo
+from storage.tables import Group, Zone
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
 
 log = logging.getLogger(__name__)
 
-# Patterns over text that is case-folded and stripped of accents (verdächtig -> verdachtig,
-# cambriolé -> cambriole). Dutch and German compounds end on their head noun, so
-# "woninginbraak" and "Fahrraddiebstahl" count while "inbraakpreventie" (an info evening)
-# does not. Ambiguous words are left out: French "vol" is also a flight.
-_INCIDENT = [
-    # nl
-    r"verdacht(e|er|s)?",
-    r"\w*inbra(ak|ken)",
-    r"inbraakpoging(en)?",
-    r"inbreker(s)?",
-    r"ingebroken",
-    r"inbreken",
-    r"inbreekt",
-    r"\w*diefstal(len)?",
-    r"gestolen",
-    r"dief",
-    r"dieven",
-    r"overval(len)?",
-    r"rondsluipen",
-    r"sluipt rond",
-    r"loert rond",
-    # fr
-    r"suspect(e|s|es)?",
-    r"cambriol(age|ages|eur|eurs|euse|e|es|ee|ees|er)",
-    r"voleur(s)?",
-    r"volee(s)?",
-    r"(a|ont) ete vole(e|s|es)?",
-    r"tentative de vol",
-    r"effraction",
-    r"rodeur(s)?",
-    r"rode autour",
-    # de
-    r"\w*einbruch",
-    r"\w*einbruche",
-    r"einbruchsversuch(e)?",
-    r"einbrecher(in)?",
-    r"eingebrochen",
-    r"einbrechen",
-    r"verdachtig(e|en|er|es)?",
-    r"\w*diebstahle?",
-    r"dieb(e|in)?",
-    r"gestohlen",
-    r"uberfall(e)?",
-    # en
-    r"suspicious",
-    r"burglar(s|y|ies)?",
-    r"break-?ins?",
-    r"broke into",
-    r"breaking into",
-    r"theft",
-    r"thie(f|ves)",
-    r"stolen",
-    r"prowler(s)?",
-    r"robbery",
-]
-_PATTERN = re.compile(r"\b(?:" + "|".join(_INCIDENT) + r")\b")
-# Phrases that contain a keyword but speak of something else ("bei Einbruch der Dunkelheit":
-# at nightfall).
-_NOT_INCIDENT = re.compile(r"\beinbruch der (dunkelheit|nacht)\b")
-
 # How long after a nudge "I called 101" still makes sense.
 CALLED_WINDOW = timedelta(hours=6)
+# People whose posts are never nudged: they are the ones who would be called.
+_NEVER_NUDGED = {Role.POLICE.value, Role.PREVENTION.value, Role.COORDINATOR.value}
 
 
-def normalise(text: str) -> str:
-    """Lower case, no accents, single spaces."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(bare.split())
-
-
-def looks_like_incident(text: str) -> bool:
-    """Whether a message reads like a report of an incident (suspicious car, burglary...)."""
-    plain = _NOT_INCIDENT.sub(" ", normalise(text))
-    return _PATTERN.search(plain) is not None
+def sensitivity_of(group: Group) -> Sensitivity:
+    """The group's nudge sensitivity (set by its coordinator with /nudges)."""
+    value = group.nudge_sensitivity or "normal"
+    return value if value in ("off", "low", "high") else "normal"  # type: ignore[return-value]
 
 
 @dataclass
 class Nudge:
-    """The last nudge in a group, and whether someone confirmed calling 101."""
+    """The last nudge (or thank-you) in a group, and whether someone confirmed calling."""
 
     ref: MessageRef
     body: Rich
     at: datetime
     called: bool = False
     called_by: int | None = None  # kept only so that /forgetme can drop it
+    kind: Kind = "101"
 
 
 def nudges(core: Core) -> dict[int, Nudge]:
@@ -121,52 +60,61 @@ def nudges(core: Core) -> dict[int, Nudge]:
     return found
 
 
+async def _claim(
+    core: Core, group: Group, sender: UserRef, now: datetime, quiet_since: datetime
+) -> tuple[Zone, str] | None:
+    """The one transaction of a nudge: nobody to nudge (police, prevention, coordinators)
+    or the group nudged within the cooldown -> None; else the group's zone and language."""
+    async with core.tx() as repo:
+        # Look the poster up without creating a record: a nudge needs no data about them.
+        ident = await repo.identity(sender.platform, sender.user_id)
+        if ident is not None:
+            if {g.role for g in await repo.grants_of(ident.person_id)} & _NEVER_NUDGED:
+                return None
+        if not await GroupRepo(repo.session).claim_nudge(group.id, now, quiet_since):
+            return None
+        _, zone = await bin_and_zone(repo, group.bin_id)
+        return zone, await group_language(repo, group)
+
+
 async def maybe_nudge(core: Core, event: MessagePosted) -> bool:
-    """Nudge once if a member's message in a linked group reads like an incident report."""
-    if event.chat.is_private or event.sender.is_bot or not looks_like_incident(event.text):
+    """Nudge once if a member's message in a linked group reads like an incident report;
+    thank them if it says the police were already called."""
+    if event.chat.is_private or event.sender.is_bot:
         return False
-    now = core.clock.now()
-    quiet_since = now - timedelta(minutes=core.config.nudge_cooldown_minutes)
     group = await core.group_by_chat(event.chat.platform, event.chat.chat_id)
     if group is None or not group.active:
         return False
+    kind = classify(event.text, sensitivity_of(group)).kind  # the text goes no further
+    if kind == "none":
+        return False
+    now = core.clock.now()
+    quiet_since = now - timedelta(minutes=core.config.nudge_cooldown_minutes)
     last = nudges(core).get(group.id)
     if last is not None and last.at > quiet_since:
         return False  # this process nudged there within the cooldown (the claim would say no)
-    async with core.tx() as repo:
-        groups = GroupRepo(repo.session)
-        # Look the poster up without creating a record: a nudge needs no data about them.
-        ident = await repo.identity(event.sender.platform, event.sender.user_id)
-        if ident is not None:
-            held = {g.role for g in await repo.grants_of(ident.person_id)}
-            if held & {Role.POLICE.value, Role.PREVENTION.value, Role.COORDINATOR.value}:
-                return False
-        if not await groups.claim_nudge(group.id, now, quiet_since):
-            return False
-        _, zone = await bin_and_zone(repo, group.bin_id)
-        lang = await group_language(repo, group)
+    claimed = await _claim(core, group, event.sender, now, quiet_since)
+    if claimed is None:
+        return False
+    zone, lang = claimed
     platform = core.platform(group.platform)
-    with_buttons = platform.capabilities.buttons
+    with_buttons = platform.capabilities.buttons and kind != "called"
 
     def body(lg: str, prefix: str) -> Rich:
-        parts = [
-            texts.rich(
-                "groups.nudge",
-                lg,
-                p=prefix,
-                urgent=zone.urgent_number,
-                emergency=zone.emergency_number,
-            ),
-            numbers_line(zone, lg, prefix),
-        ]
-        key = "groups.nudge_button_hint" if with_buttons else "groups.nudge_command_hint"
-        parts.append(texts.rich(key, lg, p=prefix))
+        numbers = {"urgent": zone.urgent_number, "emergency": zone.emergency_number}
+        if kind == "called":
+            return texts.rich("nudges.thanks", lg, p=prefix, **numbers)
+        key = "nudges.nudge_112" if kind == "112" else "groups.nudge"
+        parts = [texts.rich(key, lg, p=prefix, **numbers), numbers_line(zone, lg, prefix)]
+        hint = "groups.nudge_button_hint" if with_buttons else "groups.nudge_command_hint"
+        parts.append(texts.rich(hint, lg, p=prefix))
         return Rich.join(parts)
 
     def buttons(lg: str) -> list[list[Button]]:
         if not with_buttons:
             return []
-        return [[Button(label("groups.button_called", lg), f"called:{group.id}")]]
+        key = "nudges.button_called_112" if kind == "112" else "groups.button_called"
+        return [[Button(label(key, lg), f"called:{group.id}")]]
 
     try:
         ref, rich = await post(
@@ -180,7 +128,7 @@ async def maybe_nudge(core: Core, event: MessagePosted) -> bool:
     except PlatformError as exc:
         log.warning("nudge in group %s failed: %s", group.id, exc.reason)
         return False
-    nudges(core)[group.id] = Nudge(ref, rich, now)
+    nudges(core)[group.id] = Nudge(ref, rich, now, called=kind == "called", kind=kind)
     return True
 
 
@@ -215,7 +163,8 @@ async def called(ctx: Ctx) -> None:
         nudges(ctx.core)[group.id] = Nudge(
             MessageRef(chat_of(group), ""), Rich(), recent, True, ctx.person.id
         )
-    await ctx.reply("groups.called", name=ctx.sender.display_name or "?")
+    key = "nudges.called_112" if nudge is not None and nudge.kind == "112" else "groups.called"
+    await ctx.reply(key, name=ctx.sender.display_name or "?")
 
 
 def forget(core: Core, person_id: int) -> None:
