@@ -1,8 +1,8 @@
 """Train the 101 nudge's classifier from the corpus and write the model file binbot ships.
 
     pip install -e '.[train]'
-    python scripts/train_nudge.py            # tune on the training split, write bot/nudge/model.json
-    python scripts/train_nudge.py --check    # retrain and fail if the shipped model differs
+    python scripts/train_nudge.py           # tune on the training split, write the model
+    python scripts/train_nudge.py --check   # retrain; fail if bot/nudge/model.json differs
 
 scikit-learn does the learning: a `TfidfVectorizer` over `bot.nudge.features.analyse`
 (character n-grams within words, and the words), and a multinomial `LogisticRegression`.
@@ -17,11 +17,9 @@ deterministic: the same corpus gives the same file, byte for byte.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +32,10 @@ from sklearn.pipeline import Pipeline
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.nudge.features import analyse, normalise  # noqa: E402
+from bot.nudge.corpus import Post, load_corpus, split  # noqa: E402
+from bot.nudge.features import analyse  # noqa: E402
 from bot.nudge.scorer import CLASSES, FORMAT, MODEL_FILE, SENSITIVITIES  # noqa: E402
 
-CORPUS = ROOT / "data" / "nudge"
-TEST_BELOW = 52  # first byte of the SHA-256 of the normalised text: about one post in five
 SEED = 17
 FOLDS = 5
 GRID_C = (8.0, 16.0, 32.0, 64.0, 128.0)
@@ -51,40 +48,6 @@ DECIMALS = 4
 NORMAL_PRECISION = 0.91
 LOW_PRECISION = 0.97  # low: only nudge what is nearly certainly an incident
 HIGH_RECALL = 0.97  # high: miss as few incidents as possible
-
-
-@dataclass(frozen=True)
-class Post:
-    """One labelled post of the corpus."""
-
-    lang: str
-    label: str
-    text: str
-
-    @property
-    def split(self) -> str:
-        """`test` or `train`, fixed by the text alone."""
-        digest = hashlib.sha256(normalise(self.text).encode("utf-8")).digest()
-        return "test" if digest[0] < TEST_BELOW else "train"
-
-
-def load_corpus(folder: Path = CORPUS) -> list[Post]:
-    """Every post of the corpus, in file order (languages sorted)."""
-    posts: list[Post] = []
-    for path in sorted(folder.glob("*.tsv")):
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip() or line.startswith("#"):
-                continue
-            label, sep, text = line.partition("\t")
-            if not sep or label not in CLASSES or not text.strip():
-                raise ValueError(f"{path.name}:{number}: expected LABEL<TAB>TEXT")
-            posts.append(Post(path.stem, label, text.strip()))
-    return posts
-
-
-def split(posts: Iterable[Post], which: str) -> list[Post]:
-    """The posts of one split."""
-    return [p for p in posts if p.split == which]
 
 
 def pipeline(c: float, class_weight: str | None, vocabulary: Sequence[str] | None = None) -> Any:
@@ -250,7 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = model.predict_proba([t.text for t in test])
     precision, recall, f1 = nudge_scores(gold, decide(p, data["thresholds"]["normal"]))
     print(f"thresholds {data['thresholds']}, C={data['about']['C']}")
-    print(f"test split ({len(test)} posts), nudge at all: P {precision:.3f} R {recall:.3f} F1 {f1:.3f}")
+    print(
+        f"test split ({len(test)} posts), nudge at all: "
+        f"P {precision:.3f} R {recall:.3f} F1 {f1:.3f}"
+    )
     if args.check:
         same = args.out.exists() and args.out.read_text(encoding="utf-8") == text
         print("the shipped model is up to date" if same else "the shipped model differs")

@@ -15,7 +15,6 @@ from storage.tables import Identity
 from tests.fakes import Harness, RecordingPlatform
 from tests.unit.test_groups_support import audit, coordinator, member, ready, rows
 
-
 # Posts as neighbours write them: what they saw, rarely the category's name.
 INCIDENTS = [
     "man met kap op loopt in de voortuinen en voelt aan de klinken",
