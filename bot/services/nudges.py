@@ -18,7 +18,7 @@ from bot import texts
 from bot.context import Ctx
 from bot.events import MessagePosted
 from bot.model import Button, MessageRef, Outgoing, Rich, Role, UserRef
-from bot.nudge import Kind, Sensitivity, classify
+from bot.nudge import SENSITIVITIES, Kind, Sensitivity, classify
 from bot.ports import BotRemoved, PlatformError
 from bot.services.audience import bin_and_zone, chat_of, group_language, label, post
 from bot.services.rules import numbers_line
@@ -34,12 +34,12 @@ log = logging.getLogger(__name__)
 CALLED_WINDOW = timedelta(hours=6)
 # People whose posts are never nudged: they are the ones who would be called.
 _NEVER_NUDGED = {Role.POLICE.value, Role.PREVENTION.value, Role.COORDINATOR.value}
+_SENSITIVITY: dict[str, Sensitivity] = {s: s for s in SENSITIVITIES}
 
 
 def sensitivity_of(group: Group) -> Sensitivity:
     """The group's nudge sensitivity (set by its coordinator with /nudges)."""
-    value = group.nudge_sensitivity or "normal"
-    return value if value in ("off", "low", "high") else "normal"  # type: ignore[return-value]
+    return _SENSITIVITY.get(group.nudge_sensitivity, "normal")
 
 
 @dataclass
