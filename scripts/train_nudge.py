@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.nudge.corpus import Post, load_corpus, split  # noqa: E402
-from bot.nudge.features import analyse  # noqa: E402
+from bot.nudge.features import analyse, normalise, tokens  # noqa: E402
 from bot.nudge.scorer import CLASSES, FORMAT, MODEL_FILE, SENSITIVITIES  # noqa: E402
 
 SEED = 17
@@ -41,6 +42,9 @@ FOLDS = 5
 GRID_C = (8.0, 16.0, 32.0, 64.0, 128.0)
 GRID_WEIGHT = ("balanced",)  # "balanced" won at every C tried with None beside it
 KEEP_FEATURES = 12_000
+# The training split's most frequent words ship with the model only to make scoring faster
+# (their features are worked out once, at load); they change no decision.
+KEEP_WORDS = 4_000
 DECIMALS = 4
 # What each sensitivity aims at on the cross-validated "nudge at all" decision. A nudge that
 # nags costs the bot its welcome, so normal is chosen by precision (a little above the 0.9
@@ -160,7 +164,16 @@ def fit(posts: Sequence[Post], c: float, weight: str | None) -> Any:
     return model
 
 
-def export(model: Any, thresholds: dict[str, float], about: dict[str, Any]) -> dict[str, Any]:
+def frequent_words(posts: Sequence[Post]) -> list[str]:
+    """The KEEP_WORDS most frequent words of the posts, ties by the word."""
+    counts = Counter(w for p in posts for w in tokens(normalise(p.text)))
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return sorted(w for w, _ in ranked[:KEEP_WORDS])
+
+
+def export(
+    model: Any, thresholds: dict[str, float], about: dict[str, Any], words: Sequence[str] = ()
+) -> dict[str, Any]:
     """The model as the scorer reads it."""
     tfidf, lr = model.named_steps["tfidf"], model.named_steps["model"]
     if [CLASSES[i] for i in lr.classes_] != list(CLASSES):
@@ -175,14 +188,21 @@ def export(model: Any, thresholds: dict[str, float], about: dict[str, Any]) -> d
         "intercept": [float(v) for v in lr.intercept_],
         "thresholds": {s: thresholds[s] for s in SENSITIVITIES if s != "off"},
         "about": about,
+        "words": list(words),
         "features": features,
     }
 
 
 def dump(data: dict[str, Any]) -> str:
-    """The file's text: one feature a line, so that a retrained model reads as a diff."""
-    head = {k: v for k, v in data.items() if k != "features"}
-    lines = [json.dumps(head, ensure_ascii=False, sort_keys=True)[:-1] + ', "features": {']
+    """The file's text: a word list and one feature a line, so that a retrained model reads
+    as a diff."""
+    head = {k: v for k, v in data.items() if k not in ("features", "words")}
+    lines = [json.dumps(head, ensure_ascii=False, sort_keys=True)[:-1] + ', "words": [']
+    words = [json.dumps(w, ensure_ascii=False) for w in data["words"]]
+    for i in range(0, len(words), 16):
+        comma = "," if i + 16 < len(words) else ""
+        lines.append(", ".join(words[i : i + 16]) + comma)
+    lines.append('], "features": {')
     items = list(data["features"].items())
     for i, (name, values) in enumerate(items):
         comma = "," if i < len(items) - 1 else ""
@@ -198,7 +218,7 @@ def train(posts: Sequence[Post] | None = None) -> tuple[Any, dict[str, Any]]:
     c, weight, thresholds, about = tune(train_posts)
     model = fit(train_posts, c, weight)
     about |= {"train_posts": len(train_posts), "features": KEEP_FEATURES, "seed": SEED}
-    return model, export(model, thresholds, about)
+    return model, export(model, thresholds, about, frequent_words(train_posts))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

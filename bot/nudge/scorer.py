@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -64,6 +65,7 @@ class Model:
         intercept: Sequence[float],
         features: Mapping[str, Sequence[float]],
         thresholds: Mapping[str, float],
+        words: Sequence[str] = (),
     ) -> None:
         if len(intercept) != len(CLASSES):
             raise ValueError("the model must have one intercept per class")
@@ -74,13 +76,28 @@ class Model:
             for f, v in features.items()
         }
         self.thresholds = {s: float(thresholds[s]) for s in SENSITIVITIES if s != "off"}
+        # What scoring needs of each feature, multiplied out once: idf squared (for the
+        # length) and idf times each class's weight.
+        self._table: dict[str, tuple[float, float, float, float, float]] = {
+            f: (idf * idf, idf * w0, idf * w1, idf * w2, idf * w3)
+            for f, (idf, w0, w1, w2, w3) in self.features.items()
+        }
+        # The known features of frequent words (the model's own, and the training corpus's
+        # most frequent), worked out once: most words of a post are among them, and looking
+        # one up costs far less than cutting it into n-grams. Nothing a user writes is kept.
+        own = (f.removeprefix(WORD_PREFIX) for f in self.features if f.startswith(WORD_PREFIX))
+        canonical = {f: f for f in self.features}
+        self._word_features: dict[str, tuple[str, ...]] = {
+            word: tuple(canonical[f] for f in _features_of(word) if f in canonical)
+            for word in {*words, *own}
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Model:
         """A model from its exported form (see `scripts/train_nudge.py`)."""
         if data.get("format") != FORMAT or tuple(data.get("classes", ())) != CLASSES:
             raise ValueError("not a nudge model this version of binbot can read")
-        return cls(data["intercept"], data["features"], data["thresholds"])
+        return cls(data["intercept"], data["features"], data["thresholds"], data.get("words", ()))
 
     @classmethod
     def load(cls, path: Path = MODEL_FILE) -> Model:
@@ -90,48 +107,60 @@ class Model:
 
     # -- scoring ---------------------------------------------------------------------------
 
-    def _weights(self, words: Sequence[str]) -> tuple[dict[str, int], float]:
-        """The known features of a post with their counts, and the length of its tf-idf.
+    def _counts(self, words: Sequence[str]) -> Counter[str]:
+        """The known features of a post's words, counted.
 
-        The loops spell out `features.char_ngrams` and `features.word_features` (a test
-        checks they agree): this is what every group message costs.
+        The comprehension spells out `features.char_ngrams` and `features.word_features`
+        (a test checks they agree): this is what every group message costs.
         """
         known = self.features
-        counts: dict[str, int] = {}
+        cached = self._word_features
+        found: list[str] = []
         low, high = CHAR_N
         for word in words:
+            hit = cached.get(word)
+            if hit is not None:
+                found += hit
+                continue
             padded = f" {word} "
             length = len(padded)
-            for n in range(low, min(high, length) + 1):
-                for start in range(length - n + 1):
-                    gram = padded[start : start + n]
-                    if gram in known:
-                        counts[gram] = counts.get(gram, 0) + 1
+            grams = [
+                padded[start : start + n]
+                for n in range(low, min(high, length) + 1)
+                for start in range(length - n + 1)
+            ]
             if length > 3:
-                gram = WORD_PREFIX + word
-                if gram in known:
-                    counts[gram] = counts.get(gram, 0) + 1
-        square = 0.0
-        for feature, count in counts.items():
-            value = (1.0 + math.log(count)) * known[feature][0]
-            square += value * value
-        return counts, math.sqrt(square)
+                grams.append(WORD_PREFIX + word)
+            found += filter(known.__contains__, grams)
+        return Counter(found)
 
     def logits(self, text: str) -> tuple[float, ...]:
-        """The model's score of each class (scikit-learn's `decision_function`)."""
-        known = self.features
-        counts, norm = self._weights(tokens(normalise(text)))
+        """The model's score of each class (scikit-learn's `decision_function`).
+
+        tf-idf with sublinear tf, scaled to unit length, dotted with each class's weights:
+        one pass over the post's features, the length applied at the end.
+        """
+        table = self._table
+        square = a0 = a1 = a2 = a3 = 0.0
+        for feature, count in self._counts(tokens(normalise(text))).items():
+            idf2, w0, w1, w2, w3 = table[feature]
+            if count == 1:
+                square += idf2
+                a0 += w0
+                a1 += w1
+                a2 += w2
+                a3 += w3
+            else:
+                tf = 1.0 + math.log(count)
+                square += tf * tf * idf2
+                a0 += tf * w0
+                a1 += tf * w1
+                a2 += tf * w2
+                a3 += tf * w3
         s0, s1, s2, s3 = self.intercept
-        if norm == 0.0:
+        if square == 0.0:
             return (s0, s1, s2, s3)
-        a0 = a1 = a2 = a3 = 0.0
-        for feature, count in counts.items():
-            idf, w0, w1, w2, w3 = known[feature]
-            value = (1.0 + math.log(count)) * idf
-            a0 += value * w0
-            a1 += value * w1
-            a2 += value * w2
-            a3 += value * w3
+        norm = math.sqrt(square)
         return (s0 + a0 / norm, s1 + a1 / norm, s2 + a2 / norm, s3 + a3 / norm)
 
     def probabilities(self, text: str) -> dict[Kind, float]:
@@ -144,7 +173,10 @@ class Model:
 
     def decide(self, text: str, sensitivity: Sensitivity = "normal") -> Decision:
         """What to do with a post in a group of the given sensitivity."""
-        p = self.probabilities(text)
+        return self.decide_from(self.probabilities(text), sensitivity)
+
+    def decide_from(self, p: Mapping[Kind, float], sensitivity: Sensitivity) -> Decision:
+        """What to do, from a post's probabilities (so that one scoring serves any level)."""
         nudge = p["101"] + p["112"]
         if sensitivity == "off":
             return Decision("none", nudge, p)
@@ -165,7 +197,8 @@ class Model:
         target = CLASSES.index(kind if kind is not None else self.decide(text).kind)
         known = self.features
         words = tokens(normalise(text))
-        counts, norm = self._weights(words)
+        counts = self._counts(words)
+        norm = math.sqrt(sum(((1.0 + math.log(c)) * known[f][0]) ** 2 for f, c in counts.items()))
         if norm == 0.0:
             return []
         share: dict[str, float] = {}
@@ -175,11 +208,15 @@ class Model:
             share[feature] = value * (w[target] - sum(w) / len(w)) / count
         per_word: dict[str, float] = {}
         for word in words:
-            found = [*char_ngrams(word), *word_features(word)]
-            weight = sum(share.get(f, 0.0) for f in found)
+            weight = sum(share.get(f, 0.0) for f in _features_of(word))
             per_word[word] = per_word.get(word, 0.0) + weight
         best = sorted(per_word.items(), key=lambda kv: -kv[1])[:top]
         return [Weight(word, round(weight, 3)) for word, weight in best if weight > 0]
+
+
+def _features_of(word: str) -> list[str]:
+    """Every feature one word of a normalised post gives."""
+    return [*char_ngrams(word), *word_features(word)]
 
 
 @cache

@@ -18,7 +18,7 @@ from bot import texts
 from bot.context import Ctx
 from bot.events import MessagePosted
 from bot.model import Button, MessageRef, Outgoing, Rich, Role, UserRef
-from bot.nudge import SENSITIVITIES, Kind, Sensitivity, classify
+from bot.nudge import SENSITIVITIES, Kind, Sensitivity, default_model
 from bot.ports import BotRemoved, PlatformError
 from bot.services.audience import bin_and_zone, chat_of, group_language, label, post
 from bot.services.rules import numbers_line
@@ -82,10 +82,14 @@ async def maybe_nudge(core: Core, event: MessagePosted) -> bool:
     thank them if it says the police were already called."""
     if event.chat.is_private or event.sender.is_bot:
         return False
+    model = default_model()
+    p = model.probabilities(event.text)  # the text goes no further than this line
+    if model.decide_from(p, "high").kind == "none":
+        return False  # nothing to say at any sensitivity: most group messages end here
     group = await core.group_by_chat(event.chat.platform, event.chat.chat_id)
     if group is None or not group.active:
         return False
-    kind = classify(event.text, sensitivity_of(group)).kind  # the text goes no further
+    kind = model.decide_from(p, sensitivity_of(group)).kind
     if kind == "none":
         return False
     now = core.clock.now()

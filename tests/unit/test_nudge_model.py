@@ -22,8 +22,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def training_script() -> ModuleType:
     """scripts/train_nudge.py as a module (it needs scikit-learn)."""
-    pytest.importorskip("sklearn", reason="scikit-learn is not installed: pip install -e '.[test]'")
-    spec = importlib.util.spec_from_file_location("train_nudge", ROOT / "scripts" / "train_nudge.py")
+    pytest.importorskip(
+        "sklearn", reason="scikit-learn is not installed: pip install -e '.[test]'"
+    )
+    spec = importlib.util.spec_from_file_location(
+        "train_nudge", ROOT / "scripts" / "train_nudge.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("train_nudge", module)
@@ -81,12 +85,12 @@ def test_training_reproduces_the_shipped_weights() -> None:
 
 
 def test_the_fast_path_sees_the_same_features_as_training() -> None:
-    """Model._weights spells out features.analyse for speed; both must count alike."""
+    """Model._counts spells out features.analyse for speed; both must count alike."""
     model = default_model()
     samples = [line.split("\t", 1)[1] for line in corpus_lines()]
     samples += ["", "!!!", "a", "ab", "1-ABC-123 😀😀😀", "Ëén  çà\tva?", "x" * 2000]
     for text in samples:
-        counts, _ = model._weights(tokens(normalise(text)))
+        counts = model._counts(tokens(normalise(text)))
         want = Counter(f for f in analyse(text) if f in model.features)
         assert counts == dict(want), text
 
