@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from bot.nudge.features import (
     CHAR_N,
@@ -70,18 +70,12 @@ class Model:
         if len(intercept) != len(CLASSES):
             raise ValueError("the model must have one intercept per class")
         self.intercept = tuple(intercept)
-        # feature -> (idf, weight of each class in CLASSES' order)
-        self.features: dict[str, tuple[float, float, float, float, float]] = {
-            f: cast(tuple[float, float, float, float, float], tuple(v))
-            for f, v in features.items()
-        }
         self.thresholds = {s: float(thresholds[s]) for s in SENSITIVITIES if s != "off"}
-        # What scoring needs of each feature, multiplied out once: idf squared (for the
-        # length) and idf times each class's weight.
-        self._table: dict[str, tuple[float, float, float, float, float]] = {
-            f: (idf * idf, idf * w0, idf * w1, idf * w2, idf * w3)
-            for f, (idf, w0, w1, w2, w3) in self.features.items()
-        }
+        # feature -> what scoring needs of it, multiplied out once: idf squared (for the
+        # length of the post's tf-idf) and idf times each class's weight, in CLASSES' order.
+        self.features: dict[str, tuple[float, float, float, float, float]] = {}
+        for feature, (idf, w0, w1, w2, w3) in features.items():
+            self.features[feature] = (idf * idf, idf * w0, idf * w1, idf * w2, idf * w3)
         # The known features of frequent words (the model's own, and the training corpus's
         # most frequent), worked out once: most words of a post are among them, and looking
         # one up costs far less than cutting it into n-grams. Nothing a user writes is kept.
@@ -140,7 +134,7 @@ class Model:
         tf-idf with sublinear tf, scaled to unit length, dotted with each class's weights:
         one pass over the post's features, the length applied at the end.
         """
-        table = self._table
+        table = self.features
         square = a0 = a1 = a2 = a3 = 0.0
         for feature, count in self._counts(tokens(normalise(text))).items():
             idf2, w0, w1, w2, w3 = table[feature]
@@ -198,14 +192,15 @@ class Model:
         known = self.features
         words = tokens(normalise(text))
         counts = self._counts(words)
-        norm = math.sqrt(sum(((1.0 + math.log(c)) * known[f][0]) ** 2 for f, c in counts.items()))
+        tf = {f: 1.0 + math.log(c) for f, c in counts.items()}
+        norm = math.sqrt(sum(tf[f] * tf[f] * known[f][0] for f in counts))
         if norm == 0.0:
             return []
         share: dict[str, float] = {}
         for feature, count in counts.items():
-            idf, *w = known[feature]
-            value = (1.0 + math.log(count)) * idf / norm
-            share[feature] = value * (w[target] - sum(w) / len(w)) / count
+            _, *weighted = known[feature]  # idf times each class's weight
+            lean = weighted[target] - sum(weighted) / len(weighted)
+            share[feature] = tf[feature] / norm * lean / count
         per_word: dict[str, float] = {}
         for word in words:
             weight = sum(share.get(f, 0.0) for f in _features_of(word))
