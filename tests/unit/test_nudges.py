@@ -278,7 +278,9 @@ async def test_only_the_bins_coordinator_sets_the_sensitivity(h: Harness) -> Non
     await h.admin("bin add Zuid --zone Beringen --code zuid")
     await coordinator(h, "els", "zuid")
     await h.say("els", "/nudges off", chat="buurt")
-    assert h.new("buurt")[-1] == "Alleen een coördinator van de BIN van deze groep kan dit aanpassen."
+    assert (
+        h.new("buurt")[-1] == "Alleen een coördinator van de BIN van deze groep kan dit aanpassen."
+    )
     assert [e.outcome for e in await audit(h, "group.nudges")] == ["refused"]
     await h.say("an", "/nudges", chat="buurt")
     assert ": normal —" in h.new("buurt")[-1]

@@ -23,9 +23,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("groups") as batch:
         batch.add_column(
-            sa.Column(
-                "nudge_sensitivity", sa.String(8), nullable=False, server_default="normal"
-            )
+            sa.Column("nudge_sensitivity", sa.String(8), nullable=False, server_default="normal")
         )
 
 
