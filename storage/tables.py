@@ -210,6 +210,10 @@ class Group(Base):
     rules_message_id: Mapped[str | None] = mapped_column(String(255))
     invite_link: Mapped[str | None] = mapped_column(Text)
     last_nudge_at: Mapped[datetime | None]
+    # off | low | normal | high: how readily posts get a 101 nudge (migration 0005)
+    nudge_sensitivity: Mapped[str] = mapped_column(
+        String(8), default="normal", server_default="normal"
+    )
 
 
 class JoinRequest(Base):

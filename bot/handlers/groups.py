@@ -1,4 +1,5 @@
-"""Group events and commands: the bot added or removed, linking, nudges and "I called 101"."""
+"""Group events and commands: the bot added or removed, linking, nudges, "I called 101" and
+how readily a group is nudged."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from bot.commands import Registry, Where
 from bot.context import Ctx
 from bot.events import BotAddedToChat, BotRemovedFromChat, ChatMigrated, MessagePosted
 from bot.model import Role
-from bot.services import invites, linking, nudges
+from bot.services import invites, linking, nudge_settings, nudges
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
@@ -84,3 +85,15 @@ async def called_button(ctx: Ctx, payload: str) -> None:
         await ctx.reply("core.button_expired")
         return
     await nudges.called(ctx)
+
+
+@routes.command(
+    "nudges",
+    help="nudges.help",
+    roles={Role.COORDINATOR},
+    args="[off|low|normal|high]",
+    order=42,
+)
+async def nudges_command(ctx: Ctx, args: str) -> None:
+    """Show or set how readily the bot nudges this group towards 101 (privately: test TEXT)."""
+    await nudge_settings.command(ctx, args)

@@ -1,15 +1,17 @@
 """Nudges: when a group message reads like an incident report, ask kindly whether 101 was
-called first, offer "I called 101", and then keep quiet in that group for a while.
+called first (112 when it reads like an emergency), offer "I called 101", and then keep
+quiet in that group for a while. A post that says the police were already called gets no
+nudge, only a short thank-you, and only when the group had no nudge within the cooldown.
 
-Message text is classified here, in memory, and dropped: it is never stored or logged.
+Message text is classified here, in memory, by `bot.nudge`, and dropped: it is never stored
+or logged, and neither is what the classifier made of it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
-import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -18,6 +20,7 @@ from bot import texts
 from bot.context import Ctx
 from bot.events import MessagePosted
 from bot.model import Button, MessageRef, Outgoing, Rich, Role, UserRef
+from bot.nudge import SENSITIVITIES, Kind, Sensitivity, default_model
 from bot.ports import BotRemoved, PlatformError
 from bot.services.audience import (
     Body,
@@ -39,81 +42,29 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Patterns over text that is case-folded and stripped of accents (verdächtig -> verdachtig,
-# cambriolé -> cambriole). Dutch and German compounds end on their head noun, so
-# "woninginbraak" and "Fahrraddiebstahl" count while "inbraakpreventie" (an info evening)
-# does not. Ambiguous words are left out: French "vol" is also a flight.
-_INCIDENT = [
-    # nl
-    r"verdacht(e|er|s)?",
-    r"\w*inbra(ak|ken)",
-    r"inbraakpoging(en)?",
-    r"inbreker(s)?",
-    r"ingebroken",
-    r"inbreken",
-    r"inbreekt",
-    r"\w*diefstal(len)?",
-    r"gestolen",
-    r"dief",
-    r"dieven",
-    r"overval(len)?",
-    r"rondsluipen",
-    r"sluipt rond",
-    r"loert rond",
-    # fr
-    r"suspect(e|s|es)?",
-    r"cambriol(age|ages|eur|eurs|euse|e|es|ee|ees|er)",
-    r"voleur(s)?",
-    r"volee(s)?",
-    r"(a|ont) ete vole(e|s|es)?",
-    r"tentative de vol",
-    r"effraction",
-    r"rodeur(s)?",
-    r"rode autour",
-    # de
-    r"\w*einbruch",
-    r"\w*einbruche",
-    r"einbruchsversuch(e)?",
-    r"einbrecher(in)?",
-    r"eingebrochen",
-    r"einbrechen",
-    r"verdachtig(e|en|er|es)?",
-    r"\w*diebstahle?",
-    r"dieb(e|in)?",
-    r"gestohlen",
-    r"uberfall(e)?",
-    # en
-    r"suspicious",
-    r"burglar(s|y|ies)?",
-    r"break-?ins?",
-    r"broke into",
-    r"breaking into",
-    r"theft",
-    r"thie(f|ves)",
-    r"stolen",
-    r"prowler(s)?",
-    r"robbery",
-]
-_PATTERN = re.compile(r"\b(?:" + "|".join(_INCIDENT) + r")\b")
-# Phrases that contain a keyword but speak of something else ("bei Einbruch der Dunkelheit":
-# at nightfall).
-_NOT_INCIDENT = re.compile(r"\beinbruch der (dunkelheit|nacht)\b")
-
 # How long after a nudge "I called 101" still makes sense.
 CALLED_WINDOW = timedelta(hours=6)
 
 
-def normalise(text: str) -> str:
-    """Lower case, no accents, single spaces."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(bare.split())
+# People whose posts are never nudged: they are the ones who would be called.
+_NEVER_NUDGED = {Role.POLICE.value, Role.PREVENTION.value, Role.COORDINATOR.value}
+_SENSITIVITY: dict[str, Sensitivity] = {s: s for s in SENSITIVITIES}
 
 
-def looks_like_incident(text: str) -> bool:
-    """Whether a message reads like a report of an incident (suspicious car, burglary...)."""
-    plain = _NOT_INCIDENT.sub(" ", normalise(text))
-    return _PATTERN.search(plain) is not None
+# A thank-you is a courtesy: said only when the post clearly says the police were called, so
+# that a stray code or number never draws one.
+THANKS_MIN_PROBABILITY = 0.7
+THANKS_MIN_WORDS = 3
+
+
+def _clearly_called(p: Mapping[Kind, float], text: str) -> bool:
+    words = [w for w in text.split() if any(ch.isalpha() for ch in w)]
+    return p["called"] >= THANKS_MIN_PROBABILITY and len(words) >= THANKS_MIN_WORDS
+
+
+def sensitivity_of(group: Group) -> Sensitivity:
+    """The group's nudge sensitivity (set by its coordinator with /nudges)."""
+    return _SENSITIVITY.get(group.nudge_sensitivity, "normal")
 
 
 @dataclass(frozen=True)
@@ -125,6 +76,7 @@ class Nudge:
     lang: str
     at: datetime
     called: bool = False
+    kind: Kind = "101"
 
 
 def _key(group_id: int) -> str:
@@ -136,7 +88,8 @@ async def _last(uow: UnitOfWork, group_id: int) -> Nudge | None:
     if raw is None:
         return None
     d = json.loads(raw)
-    return Nudge(d["message_id"], d["lang"], datetime.fromisoformat(d["at"]), d["called"])
+    kind: Kind = "112" if d.get("kind") == "112" else "101"
+    return Nudge(d["message_id"], d["lang"], datetime.fromisoformat(d["at"]), d["called"], kind)
 
 
 async def _keep(uow: UnitOfWork, group_id: int, nudge: Nudge) -> None:
@@ -145,6 +98,7 @@ async def _keep(uow: UnitOfWork, group_id: int, nudge: Nudge) -> None:
         "lang": nudge.lang,
         "at": nudge.at.isoformat(),
         "called": nudge.called,
+        "kind": nudge.kind,
     }
     await uow.state.put(_key(group_id), json.dumps(value))
 
@@ -157,8 +111,7 @@ async def _claim(
     # Look the poster up without creating a record: a nudge needs no data about them.
     ident = await uow.people.identity(sender.platform, sender.user_id)
     if ident is not None:
-        held = {g.role for g in await uow.people.grants_of(ident.person_id)}
-        if held & {Role.POLICE.value, Role.PREVENTION.value, Role.COORDINATOR.value}:
+        if {g.role for g in await uow.people.grants_of(ident.person_id)} & _NEVER_NUDGED:
             return None
     if not await uow.groups.claim_nudge(group.id, now, quiet_since):
         return None
@@ -166,53 +119,56 @@ async def _claim(
     return zone, await group_language(uow, group)
 
 
-def _body(zone: Zone, with_buttons: bool) -> Body:
+def _body(zone: Zone, kind: Kind, with_buttons: bool) -> Body:
     def body(lg: str, prefix: str) -> Rich:
-        parts = [
-            texts.rich(
-                "groups.nudge",
-                lg,
-                p=prefix,
-                urgent=zone.urgent_number,
-                emergency=zone.emergency_number,
-            ),
-            numbers_line(zone, lg, prefix),
-        ]
-        key = "groups.nudge_button_hint" if with_buttons else "groups.nudge_command_hint"
-        parts.append(texts.rich(key, lg, p=prefix))
+        numbers = {"urgent": zone.urgent_number, "emergency": zone.emergency_number}
+        if kind == "called":
+            return texts.rich("nudges.thanks", lg, p=prefix, **numbers)
+        key = "nudges.nudge_112" if kind == "112" else "groups.nudge"
+        parts = [texts.rich(key, lg, p=prefix, **numbers), numbers_line(zone, lg, prefix)]
+        hint = "groups.nudge_button_hint" if with_buttons else "groups.nudge_command_hint"
+        parts.append(texts.rich(hint, lg, p=prefix))
         return Rich.join(parts)
 
     return body
 
 
 async def maybe_nudge(core: Core, event: MessagePosted) -> bool:
-    """Nudge once if a member's message in a linked group reads like an incident report."""
-    if event.chat.is_private or event.sender.is_bot or not looks_like_incident(event.text):
+    """Nudge once if a member's message in a linked group reads like an incident report;
+    thank them if it says the police were already called."""
+    if event.chat.is_private or event.sender.is_bot:
         return False
-    now = core.clock.now()
-    quiet_since = now - timedelta(minutes=core.config.nudge_cooldown_minutes)
+    model = default_model()
+    p = model.probabilities(event.text)  # the text goes no further than this line
+    if model.decide_from(p, "high").kind == "none":
+        return False  # nothing to say at any sensitivity: most group messages end here
     group = await core.group_by_chat(event.chat.platform, event.chat.chat_id)
     if group is None or not group.active:
         return False
+    kind = model.decide_from(p, sensitivity_of(group)).kind
+    if kind == "none" or (kind == "called" and not _clearly_called(p, event.text)):
+        return False
+    now = core.clock.now()
+    quiet_since = now - timedelta(minutes=core.config.nudge_cooldown_minutes)
     async with core.uow() as uow:
         claimed = await _claim(uow, group, event.sender, now, quiet_since)
         await uow.commit()
     if claimed is None:
         return False
     zone, lang = claimed
-    platform = core.platform(group.platform)
-    with_buttons = platform.capabilities.buttons
+    with_buttons = core.platform(group.platform).capabilities.buttons and kind != "called"
 
     def buttons(lg: str) -> list[list[Button]]:
         if not with_buttons:
             return []
-        return [[Button(label("groups.button_called", lg), f"called:{group.id}")]]
+        key = "nudges.button_called_112" if kind == "112" else "groups.button_called"
+        return [[Button(label(key, lg), f"called:{group.id}")]]
 
     try:
         ref, _ = await post(
             core,
             group,
-            _body(zone, with_buttons),
+            _body(zone, kind, with_buttons),
             lang=lang,
             buttons=buttons,
             reply_to=event.message_id,
@@ -225,8 +181,9 @@ async def maybe_nudge(core: Core, event: MessagePosted) -> bool:
     except PlatformError as exc:
         log.warning("nudge in group %s failed: %s", group.id, exc.reason)
         return False
+    stored: Kind = "112" if kind == "112" else "101"
     async with core.uow() as uow:
-        await _keep(uow, group.id, Nudge(ref.message_id, lang, now))
+        await _keep(uow, group.id, Nudge(ref.message_id, lang, now, kind == "called", stored))
         await uow.commit()
     return True
 
@@ -255,14 +212,15 @@ async def called(ctx: Ctx) -> None:
     platform = ctx.core.platform(group.platform)
     # The edit only takes the button away; without buttons it would change nothing.
     if nudge.message_id and platform.capabilities.buttons:
-        body = render(_body(zone, True), nudge.lang, prefix_for(group.platform), {})
+        body = render(_body(zone, nudge.kind, True), nudge.lang, prefix_for(group.platform), {})
         try:
             await platform.edit(MessageRef(chat_of(group), nudge.message_id), Outgoing(body))
         except PlatformError as exc:
             log.info(
                 "taking the button off the nudge in group %s failed: %s", group.id, exc.reason
             )
-    await ctx.reply("groups.called", name=shown_name(ctx.sender.display_name))
+    key = "nudges.called_112" if nudge.kind == "112" else "groups.called"
+    await ctx.reply(key, name=shown_name(ctx.sender.display_name))
 
 
 def forget(core: Core, person_id: int) -> None:
