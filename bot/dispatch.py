@@ -60,6 +60,10 @@ class CoreConfig:
     # elsewhere (another process, the admin's shell) show that much later in /help.
     # Privileged commands, buttons and conversations always read them afresh.
     context_reuse_seconds: float = 0.0
+    # The desk (adapters/http): the base of its links ("" when no HTTP server serves it)
+    # and how long a session may stay unused.
+    desk_url: str = ""
+    desk_idle_hours: float = 8.0
 
 
 # Commands that only read and answer, for which a recent context is good enough.

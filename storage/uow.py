@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.alerts import AlertRepo
 from storage.conversations import ConversationRepo
 from storage.db import WROTE, changes_pending
+from storage.desk import DeskRepo
 from storage.groups import GroupRepo
 from storage.repo import AuditRepo, DirectoryRepo, InviteRepo, PeopleRepo, StateRepo
 
@@ -55,6 +56,7 @@ class UnitOfWork:
         self.groups = GroupRepo(session)
         self.alerts = AlertRepo(session)
         self.conversations = ConversationRepo(session)
+        self.desk = DeskRepo(session)
         self.committed = False
         self._pending: list[AfterCommit] = []
         self._released: list[AfterCommit] = []
