@@ -149,10 +149,13 @@ class Desk:
         *,
         status: int,
         who: Viewer | None = None,
+        lang: str | None = None,
         **values: object,
     ) -> web.Response:
         """A page that says one thing: a refusal, a link that does not work, a missing page."""
-        lang = who.lang if who else accepted_language(request, self.core.config.default_language)
+        if lang is None:
+            default = self.core.config.default_language
+            lang = who.lang if who else accepted_language(request, default)
         return self.render(
             "notice.html",
             request,
@@ -223,7 +226,7 @@ class Desk:
         who = await self.viewer(request)
         await self.form(request, who)
         await desk.logout(self.core, who)
-        response = self.notice(request, "desk.logged_out", status=200)
+        response = self.notice(request, "desk.logged_out", status=200, lang=who.lang)
         response.del_cookie(COOKIE, path="/desk")
         return response
 

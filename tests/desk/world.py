@@ -68,7 +68,7 @@ async def desk_world(h: Harness) -> DeskWorld:
         await h.admin(f"invite coordinator --bin {code}")
         await h.say(name, "/redeem " + h.code)
         h.new(name)
-    await h.say("kim", "/help")
+    await h.say("kim", "/language en")
     h.new("kim")
     server = HealthServer(Health(h.core, process="test"), listen="127.0.0.1", port=0)
     desk = Desk(h.core, "http://127.0.0.1:1")
