@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 import pytest
+from yarl import URL
 from sqlalchemy import select
 
 from storage.tables import DeskLogin, DeskSession, RoleGrant
@@ -45,7 +46,7 @@ async def test_an_officer_logs_in_with_the_link_and_sees_the_zone(
     page = await browser.get("/desk/")
     assert browser.status == 200 and "Zone Beringen" in page and "Noord" in page
     assert "Hasselt" not in page and "Kern" not in page
-    cookie = browser.session.cookie_jar.filter_cookies(dw.base + "/desk/")["binbot_desk"]
+    cookie = browser.session.cookie_jar.filter_cookies(URL(dw.base + "/desk/"))["binbot_desk"]
     token = link.rsplit("/", 1)[1]
     async with dw.h.db.session() as s:
         stored = (await s.execute(select(DeskLogin.token_hash))).scalars().all()
