@@ -76,9 +76,7 @@ async def test_an_officer_sends_an_official_message_from_the_desk(
     assert composed.outcome == "ok" and (composed.detail or {})["groups"] == 3
 
 
-async def test_a_preview_with_a_wrong_signature_sends_nothing(
-    dw: DeskWorld, jan: Browser
-) -> None:
+async def test_a_preview_with_a_wrong_signature_sends_nothing(dw: DeskWorld, jan: Browser) -> None:
     page = await jan.post("/desk/compose", draft(dw, "noord"))
     ref = hidden(page, "ref")
     await jan.post("/desk/compose/send", [*draft(dw, "noord"), ("ref", ref), ("sig", "0" * 32)])

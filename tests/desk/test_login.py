@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
+
 import pytest
-from yarl import URL
 from sqlalchemy import select
+from yarl import URL
 
 from storage.tables import DeskLogin, DeskSession, RoleGrant
 from tests.desk.client import Browser
@@ -75,9 +76,7 @@ async def test_a_stale_link_is_refused(dw: DeskWorld, browser: Browser) -> None:
     dw.h.clock.advance(minutes=10, seconds=1)
     page = await browser.get(link)
     assert browser.status == 403 and "works once, for ten minutes" in page
-    assert [e.detail for e in await dw.audit("desk.login", "refused")] == [
-        {"reason": "expired"}
-    ]
+    assert [e.detail for e in await dw.audit("desk.login", "refused")] == [{"reason": "expired"}]
     assert await dw.count(DeskSession) == 0
 
 
@@ -106,14 +105,14 @@ async def test_without_a_cookie_every_page_says_how_to_log_in(browser: Browser) 
         assert browser.status == 401 and "/desk" in page and "Not logged in" in page, path
 
 
-async def test_revoking_the_role_ends_the_session_at_once(
-    dw: DeskWorld, browser: Browser
-) -> None:
+async def test_revoking_the_role_ends_the_session_at_once(dw: DeskWorld, browser: Browser) -> None:
     await browser.get(await dw.link("jan"))
     async with dw.h.db.session() as s:
         grant = (
-            await s.execute(select(RoleGrant).where(RoleGrant.role == "police"))
-        ).scalars().first()
+            (await s.execute(select(RoleGrant).where(RoleGrant.role == "police")))
+            .scalars()
+            .first()
+        )
     assert grant is not None
     await dw.h.admin(f"revoke role {grant.id}")
     await browser.get("/desk/")
