@@ -109,8 +109,10 @@ class Desk:
         headers["Content-Security-Policy"] = CSP
         headers["X-Content-Type-Options"] = "nosniff"
         headers["X-Frame-Options"] = "DENY"
-        # The login link carries its token in the path: no page ever passes it on.
-        headers["Referrer-Policy"] = "no-referrer"
+        # No address of the desk (a login link carries its token) goes to another site; within
+        # the desk the browser sends its Origin, which a POST must carry (with no-referrer,
+        # Chromium sends "Origin: null" and the check would refuse every form).
+        headers["Referrer-Policy"] = "same-origin"
         if not request.path.startswith("/desk/static/"):
             headers["Cache-Control"] = "no-store"
 

@@ -165,4 +165,4 @@ async def test_every_page_forbids_inline_scripts_and_framing(
         assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp, path
         assert "unsafe-inline" not in csp
         assert jan.headers["X-Frame-Options"] == "DENY"
-        assert jan.headers["Referrer-Policy"] == "no-referrer"
+        assert jan.headers["Referrer-Policy"] == "same-origin"
