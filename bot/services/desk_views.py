@@ -88,8 +88,8 @@ async def overview(core: Core, who: Viewer) -> Overview:
         mine = [b for b in await _coordinated(uow, who) if b.zone_id not in who.zones]
         if mine:
             blocks.append(Block("", None, await _bin_rows(uow, mine, since)))
-        every = [r.id for b in blocks for r in b.bins]
-        problems = await _problems(uow, who, [z.id for z in zones], every, now)
+        names = {r.id: r.name for b in blocks for r in b.bins}
+        problems = await _problems(uow, who, [z.id for z in zones], names, now)
     return Overview(blocks, problems)
 
 
@@ -121,10 +121,11 @@ async def _bin_rows(uow: UnitOfWork, bins: list[Bin], since: datetime) -> list[B
 
 
 async def _problems(
-    uow: UnitOfWork, who: Viewer, zone_ids: list[int], bin_ids: list[int], now: datetime
+    uow: UnitOfWork, who: Viewer, zone_ids: list[int], names: dict[int, str], now: datetime
 ) -> list[Problem]:
+    """What needs someone in these zones and BINs (`names`: the BINs shown, by id)."""
     problems: list[Problem] = []
-    names = {b.id: b.name for b in await uow.directory.bins() if b.id in set(bin_ids)}
+    bin_ids = list(names)
     for g in await uow.desk.lost_groups(bin_ids):
         problems.append(
             Problem(
