@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from bot.commands import Registry, Where
 from bot.context import Ctx
+from bot.model import Role
 from bot.services import desk
 
 if TYPE_CHECKING:
@@ -15,14 +16,18 @@ if TYPE_CHECKING:
 routes = Registry()
 
 
-@routes.command("desk", help="desk.help", where=Where.PRIVATE, order=60)
+# Declared with its roles, so that /help offers it only to those who may use it; anyone else
+# is told by the dispatcher that /desk is only for police, prevention and coordinators.
+@routes.command(
+    "desk",
+    help="desk.help",
+    roles={Role.POLICE, Role.PREVENTION, Role.COORDINATOR},
+    where=Where.PRIVATE,
+    order=60,
+)
 async def desk_link(ctx: Ctx, args: str) -> None:
     """A link to the desk that works once, for ten minutes."""
     base = ctx.core.config.desk_url
-    if not desk.may_use_desk(ctx.roles):
-        await ctx.audit("desk.link", outcome="refused", reason="role")
-        await ctx.reply("desk.not_for_you")
-        return
     if not base:
         await ctx.reply("desk.not_served")
         return
