@@ -260,7 +260,6 @@ class Pages:
             "bin.html",
             view=found,
             done=request.query.get("done", "")[:20],
-            name=request.query.get("name", "")[:100],
         )
 
     async def decide(self, request: web.Request) -> web.StreamResponse:
