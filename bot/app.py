@@ -94,6 +94,8 @@ def core_config(settings: Settings) -> CoreConfig:
         nudge_cooldown_minutes=settings.nudge_cooldown_minutes,
         conversation_timeout_minutes=settings.conversation_timeout_minutes,
         retention=Retention(**settings.retention.model_dump()),
+        desk_url=settings.http.desk_url if settings.http.port else "",
+        desk_idle_hours=settings.http.desk_idle_hours,
     )
 
 
@@ -184,9 +186,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     health = Health(core, process=settings.process_name, leadership=leadership)
     front: list[Any] = []
     if settings.http.port:
-        from adapters.http.health import HealthServer
-
-        front.append(HealthServer(health, listen=settings.http.listen, port=settings.http.port))
+        front.append(http_server(settings, core, health))
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -207,6 +207,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             await service.start()
             started.append(service)
         log.info("binbot running")
+        if front:
+            print(f"desk: {core.config.desk_url}/desk/ (send /desk in a private chat)", flush=True)
         await stop.wait()
     finally:
         health.running.clear()
@@ -217,6 +219,19 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 log.exception("stopping %s failed", type(part).__name__)
         await db.dispose()
         log.info("binbot stopped")
+
+
+def http_server(settings: Settings, core: Core, health: Any) -> Any:
+    """The HTTP server of /healthz, /metrics and the desk."""
+    from adapters.http.desk import Desk
+    from adapters.http.health import HealthServer
+
+    return HealthServer(
+        health,
+        listen=settings.http.listen,
+        port=settings.http.port,
+        desk=Desk(core, settings.http.desk_url),
+    )
 
 
 async def publish_commands(core: Core) -> None:
@@ -264,8 +279,19 @@ async def console(
             session.seen(line)
 
     platform = ConsolePlatform(emit)
-    bot = assemble(settings, db, {Platform.CONSOLE: platform}, clock=clock, rng=rng)
+    # The console serves the desk only when asked to (BINBOT_HTTP__PORT set), so that a
+    # console run never takes a port by surprise.
+    serve_desk = bool(settings.http.port) and "port" in settings.http.model_fields_set
+    config = core_config(settings)
+    if not serve_desk:
+        config = dataclasses.replace(config, desk_url="")
+    bot = assemble(settings, db, {Platform.CONSOLE: platform}, config=config, clock=clock, rng=rng)
     core, services = bot.core, bot.services
+    front: list[Any] = []
+    if serve_desk:
+        from bot.health import Health
+
+        front.append(http_server(settings, core, Health(core, process=settings.process_name)))
     parser = admin_parser()
 
     async def admin(argv: list[str]) -> int:
@@ -280,12 +306,17 @@ async def console(
     await platform.start(core.handle)
     for service in services:
         await service.start()
+    for part in front:
+        await part.start()
+        write(f"desk: {core.config.desk_url}/desk/ (send NAME@dm: /desk for a login link)")
     if is_tty:
         write("binbot console — type NAME@dm: /help, or NAME@GROUP: text; Ctrl-D to quit")
     try:
         await read_lines(stream, session.feed, prompt=is_tty)
         await core.idle()
     finally:
+        for part in reversed(front):
+            await part.stop()
         for service in reversed(services):
             await service.stop()
         await platform.stop()

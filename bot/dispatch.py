@@ -66,6 +66,10 @@ class CoreConfig:
     context_reuse_seconds: float = 0.0
     # How long each kind of record is kept (bot/register.py, the retention job).
     retention: Retention = field(default_factory=Retention)
+    # The desk (adapters/http): the base of its links ("" when no HTTP server serves it)
+    # and how long a session may stay unused.
+    desk_url: str = ""
+    desk_idle_hours: float = 8.0
 
 
 # Commands that only read and answer, for which a recent context is good enough.

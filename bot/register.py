@@ -123,6 +123,19 @@ RECORDS: tuple[Record, ...] = (
         "groups.kept_requests",
     ),
     Record(
+        "desk",
+        "Desk logins and sessions",
+        ("desk_logins", "desk_sessions"),
+        "a hash of each one-time login link and of each session cookie, the person it "
+        "belongs to, its language and when it was made, used and last used",
+        "police, prevention and coordinators log into the desk from chat, without passwords",
+        "nobody: only the bot reads it",
+        "a login link until used or a day past its ten minutes; a session until logout, and "
+        "its row a week after its last use (an unused session is refused after hours)",
+        "a login can be traced to the chat it was asked from for as long as it could be used",
+        "`/forgetme` erases them; revoking the role ends the sessions",
+    ),
+    Record(
         "conversations",
         "Conversations in progress",
         ("conversations",),

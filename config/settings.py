@@ -111,10 +111,32 @@ class DeliverySettings(BaseModel):
 
 
 class HttpSettings(BaseModel):
-    """The health and metrics endpoint (`/healthz`, `/metrics`); port 0 turns it off."""
+    """The HTTP server: `/healthz`, `/metrics` and the desk (`/desk/`); port 0 turns it off."""
 
     listen: str = "127.0.0.1"
     port: int = Field(default=9464, ge=0, le=65535)
+    public_url: str | None = Field(
+        default=None,
+        description="the address people open the desk at (default http://LISTEN:PORT)",
+    )
+    desk_idle_hours: float = Field(
+        default=8.0, gt=0, description="a desk session ends after this long unused"
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _public(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @property
+    def desk_url(self) -> str:
+        """The base address of links to the desk."""
+        return self.public_url or f"http://{self.listen}:{self.port}"
 
 
 class RetentionSettings(BaseModel):

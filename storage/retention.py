@@ -25,6 +25,8 @@ from storage.tables import (
     AuditEntry,
     ConversationRow,
     Delivery,
+    DeskLogin,
+    DeskSession,
     FollowUp,
     Group,
     Identity,
@@ -67,6 +69,9 @@ class Retention(Protocol):
 
 
 SETTLED = ("sent", "failed", "cancelled")
+# A desk session unused this long is refused long before (its idle limit is hours): the row
+# then only says when someone last used the desk.
+DESK_SESSION_DAYS = 7
 CONVERSATION_MARGIN = timedelta(days=1)  # the sweep job ends them (and tells the person) first
 
 
@@ -144,6 +149,18 @@ def _has(column: Any) -> ColumnElement[bool]:
 
 
 STEPS: tuple[Step, ...] = (
+    Step(
+        "desk_logins",
+        DeskLogin,
+        DeskLogin.id,
+        lambda w: DeskLogin.expires_at < w.now - CONVERSATION_MARGIN,
+    ),
+    Step(
+        "desk_sessions",
+        DeskSession,
+        DeskSession.id,
+        lambda w: DeskSession.last_seen_at < w.now - timedelta(days=DESK_SESSION_DAYS),
+    ),
     Step(
         "conversations",
         ConversationRow,

@@ -272,6 +272,8 @@ class Alert(Base):
     """An official BIN message. `release_at` holds non-urgent messages past quiet hours."""
 
     __tablename__ = "alerts"
+    # The desk lists a zone's messages newest first (see migration 0010).
+    __table_args__ = (Index("ix_alerts_zone_created", "zone_id", "created_at"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     ref: Mapped[str] = mapped_column(String(16), unique=True)
     zone_id: Mapped[int] = mapped_column(ForeignKey("zones.id"), index=True)
@@ -446,3 +448,34 @@ class MonthlyFigure(Base):
     figure: Mapped[str] = mapped_column(String(32), primary_key=True)
     detail: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[int] = mapped_column(Integer)
+
+
+class DeskLogin(Base):
+    """A one-time link to the desk, asked for in chat; only a hash of its token is kept."""
+
+    __tablename__ = "desk_logins"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("persons.id", ondelete="CASCADE"), index=True
+    )
+    language: Mapped[str | None] = mapped_column(String(2))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class DeskSession(Base):
+    """A browser logged into the desk: only a hash of its cookie is kept; `csrf` is the
+    token its forms carry. Any process serves any request, so it lives here."""
+
+    __tablename__ = "desk_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("persons.id", ondelete="CASCADE"), index=True
+    )
+    language: Mapped[str | None] = mapped_column(String(2))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime] = mapped_column(index=True)

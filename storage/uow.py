@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.alerts import AlertRepo
 from storage.conversations import ConversationRepo
 from storage.db import WROTE, changes_pending
+from storage.desk import DeskRepo
 from storage.figures import FigureRepo
 from storage.groups import GroupRepo
 from storage.repo import AuditRepo, DirectoryRepo, InviteRepo, PeopleRepo, StateRepo
@@ -59,6 +60,7 @@ class UnitOfWork:
         self.conversations = ConversationRepo(session)
         self.retention = RetentionRepo(session)
         self.figures = FigureRepo(session)
+        self.desk = DeskRepo(session)
         self.committed = False
         self._pending: list[AfterCommit] = []
         self._released: list[AfterCommit] = []

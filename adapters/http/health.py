@@ -1,4 +1,5 @@
-"""An aiohttp server on the caller's event loop: `/healthz` (JSON) and `/metrics` (Prometheus).
+"""An aiohttp server on the caller's event loop: `/healthz` (JSON), `/metrics` (Prometheus)
+and, when given, the desk under `/desk/` (adapters/http/desk.py).
 
 It serves operators and load balancers, not residents, and binds 127.0.0.1 unless told
 otherwise (BINBOT_HTTP__LISTEN). Neither answer carries personal data.
@@ -8,12 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from bot import metrics
 from bot.health import Health
+
+if TYPE_CHECKING:
+    from adapters.http.desk import Desk
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +25,16 @@ log = logging.getLogger(__name__)
 class HealthServer:
     """Serves the health report and the metrics of one process."""
 
-    def __init__(self, health: Health, *, listen: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        health: Health,
+        *,
+        listen: str = "127.0.0.1",
+        port: int = 0,
+        desk: Desk | None = None,
+    ) -> None:
         self.health = health
+        self.desk = desk
         self.listen = listen
         self.port = port
         self._runner: web.AppRunner | None = None
@@ -32,6 +44,8 @@ class HealthServer:
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
+        if self.desk is not None:
+            self.desk.install(app)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.listen, self.port)

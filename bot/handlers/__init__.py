@@ -11,7 +11,7 @@ from bot.commands import Registry
 def modules() -> tuple[ModuleType, ...]:
     """Every module with a `routes` registry, in the order their commands are listed."""
     from bot import delivery, scheduler
-    from bot.handlers import common, coordinators, groups, members, officials
+    from bot.handlers import common, coordinators, desk, groups, members, officials
     from bot.services import (
         alert_compose,
         alerts,
@@ -28,6 +28,7 @@ def modules() -> tuple[ModuleType, ...]:
         coordinators,
         groups,
         officials,
+        desk,
         alert_compose,
         alerts,
         joins,

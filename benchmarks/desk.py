@@ -1,0 +1,237 @@
+"""How fast the desk answers with real volumes.
+
+The memory benchmark's data (10,000 groups, 100,000 members; `benchmarks/memory.py`'s
+builder) plus 5,000 official messages, all in the zone measured (the worst case for its pages),
+each to one to three BINs with one delivery per group (some failed), and Seen marks. Then an
+officer of that zone, logged in through a real login link, asks for the overview, the message
+list (first and a later page, and filtered) and a message's page over HTTP, many times each.
+
+    python benchmarks/desk.py [--groups 10000] [--members 100000] [--messages 5000]
+                              [--requests 60] [--postgres URL]
+
+Target: every page under 150 ms at the 95th percentile. The last line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.memory import NullPlatform, populate
+from benchmarks.pg import drop_postgres, postgres_database
+
+TARGET_MS = 150.0
+
+
+async def add_messages(url: str, messages: int, seed: int = 7) -> None:
+    """`messages` official messages in zone 1 with their targets, deliveries and Seen."""
+    from sqlalchemy import insert, select, text
+
+    from storage.db import open_database
+    from storage.tables import Alert, AlertTarget, Bin, Delivery, Group, Seen
+
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    db = await open_database(url)
+    async with db.session() as s:
+        bins = (await s.execute(select(Bin.id).where(Bin.zone_id == 1))).scalars().all()
+        groups: dict[int, list[tuple[int, str]]] = {}
+        for gid, bid, chat in (
+            await s.execute(
+                select(Group.id, Group.bin_id, Group.chat_id).where(Group.bin_id.in_(bins))
+            )
+        ).all():
+            groups.setdefault(bid, []).append((gid, chat))
+        alerts, targets, deliveries, seen = [], [], [], []
+        for i in range(messages):
+            created = now - timedelta(minutes=10 * (messages - i))
+            urgent = rng.random() < 0.5
+            alerts.append(
+                {
+                    "id": i + 1,
+                    "ref": f"B-{i:04X}"[:6] if i < 65536 else f"C-{i % 65536:04X}",
+                    "zone_id": 1,
+                    "author_role": "police" if urgent else "prevention",
+                    "urgency": "urgent" if urgent else "non_urgent",
+                    "category": rng.choice(["burglary", "suspicious_vehicle", "other"]),
+                    "text": f"Message {i}",
+                    "state": rng.choice(["active", "resolved", "withdrawn", "updated"]),
+                    "created_at": created,
+                    "release_at": created,
+                    "valid_until": created + timedelta(days=1),
+                }
+            )
+            for bid in rng.sample(list(bins), rng.randint(1, 3)):
+                targets.append({"alert_id": i + 1, "bin_id": bid})
+                for gid, chat in groups.get(bid, []):
+                    failed = rng.random() < 0.01
+                    deliveries.append(
+                        {
+                            "alert_id": i + 1,
+                            "group_id": gid,
+                            "platform": "console",
+                            "chat_id": chat,
+                            "status": "failed" if failed else "sent",
+                            "error": "forbidden" if failed else None,
+                            "next_attempt_at": created,
+                            "created_at": created,
+                            "sent_at": None if failed else created,
+                            "priority": 0,
+                            "attempts": 1,
+                        }
+                    )
+            for person in rng.sample(range(1, 1000), 5):
+                seen.append({"alert_id": i + 1, "person_id": person, "at": created})
+        await s.execute(insert(Alert), alerts)
+        await s.execute(insert(AlertTarget), targets)
+        for start in range(0, len(deliveries), 10_000):
+            await s.execute(insert(Delivery), deliveries[start : start + 10_000])
+        await s.execute(insert(Seen), seen)
+        if db.engine.dialect.name == "postgresql":  # rows were given their ids: move on
+            for table in ("persons", "alerts", "zones", "bins"):
+                await s.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT max(id) FROM {table}))"
+                    )
+                )
+        await s.commit()
+    if db.engine.dialect.name == "postgresql":
+        # Statistics, as autovacuum would have gathered them after a bulk load.
+        async with db.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("ANALYZE"))
+    await db.dispose()
+
+
+async def measure(url: str, requests: int) -> dict[str, Any]:
+    """Log an officer of zone 1 in and time each page over HTTP."""
+    import aiohttp
+
+    from adapters.http.desk import Desk
+    from adapters.http.health import HealthServer
+    from bot.dispatch import Core
+    from bot.health import Health
+    from bot.model import Platform
+    from bot.services import desk
+    from storage.db import open_database
+
+    db = await open_database(url)
+    core = Core(db, {Platform.CONSOLE: NullPlatform()})  # type: ignore[dict-item]
+    now = core.clock.now()
+    async with core.uow() as uow:
+        person, _ = await uow.people.ensure_identity(
+            Platform.CONSOLE.value, "officer", "Officer", now, pseudonym="p-officer"
+        )
+        await uow.people.add_grant(now, person.id, "police", zone_id=1, bin_id=None)
+        link = await desk.issue_link(uow, person.id, "en", now, core.rng)
+        await uow.commit()
+    assert isinstance(link, desk.Link)
+    server = HealthServer(Health(core, process="bench"), port=0)
+    site = Desk(core, "http://127.0.0.1:1")
+    server.desk = site
+    await server.start()
+    base = f"http://127.0.0.1:{server.port}"
+    site.__init__(core, base)  # type: ignore[misc]
+    pages = {
+        "overview": "/desk/",
+        "messages": "/desk/messages",
+        "messages_page_50": "/desk/messages?page=50",
+        "messages_filtered": "/desk/messages?category=burglary&state=resolved&bin=1",
+        "message": "/desk/messages/B-1000",
+    }
+    timings: dict[str, list[float]] = {name: [] for name in pages}
+    jar = aiohttp.CookieJar(unsafe=True)
+    try:
+        async with aiohttp.ClientSession(cookie_jar=jar) as http:
+            async with http.get(f"{base}/desk/login/{link.token}") as r:
+                assert r.status == 200, await r.text()
+            for _ in range(requests):
+                for name, path in pages.items():
+                    began = time.perf_counter()
+                    async with http.get(base + path) as r:
+                        body = await r.text()
+                        assert r.status == 200, (name, body[:300])
+                    timings[name].append((time.perf_counter() - began) * 1000)
+    finally:
+        await server.stop()
+        await db.dispose()
+    out: dict[str, Any] = {}
+    for name, values in timings.items():
+        values = values[2:]  # the first requests warm the caches
+        values.sort()
+        out[name] = {
+            "median_ms": round(statistics.median(values), 1),
+            "p95_ms": round(values[int(len(values) * 0.95) - 1], 1),
+        }
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--groups", type=int, default=10_000)
+    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--messages", type=int, default=5_000)
+    parser.add_argument("--requests", type=int, default=60)
+    parser.add_argument("--postgres", help="URL of a server's postgres database to use instead")
+    args = parser.parse_args()
+    made: tuple[str, str] | None = None
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.postgres:
+            made = asyncio.run(postgres_database(args.postgres))
+            if made is None:
+                return 2
+            url = made[0]
+        else:
+            url = f"sqlite+aiosqlite:///{Path(tmp) / 'desk.db'}"
+        try:
+            began = time.perf_counter()
+            asyncio.run(populate(url, args.groups, args.members))
+            asyncio.run(add_messages(url, args.messages))
+            filled = time.perf_counter() - began
+            result = asyncio.run(measure(url, args.requests))
+        finally:
+            if made is not None:
+                asyncio.run(drop_postgres(args.postgres, made[1]))
+    engine = "PostgreSQL" if made else "SQLite"
+    print(
+        f"database: {engine}, filled in {filled:.0f} s: {args.groups} groups, "
+        f"{args.members} members, {args.messages} official messages in the zone measured"
+    )
+    worst = 0.0
+    for name, figures in result.items():
+        worst = max(worst, figures["p95_ms"])
+        print(f"{name:20} median {figures['median_ms']:7.1f} ms   p95 {figures['p95_ms']:7.1f} ms")
+    verdict = "met" if worst < TARGET_MS else "NOT met"
+    print(f"target: p95 < {TARGET_MS:.0f} ms on every page: {verdict}")
+    print(
+        json.dumps(
+            {
+                "benchmark": "desk",
+                "database": engine.lower(),
+                "groups": args.groups,
+                "members": args.members,
+                "messages": args.messages,
+                "pages": result,
+                "worst_p95_ms": worst,
+                "target_ms": TARGET_MS,
+                "met": worst < TARGET_MS,
+            }
+        )
+    )
+    return 0 if worst < TARGET_MS else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
