@@ -91,6 +91,8 @@ def core_config(settings: Settings) -> CoreConfig:
         join_request_days=settings.join_request_days,
         nudge_cooldown_minutes=settings.nudge_cooldown_minutes,
         conversation_timeout_minutes=settings.conversation_timeout_minutes,
+        media_dir=settings.data_dir / "media",
+        media_keep_days=settings.media_keep_days,
     )
 
 

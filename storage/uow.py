@@ -24,6 +24,7 @@ from storage.alerts import AlertRepo
 from storage.conversations import ConversationRepo
 from storage.db import WROTE, changes_pending
 from storage.groups import GroupRepo
+from storage.media import MediaRepo
 from storage.repo import AuditRepo, DirectoryRepo, InviteRepo, PeopleRepo, StateRepo
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class UnitOfWork:
         self.groups = GroupRepo(session)
         self.alerts = AlertRepo(session)
         self.conversations = ConversationRepo(session)
+        self.media = MediaRepo(session)
         self.committed = False
         self._pending: list[AfterCommit] = []
         self._released: list[AfterCommit] = []

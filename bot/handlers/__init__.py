@@ -12,7 +12,8 @@ def modules() -> tuple[ModuleType, ...]:
     """Every module with a `routes` registry, in the order their commands are listed."""
     from bot import delivery, scheduler
     from bot.handlers import common, coordinators, groups, members, officials
-    from bot.services import alert_compose, alerts, joins, membership, privacy, rules
+    from bot.handlers import photos as photo_handlers
+    from bot.services import alert_compose, alerts, joins, membership, photos, privacy, rules
 
     return (
         common,
@@ -20,8 +21,10 @@ def modules() -> tuple[ModuleType, ...]:
         coordinators,
         groups,
         officials,
+        photo_handlers,
         alert_compose,
         alerts,
+        photos,
         joins,
         membership,
         privacy,
