@@ -56,9 +56,9 @@ class State(StrEnum):
     CONFIRM = "confirm"
 
 
-# After the text, these ask for a photo (or Skip); any message may carry one, sent with the
-# text as its caption or in place of Confirm.
-PHOTO_CATEGORIES = frozenset({"missing_person", "suspicious_vehicle"})
+# After the text, these ask for a photo (or Skip). Any message may carry one, sent with the
+# text as its caption or in place of Confirm (a wanted vehicle, say).
+PHOTO_CATEGORIES = frozenset({"missing_person"})
 
 
 @routes.conversation

@@ -270,8 +270,18 @@ async def status_of(
     rows = await ar.figures(alert.id)
     fus = list(await ar.followups(alert.id))
     seen = await ar.seen_count(alert.id)
+    photo = await uow.media.photo(alert.photo_id) if alert.photo_id is not None else None
     body = render.status(
-        alert, zone, fus, render.figures(rows), seen, lang, prefix, now, receipt=receipt
+        alert,
+        zone,
+        fus,
+        render.figures(rows),
+        seen,
+        lang,
+        prefix,
+        now,
+        receipt=receipt,
+        photo=(photo.width, photo.height) if photo is not None else None,
     )
     settled = all(status not in (PENDING, SENDING) for _, _, status, _, _ in rows)
     return body, settled
