@@ -96,7 +96,7 @@ def clean(data: bytes) -> Clean:
             raise Refused(Refusal.NOT_IMAGE) from None
         except (OSError, SyntaxError, ValueError, EOFError):
             raise Refused(Refusal.DAMAGED) from None
-        return _encode(_upright_srgb(img))
+        return _encode(_upright_srgb(img), lossless=img.format == "PNG")
 
 
 def _upright_srgb(img: Image.Image) -> Image.Image:
@@ -117,10 +117,11 @@ def _upright_srgb(img: Image.Image) -> Image.Image:
     return img
 
 
-def _encode(img: Image.Image) -> Clean:
-    # A fresh image from the pixels alone: no info, no EXIF, no XMP, no profile to carry over.
+def _encode(img: Image.Image, *, lossless: bool) -> Clean:
+    """Write the pixels alone; a PNG stays a PNG where it is a graphic (transparency, or few
+    colours: a poster, a map), anything else becomes a JPEG."""
     bare = Image.frombytes(img.mode, img.size, img.tobytes())
-    graphic = bare.mode == "RGBA" or bare.getcolors(GRAPHIC_COLOURS) is not None
+    graphic = bare.mode == "RGBA" or (lossless and bare.getcolors(GRAPHIC_COLOURS) is not None)
     out = io.BytesIO()
     if graphic:
         bare.save(out, "PNG", optimize=True)
