@@ -37,9 +37,18 @@ from adapters.matrix import rights
 from adapters.matrix.direct import DirectRooms
 from adapters.matrix.errors import already_done, check, transport_errors
 from adapters.matrix.inbound import Inbound, IsLinked
+from adapters.matrix.photos import Uploads, image_content
 from adapters.matrix.render import edit_content, send_content
 from adapters.matrix.session import SyncLoop, authenticate, make_client
-from bot.model import BotRights, Capabilities, ChatRef, MessageRef, Outgoing, Platform
+from bot.model import (
+    BotRights,
+    Capabilities,
+    ChatRef,
+    MessageRef,
+    Outgoing,
+    Picture,
+    Platform,
+)
 from bot.ports import (
     BotRemoved,
     EventSink,
@@ -47,6 +56,7 @@ from bot.ports import (
     KeyValueStore,
     PermanentError,
     PlatformError,
+    SentPhoto,
 )
 from config.settings import MatrixSettings
 
@@ -69,6 +79,8 @@ CAPABILITIES = Capabilities(
     pin=True,
     join_requests=True,
     reactions=True,
+    photos=True,
+    max_caption_length=MAX_TEXT_LENGTH,
 )
 
 
@@ -107,6 +119,7 @@ class MatrixPlatform:
         self._direct: DirectRooms | None = None
         self._limit = asyncio.Semaphore(settings.concurrency)
         self._dm_locks: dict[str, asyncio.Lock] = {}
+        self.uploads = Uploads()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -180,6 +193,19 @@ class MatrixPlatform:
         """Post a message; the same `txn_id` twice posts it once."""
         event_id = await self._room_send(chat.chat_id, send_content(message), txn_id, "send")
         return MessageRef(chat, event_id)
+
+    async def send_photo(
+        self, chat: ChatRef, photo: Picture, caption: Outgoing, *, txn_id: str | None = None
+    ) -> SentPhoto:
+        """Post an `m.image`: uploaded once (encrypted once for encrypted rooms) and then
+        referenced; the same `txn_id` twice posts it once."""
+        await self._known_room(chat.chat_id)
+        room = self.client.rooms.get(chat.chat_id)
+        encrypted = bool(room is not None and room.encrypted)
+        refs = await self.uploads.refs(self.client, photo, encrypted)
+        content = image_content(photo, refs, encrypted, send_content(caption))
+        event_id = await self._room_send(chat.chat_id, content, txn_id, "send")
+        return SentPhoto(MessageRef(chat, event_id), self.uploads.handle(photo))
 
     async def send_direct(self, user_id: str, message: Outgoing) -> MessageRef:
         """Post in the direct room with `user_id`, creating it (and inviting them) once."""
