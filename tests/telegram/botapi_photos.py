@@ -35,11 +35,13 @@ class PhotoMethods(World):
 
     files: dict[str, bytes]
     photo_uploads: int
+    _sizes: dict[str, JSON]
 
     def _photo_state(self) -> None:
         if not hasattr(self, "files"):
             self.files = {}
             self.photo_uploads = 0
+            self._sizes = {}  # file_id -> its PhotoSize list: decoded once, as Telegram does
 
     def _store(self, data: bytes) -> JSON:
         """Keep a photo and describe it as Telegram's PhotoSize list (a thumbnail, the photo)."""
@@ -54,6 +56,8 @@ class PhotoMethods(World):
             raise bad_request("PHOTO_INVALID_DIMENSIONS")
         unique = hashlib.sha256(data).hexdigest()[:16]
         file_id = f"AgACAgQAAx{unique}"
+        if file_id in self._sizes:
+            return self._sizes[file_id]
         self.files[file_id] = data
         scale = 90 / max(width, height)
         small = {
@@ -70,7 +74,8 @@ class PhotoMethods(World):
             "height": height,
             "file_size": len(data),
         }
-        return {"sizes": [small, full]}
+        self._sizes[file_id] = {"sizes": [small, full]}
+        return self._sizes[file_id]
 
     def _photo_param(self, raw: Any) -> list[JSON]:
         self._photo_state()
@@ -83,10 +88,13 @@ class PhotoMethods(World):
         if not raw:
             raise bad_request("there is no photo in the request")
         file_id = str(raw)
-        data = self.files.get(file_id)
-        if data is None:
-            raise bad_request("wrong file identifier/HTTP URL specified")
-        return list(self._store(data)["sizes"])
+        known = self._sizes.get(file_id)
+        if known is None:
+            data = self.files.get(file_id)
+            if data is None:
+                raise bad_request("wrong file identifier/HTTP URL specified")
+            known = self._store(data)
+        return list(known["sizes"])
 
     def _caption(self, q: Params) -> tuple[str, list[JSON]]:
         raw = str(q.get("caption", "") or "")
