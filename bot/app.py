@@ -96,6 +96,8 @@ def core_config(settings: Settings) -> CoreConfig:
         retention=Retention(**settings.retention.model_dump()),
         desk_url=settings.http.desk_url if settings.http.port else "",
         desk_idle_hours=settings.http.desk_idle_hours,
+        media_dir=settings.data_dir / "media",
+        media_keep_days=settings.media_keep_days,
     )
 
 

@@ -41,6 +41,8 @@ class Answer:
 
     value: str
     pressed: bool = False
+    # A photo sent with it (stored, cleaned: bot/services/photos.py); `value` is its caption.
+    photo_id: int | None = None
 
 
 Step = Callable[[Any, "Ctx", "UnitOfWork", Answer], Awaitable["str | None"]]
@@ -61,6 +63,8 @@ class Conversation:
     token: str = ""
     kind: ClassVar[str] = "conversation"
     steps: ClassVar[Mapping[str, str]] = {}
+    # The states whose step takes a photo; elsewhere a photo is answered, not fed to it.
+    photo_states: ClassVar[frozenset[str]] = frozenset()
 
     def button(self, label: str, state: str, value: str) -> Button:
         """A button that answers `state` of this conversation with `value`."""
@@ -165,6 +169,11 @@ class Conversations:
         """Give typed text to the open conversation; False when there is none."""
         return await self._feed(ctx, Answer(text.strip()))
 
+    async def photo(self, ctx: Ctx, caption: str, photo_id: int) -> bool:
+        """Give a stored photo and its caption to the open conversation; False when there is
+        none."""
+        return await self._feed(ctx, Answer(caption.strip(), photo_id=photo_id))
+
     async def button(self, ctx: Ctx, payload: str) -> bool:
         """Give a `cv:` button payload to the open conversation; False when there is none
         (or it ended): the caller says the button no longer works."""
@@ -199,6 +208,9 @@ class Conversations:
                 given = Answer(value, pressed=True)
             else:
                 given = answer
+                if given.photo_id is not None and conv.state not in conv.photo_states:
+                    await ctx.reply("media.photo_not_now")
+                    return True
             nxt = await conv.answer(ctx, uow, given)
             if self._key(ctx) not in uow.conversations.begun:
                 # (else the step opened another conversation in this one's place)

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot import metrics
+from bot.delivery_photo import PhotoSender
 from bot.model import ChatRef, MessageRef, Outgoing, Platform
 from bot.ports import (
     BotRemoved,
@@ -172,6 +173,7 @@ class RowSender:
         # Official messages withdrawn in this process since their rows were claimed: those
         # rows in hand are cancelled rather than sent.
         self._withdrawn: set[int] = set()
+        self._photos = PhotoSender(core)
 
     def withdrawn(self, alert_id: int) -> None:
         """An official message was withdrawn here: its rows in hand are not sent after all."""
@@ -270,10 +272,20 @@ class RowSender:
         row, token, job, group, reply_to = item.row, item.token, go.job, go.group, go.reply_to
         chat = ChatRef(port.platform, group.chat_id, False, group.title)
         msg = self._message(job, group, port, reply_to)
+        photo_id = job.followup.photo_id if job.followup is not None else job.alert.photo_id
         loop = asyncio.get_running_loop()
         began = loop.time()
         try:
-            sent = await port.send(chat, msg, txn_id=f"binbot-d{row.id}")
+            photo = await self._photos.photo(photo_id) if photo_id is not None else None
+            if photo is not None and port.capabilities.photos:
+                with_photo = await self._photos.send(port, chat, msg, row, token, photo)
+                sent = with_photo.ref
+                for _ in range(with_photo.parts - 1):  # the text after it is a send too
+                    self.limiter.sent(port.platform, group.chat_id, now, self.core.clock.now())
+            else:
+                # A platform without photos gets the text, which says /check REF: the photo
+                # is not dropped unseen, the asker gets it there.
+                sent = await port.send(chat, msg, txn_id=f"binbot-d{row.id}")
             metrics.observe_send(row.platform, loop.time() - began)
             self.limiter.sent(port.platform, group.chat_id, now, self.core.clock.now())
         except RetryLater as exc:
@@ -301,6 +313,9 @@ class RowSender:
         await self._sent(row, token, job, group, sent, now)
         if job.followup is not None and job.followup.kind == "withdraw" and reply_to:
             await self._delete_original(port, chat, reply_to, row)
+            text_part = job.original.text_message_id if job.original is not None else None
+            if text_part:  # a photo's text that followed it as a reply goes too
+                await self._delete_original(port, chat, text_part, row)
         return None
 
     def _message(

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from bot import metrics, texts
@@ -70,6 +71,10 @@ class CoreConfig:
     # and how long a session may stay unused.
     desk_url: str = ""
     desk_idle_hours: float = 8.0
+    # Photos of official messages (bot/services/photos.py): where, and for how long after
+    # the message expired.
+    media_dir: Path = Path("binbot-data/media")
+    media_keep_days: float = 30.0
 
 
 # Commands that only read and answer, for which a recent context is good enough.

@@ -24,6 +24,24 @@ class MessagePosted:
 
 
 @dataclass(frozen=True, slots=True)
+class PhotoPosted:
+    """Someone sent a photo (or an image file) with an optional caption.
+
+    The bytes are not in the event: `fetch` downloads them from the platform, so a photo
+    nobody needs (chatter in a group) is never downloaded. `size` is what the platform
+    announced (0: unknown), so an oversized file is refused before it is fetched.
+    """
+
+    chat: ChatRef
+    sender: UserRef
+    caption: str
+    message_id: str
+    fetch: Callable[[], Awaitable[bytes]] = field(compare=False, repr=False)
+    size: int = 0
+    mime: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class CommandIssued:
     """Someone issued `/name args` (Telegram, console) or `!name args` (Matrix).
 
@@ -123,6 +141,7 @@ class ChatMigrated:
 
 Event = (
     MessagePosted
+    | PhotoPosted
     | CommandIssued
     | ButtonPressed
     | ReactionAdded

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -142,12 +142,32 @@ def utf16_units(message: Outgoing) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class Picture:
+    """A photo the core wants posted: already cleaned (bot/media.py) and kept by its hash.
+
+    `upload` is where this platform already holds it (a Telegram file_id, a Matrix upload),
+    if anywhere; `load` reads the bytes, only when they must be uploaded after all.
+    """
+
+    sha256: str
+    width: int
+    height: int
+    mime: str
+    size: int
+    load: Callable[[], Awaitable[bytes]] = field(compare=False, repr=False)
+    upload: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Capabilities:
     """What a platform can do; the core asks instead of assuming (STYLE 3).
 
     `max_text_length` is the most a message may weigh, in what `measure` counts: the unit the
     platform itself enforces (characters, UTF-16 code units, an event's bytes). Ask `fits`
     rather than comparing `len()` with it.
+    `photos`: it posts photos (`send_photo`); `max_caption_length` is how long the text under
+    a photo may be (longer texts follow as a reply), counted in UTF-16 units where
+    `caption_utf16` (Telegram), else in characters.
     """
 
     max_text_length: int
@@ -162,6 +182,16 @@ class Capabilities:
     def fits(self, message: Outgoing) -> bool:
         """Whether the platform takes `message` (its text, as the platform measures it)."""
         return self.measure(message) <= self.max_text_length
+
+    photos: bool = False
+    max_caption_length: int = 0
+    caption_utf16: bool = False
+
+    def caption_fits(self, body: Rich) -> bool:
+        """Whether `body` fits under a photo on this platform."""
+        text = body.plain
+        n = len(text.encode("utf-16-le")) // 2 if self.caption_utf16 else len(text)
+        return n <= self.max_caption_length
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,15 @@ from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
 from bot.events import Event
-from bot.model import BotRights, Capabilities, ChatRef, MessageRef, Outgoing, Platform
+from bot.model import (
+    BotRights,
+    Capabilities,
+    ChatRef,
+    MessageRef,
+    Outgoing,
+    Picture,
+    Platform,
+)
 
 EventSink = Callable[[Event], Awaitable[None]]
 
@@ -69,6 +77,15 @@ class GroupSetup:
     invite_link: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SentPhoto:
+    """A photo posted: the message, and where the platform now holds the photo (to send it
+    again without uploading it: `Picture.upload`)."""
+
+    ref: MessageRef
+    upload: str | None = None
+
+
 @runtime_checkable
 class PlatformPort(Protocol):
     """One chat platform, as the core sees it. Adapters implement it; the core never
@@ -91,6 +108,14 @@ class PlatformPort(Protocol):
 
     async def send_direct(self, user_id: str, message: Outgoing) -> MessageRef:
         """Post `message` in the private chat with `user_id`, creating it where needed."""
+
+    async def send_photo(
+        self, chat: ChatRef, photo: Picture, caption: Outgoing, *, txn_id: str | None = None
+    ) -> SentPhoto:
+        """Post `photo` in `chat` with `caption` under it (its body may be empty; it must fit
+        `capabilities.max_caption_length`). The photo is uploaded at most once per process
+        and not at all when `photo.upload` says where the platform holds it. Raises
+        Unsupported where `capabilities.photos` is False."""
 
     async def edit(self, ref: MessageRef, message: Outgoing) -> None:
         """Replace the text (and buttons) of a message the bot posted."""

@@ -123,6 +123,20 @@ RECORDS: tuple[Record, ...] = (
         "groups.kept_requests",
     ),
     Record(
+        "photos",
+        "Photos of official messages",
+        ("photos",),
+        "the photo an officer sent with an official message or an update (a missing person, a "
+        "wanted vehicle), re-encoded without any metadata, stored by its hash; its size and the "
+        "platforms' ids of its upload",
+        "residents see what the police ask them to look out for",
+        "the residents of the groups the message went to; police and prevention of the zone",
+        "until the message is withdrawn, or {media_keep_days} days after it expired",
+        "long enough to answer `/check` about a message still talked about, and no longer",
+        "it belongs to the organisation that sent it, not to a resident: `/mydata` and "
+        "`/forgetme` do not concern it",
+    ),
+    Record(
         "desk",
         "Desk logins and sessions",
         ("desk_logins", "desk_sessions"),
@@ -257,6 +271,7 @@ def values(config: CoreConfig) -> dict[str, object]:
     found: dict[str, object] = dict(asdict(config.retention))
     found["join_request_days"] = _number(config.join_request_days)
     found["conversation_timeout_minutes"] = _number(config.conversation_timeout_minutes)
+    found["media_keep_days"] = _number(config.media_keep_days)
     return found
 
 

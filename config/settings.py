@@ -183,6 +183,11 @@ class Settings(BaseSettings):
     join_cooldown_days: float = Field(default=7.0, ge=0, le=365)
     nudge_cooldown_minutes: float = Field(default=30.0, ge=0)
     conversation_timeout_minutes: float = Field(default=15.0, gt=0)
+    media_keep_days: float = Field(
+        default=30.0,
+        ge=0,
+        description="days the photo of an official message is kept after it expired",
+    )
     telegram: TelegramSettings = TelegramSettings()
     matrix: MatrixSettings = MatrixSettings()
     delivery: DeliverySettings = DeliverySettings()

@@ -321,6 +321,33 @@ class AlertRepo:
         )
         return bool(getattr(result, "rowcount", 0) == 1)
 
+    async def record_part(
+        self,
+        delivery_id: int,
+        token: str,
+        *,
+        photo_message_id: str | None = None,
+        text_message_id: str | None = None,
+    ) -> bool:
+        """A part of a two-part delivery (a photo, then its text) went out: noted at once, so
+        that a retry after a crash sends only what is missing. The row stays `sending`."""
+        values: dict[str, Any] = {}
+        if photo_message_id is not None:
+            values["platform_message_id"] = photo_message_id
+        if text_message_id is not None:
+            values["text_message_id"] = text_message_id
+        result = await self.session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id == delivery_id,
+                Delivery.status == SENDING,
+                Delivery.claimed_by == token,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
     async def mark_failed(
         self, delivery_id: int, token: str, reason: str, *, status: str = FAILED
     ) -> bool:
@@ -475,11 +502,23 @@ class AlertRepo:
         self.session.add_all(AlertTarget(alert_id=alert_id, bin_id=b) for b in bin_ids)
 
     async def add_followup(
-        self, alert_id: int, kind: str, text: str | None, author_id: int, now: datetime
+        self,
+        alert_id: int,
+        kind: str,
+        text: str | None,
+        author_id: int,
+        now: datetime,
+        *,
+        photo_id: int | None = None,
     ) -> FollowUp:
         """Insert an update, all-clear or withdrawal; its id is known on return."""
         row = FollowUp(
-            alert_id=alert_id, kind=kind, text=text, author_id=author_id, created_at=now
+            alert_id=alert_id,
+            kind=kind,
+            text=text,
+            author_id=author_id,
+            created_at=now,
+            photo_id=photo_id,
         )
         self.session.add(row)
         await self.session.flush()

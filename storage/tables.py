@@ -298,6 +298,10 @@ class Alert(Base):
     # message is current (storage/alerts.py, `seen_mark`).
     seen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     seen_key: Mapped[str | None] = mapped_column(String(64))
+    # The photo sent with the message (see Photo), if any. No foreign key: on SQLite adding
+    # one would copy this table, which the rows pointing at it do not survive; the one place
+    # that deletes photos (storage/media.py, `remove`) clears these first.
+    photo_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
 class AlertTarget(Base):
@@ -320,6 +324,7 @@ class FollowUp(Base):
         ForeignKey("persons.id", ondelete="SET NULL"), index=True
     )
     created_at: Mapped[datetime]
+    photo_id: Mapped[int | None] = mapped_column(Integer, index=True)  # see Alert.photo_id
 
 
 class Delivery(Base):
@@ -350,9 +355,31 @@ class Delivery(Base):
     # The advisory lock the claiming process holds while alive (PostgreSQL; see 0004).
     claim_lock: Mapped[int | None] = mapped_column(BigInteger)
     platform_message_id: Mapped[str | None] = mapped_column(String(255))
+    # A photo whose caption could not hold the text goes out as two messages: the photo
+    # (platform_message_id, recorded as soon as it is out) and the text replying to it.
+    text_message_id: Mapped[str | None] = mapped_column(String(255))
     error: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class Photo(Base):
+    """A photo of an official message, re-encoded without metadata (bot/media.py) and kept
+    as a file under the data directory, named by the SHA-256 of its bytes.
+
+    `uploads` remembers where a platform already holds it (a Telegram file_id, a Matrix
+    content URI and the key of its encrypted copy), so that it is uploaded once.
+    """
+
+    __tablename__ = "photos"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    mime: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    uploads: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Seen(Base):

@@ -26,6 +26,7 @@ from storage.db import WROTE, changes_pending
 from storage.desk import DeskRepo
 from storage.figures import FigureRepo
 from storage.groups import GroupRepo
+from storage.media import MediaRepo
 from storage.repo import AuditRepo, DirectoryRepo, InviteRepo, PeopleRepo, StateRepo
 from storage.retention import RetentionRepo
 
@@ -61,6 +62,7 @@ class UnitOfWork:
         self.retention = RetentionRepo(session)
         self.figures = FigureRepo(session)
         self.desk = DeskRepo(session)
+        self.media = MediaRepo(session)
         self.committed = False
         self._pending: list[AfterCommit] = []
         self._released: list[AfterCommit] = []

@@ -35,11 +35,19 @@ from bot.model import (
     ChatRef,
     MessageRef,
     Outgoing,
+    Picture,
     Platform,
     UserRef,
     utf16_units,
 )
-from bot.ports import BotRemoved, EventSink, GroupSetup, PermanentError
+from bot.ports import (
+    BotRemoved,
+    EventSink,
+    GroupSetup,
+    PermanentError,
+    SentPhoto,
+    Unsupported,
+)
 from storage import uow as units
 from storage.db import Database, open_database
 from tests.clock import ManualClock
@@ -55,6 +63,8 @@ class Sent:
     txn_id: str | None = None
     deleted: bool = False
     edits: list[Outgoing] = field(default_factory=list)
+    photo: Picture | None = None
+    uploaded: bool = False  # the photo's bytes went with it (not sent by a known upload)
 
     @property
     def text(self) -> str:
@@ -86,6 +96,7 @@ class RecordingPlatform:
         self.commands: Mapping[str, Sequence[tuple[str, str]]] = {}
         self._ids = itertools.count(100)
         self.sink: EventSink | None = None
+        self.uploads: dict[str, str] = {}  # sha256 -> the "file id" it was uploaded as
 
     async def start(self, sink: EventSink) -> None:
         self.sink = sink
@@ -124,6 +135,23 @@ class RecordingPlatform:
 
     async def send_direct(self, user_id: str, message: Outgoing) -> MessageRef:
         return await self.send(ChatRef(self.platform, user_id, True), message)
+
+    async def send_photo(
+        self, chat: ChatRef, photo: Picture, caption: Outgoing, *, txn_id: str | None = None
+    ) -> SentPhoto:
+        self._check(chat.chat_id)
+        if not self.capabilities.photos:
+            raise Unsupported("photos")
+        if not self.capabilities.caption_fits(caption.body):
+            raise PermanentError("caption_too_long")
+        known = photo.upload or self.uploads.get(photo.sha256)
+        loaded = known is None
+        if known is None:
+            await photo.load()
+            known = self.uploads[photo.sha256] = f"file-{photo.sha256[:8]}"
+        ref = MessageRef(chat, str(next(self._ids)))
+        self.sent.append(Sent(chat, caption, ref, txn_id, photo=photo, uploaded=loaded))
+        return SentPhoto(ref, known)
 
     def _find(self, ref: MessageRef) -> Sent:
         for s in self.sent:
@@ -217,6 +245,7 @@ class Harness:
     ) -> Harness:
         db = await open_database(url or f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
         fake = platform or RecordingPlatform()
+        config = config or CoreConfig(media_dir=tmp_path / "media")
         core = Core(
             db, {fake.platform: fake}, clock=ManualClock(), config=config, rng=random.Random(seed)
         )

@@ -3,18 +3,22 @@
 Input lines (see `parse`): `NAME@CHAT: TEXT` is NAME writing TEXT in CHAT (`dm` is NAME's
 private chat with the bot, anything else a group, created when first used);
 `NAME@CHAT: [LABEL]` presses a button the bot offered NAME there; `NAME@CHAT: +join` /
-`+leave` asks to join / leaves the group; `NAME@CHAT: +removebot` removes the bot.
+`+leave` asks to join / leaves the group; `NAME@CHAT: +removebot` removes the bot;
+`NAME@CHAT: +photo FILE [CAPTION]` sends the image file FILE with a caption.
 
 Output: one line per bot action. `bot→CHAT: TEXT` in a group, `bot→NAME: TEXT` in a private
-chat (buttons as `[LABEL]`), other actions as `bot⇒CHAT: ACTION DETAILS`.
+chat (buttons as `[LABEL]`), a photo as `bot→CHAT: [photo WxH] CAPTION`, other actions as
+`bot⇒CHAT: ACTION DETAILS`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bot.events import (
     BotAddedToChat,
@@ -25,6 +29,7 @@ from bot.events import (
     JoinRequested,
     MemberLeft,
     MessagePosted,
+    PhotoPosted,
 )
 from bot.model import (
     BotRights,
@@ -33,11 +38,19 @@ from bot.model import (
     ChatRef,
     MessageRef,
     Outgoing,
+    Picture,
     Platform,
     Rich,
     UserRef,
 )
-from bot.ports import BotRemoved, EventSink, GroupSetup, PermanentError
+from bot.ports import (
+    BotRemoved,
+    EventSink,
+    GroupSetup,
+    PermanentError,
+    SentPhoto,
+    TransientError,
+)
 
 LINE = re.compile(r"^(?P<name>[^\s@:]+)@(?P<chat>[^\s@:]+):\s?(?P<text>.*)$")
 DM = "dm"
@@ -67,7 +80,9 @@ class ConsolePlatform:
     """The PlatformPort for the terminal. Everything it does is written through `out`."""
 
     platform = Platform.CONSOLE
-    capabilities = Capabilities(max_text_length=4096, reactions=False)
+    capabilities = Capabilities(
+        max_text_length=4096, reactions=False, photos=True, max_caption_length=4096
+    )
 
     def __init__(self, out: Callable[[str], None]) -> None:
         self.out = out
@@ -126,6 +141,11 @@ class ConsolePlatform:
         elif text == "+removebot" and not chat.ref.is_private:
             chat.bot_present = False
             events.append(BotRemovedFromChat(chat.ref))
+        elif text == "+photo" or text.startswith("+photo "):
+            photo = self._photo(chat.ref, user, text.removeprefix("+photo").strip())
+            if isinstance(photo, str):
+                return photo
+            events.append(photo)
         elif text.startswith("[") and text.endswith("]"):
             found = self._button(chat, text[1:-1].strip())
             if found is None:
@@ -144,6 +164,23 @@ class ConsolePlatform:
             else:
                 events.append(MessagePosted(chat.ref, user, text, mid))
         return events
+
+    def _photo(self, chat: ChatRef, user: UserRef, rest: str) -> PhotoPosted | str:
+        """`+photo FILE [CAPTION]`: FILE is read when the bot fetches it, as on a platform."""
+        name, _, caption = rest.partition(" ")
+        if not name:
+            return "expected +photo FILE [CAPTION]"
+        path = Path(name).expanduser()
+        size = path.stat().st_size if path.is_file() else 0
+
+        async def fetch() -> bytes:
+            try:
+                return await asyncio.to_thread(path.read_bytes)
+            except OSError as exc:
+                raise TransientError("file_unreadable") from exc
+
+        mid = str(next(self._ids))
+        return PhotoPosted(chat, user, caption.strip(), mid, fetch, size=size)
 
     def _button(self, chat: _Chat, label: str) -> tuple[str, str] | None:
         for mid in reversed(list(chat.posted)):
@@ -187,6 +224,20 @@ class ConsolePlatform:
 
     async def send_direct(self, user_id: str, message: Outgoing) -> MessageRef:
         return await self.send(self._dm(user_id).ref, message)
+
+    async def send_photo(
+        self, chat: ChatRef, photo: Picture, caption: Outgoing, *, txn_id: str | None = None
+    ) -> SentPhoto:
+        target = self._chat(chat)
+        mid = str(next(self._ids))
+        target.posted[mid] = _Posted(f"[photo] {caption.body.plain}", caption.buttons)
+        buttons = " ".join(f"[{b.label}]" for row in caption.buttons for b in row)
+        reply = "↪ " if caption.reply_to else ""
+        text = render(caption.body)
+        line = f"bot→{self._where(chat)}: {reply}[photo {photo.width}x{photo.height}]"
+        line += f" {text}" if text else ""
+        self.out(line + (f" {buttons}" if buttons else ""))
+        return SentPhoto(MessageRef(chat, mid), f"console:{photo.sha256[:12]}")
 
     async def edit(self, ref: MessageRef, message: Outgoing) -> None:
         target = self._chat(ref.chat)

@@ -37,9 +37,18 @@ from adapters.matrix import rights
 from adapters.matrix.direct import DirectRooms
 from adapters.matrix.errors import already_done, check, transport_errors
 from adapters.matrix.inbound import Inbound, IsLinked
+from adapters.matrix.photos import Uploads, image_content
 from adapters.matrix.render import edit_content, event_size, send_content
 from adapters.matrix.session import SyncLoop, authenticate, make_client
-from bot.model import BotRights, Capabilities, ChatRef, MessageRef, Outgoing, Platform
+from bot.model import (
+    BotRights,
+    Capabilities,
+    ChatRef,
+    MessageRef,
+    Outgoing,
+    Picture,
+    Platform,
+)
 from bot.ports import (
     BotRemoved,
     EventSink,
@@ -47,6 +56,7 @@ from bot.ports import (
     KeyValueStore,
     PermanentError,
     PlatformError,
+    SentPhoto,
 )
 from config.settings import MatrixSettings
 
@@ -59,6 +69,9 @@ log = logging.getLogger(__name__)
 # (the encrypted case, the heavier one) before it composes or sends it; a longer one is
 # refused before sending with PermanentError("message_too_long").
 MAX_EVENT_BYTES = 63_000
+# A text under a photo goes in the image event itself (plain and formatted): at most four
+# bytes a character twice over stays within MAX_EVENT_BYTES; a longer one follows as a reply.
+MAX_CAPTION_CHARS = 7_000
 ROOM_WAIT = 15.0
 _SAFE_TXN = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")
 
@@ -71,6 +84,8 @@ CAPABILITIES = Capabilities(
     join_requests=True,
     reactions=True,
     measure=event_size,
+    photos=True,
+    max_caption_length=MAX_CAPTION_CHARS,
 )
 
 
@@ -109,6 +124,7 @@ class MatrixPlatform:
         self._direct: DirectRooms | None = None
         self._limit = asyncio.Semaphore(settings.concurrency)
         self._dm_locks: dict[str, asyncio.Lock] = {}
+        self.uploads = Uploads()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -182,6 +198,19 @@ class MatrixPlatform:
         """Post a message; the same `txn_id` twice posts it once."""
         event_id = await self._room_send(chat.chat_id, send_content(message), txn_id, "send")
         return MessageRef(chat, event_id)
+
+    async def send_photo(
+        self, chat: ChatRef, photo: Picture, caption: Outgoing, *, txn_id: str | None = None
+    ) -> SentPhoto:
+        """Post an `m.image`: uploaded once (encrypted once for encrypted rooms) and then
+        referenced; the same `txn_id` twice posts it once."""
+        await self._known_room(chat.chat_id)
+        room = self.client.rooms.get(chat.chat_id)
+        encrypted = bool(room is not None and room.encrypted)
+        refs = await self.uploads.refs(self.client, photo, encrypted)
+        content = image_content(photo, refs, encrypted, send_content(caption))
+        event_id = await self._room_send(chat.chat_id, content, txn_id, "send")
+        return SentPhoto(MessageRef(chat, event_id), self.uploads.handle(photo))
 
     async def send_direct(self, user_id: str, message: Outgoing) -> MessageRef:
         """Post in the direct room with `user_id`, creating it (and inviting them) once."""

@@ -22,6 +22,8 @@ from telegram import (
     BotCommand,
     BotCommandScopeDefault,
     CallbackQuery,
+    InputFile,
+    Message,
     ReplyParameters,
     Update,
 )
@@ -47,10 +49,18 @@ from bot.model import (
     ChatRef,
     MessageRef,
     Outgoing,
+    Picture,
     Platform,
     utf16_units,
 )
-from bot.ports import BotRemoved, EventSink, GroupSetup, MissingRights, PermanentError
+from bot.ports import (
+    BotRemoved,
+    EventSink,
+    GroupSetup,
+    MissingRights,
+    PermanentError,
+    SentPhoto,
+)
 from config.settings import TelegramSettings
 
 log = logging.getLogger(__name__)
@@ -93,7 +103,12 @@ class TelegramPlatform:
         join_requests=True,
         reactions=False,
         measure=utf16_units,
+        photos=True,
+        max_caption_length=1024,
+        caption_utf16=True,
     )
+    # file_ids of photos uploaded by this process, by SHA-256 (the most recent ones).
+    KEEP_FILE_IDS = 1000
 
     def __init__(self, settings: TelegramSettings) -> None:
         if settings.token is None or not settings.token.get_secret_value():
@@ -103,6 +118,8 @@ class TelegramPlatform:
         self._sink: EventSink | None = None
         self._me: BotIdentity | None = None
         self._webhook: WebhookServer | None = None
+        self._file_ids: dict[str, str] = {}
+        self._uploading: dict[str, asyncio.Lock] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -264,6 +281,58 @@ class TelegramPlatform:
             )
         )
         return MessageRef(chat=chat, message_id=str(sent.message_id))
+
+    async def send_photo(
+        self, chat: ChatRef, photo: Picture, caption: Outgoing, *, txn_id: str | None = None
+    ) -> SentPhoto:
+        """Post a photo with `caption`: uploaded the first time, then sent by its file_id.
+        Sends of one photo wait for its upload, so a fan-out uploads it once."""
+        file_id = photo.upload or self._file_ids.get(photo.sha256)
+        if file_id is None:
+            lock = self._uploading.setdefault(photo.sha256, asyncio.Lock())
+            async with lock:
+                file_id = self._file_ids.get(photo.sha256)
+                if file_id is None:
+                    data = await photo.load()
+                    name = f"{photo.sha256[:16]}.{'png' if photo.mime == 'image/png' else 'jpg'}"
+                    sent = await self._send_photo(chat, InputFile(data, filename=name), caption)
+                    file_id = self._keep_file_id(photo.sha256, sent)
+                    self._uploading.pop(photo.sha256, None)
+                    return SentPhoto(MessageRef(chat, str(sent.message_id)), file_id)
+        sent = await self._send_photo(chat, file_id, caption)
+        return SentPhoto(MessageRef(chat, str(sent.message_id)), file_id)
+
+    def _keep_file_id(self, sha256: str, sent: Message) -> str:
+        if not sent.photo:
+            raise PermanentError("photo_not_kept")
+        file_id = sent.photo[-1].file_id  # the largest size: the photo itself
+        if len(self._file_ids) >= self.KEEP_FILE_IDS:
+            self._file_ids.pop(next(iter(self._file_ids)))
+        self._file_ids[sha256] = file_id
+        return file_id
+
+    async def _send_photo(
+        self, chat: ChatRef, photo: InputFile | str, caption: Outgoing
+    ) -> Message:
+        text = render_html(caption.body) if caption.body.plain.strip() else None
+        reply = (
+            ReplyParameters(message_id=int(caption.reply_to), allow_sending_without_reply=True)
+            if caption.reply_to
+            else None
+        )
+        return await call(
+            self.bot.send_photo(
+                chat_id=_chat_id(chat.chat_id),
+                photo=photo,
+                caption=text,
+                parse_mode=ParseMode.HTML if text else None,
+                disable_notification=caption.silent,
+                reply_parameters=reply,
+                reply_markup=keyboard(caption.buttons),
+                read_timeout=60,
+                write_timeout=60,
+            )
+        )
 
     async def send_direct(self, user_id: str, message: Outgoing) -> MessageRef:
         """Post in the private chat with `user_id` (a private chat's id is the user's id)."""

@@ -16,9 +16,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from telegram import Chat, ChatMember, ChatMemberUpdated, Message, Update, User
+from telegram import (
+    Chat,
+    ChatMember,
+    ChatMemberUpdated,
+    Document,
+    Message,
+    PhotoSize,
+    Update,
+    User,
+)
 from telegram.constants import ChatMemberStatus, ChatType
 
+from adapters.telegram.errors import call
 from bot.events import (
     BotAddedToChat,
     BotRemovedFromChat,
@@ -31,6 +41,7 @@ from bot.events import (
     MemberJoined,
     MemberLeft,
     MessagePosted,
+    PhotoPosted,
 )
 from bot.model import LANGUAGES, ChatRef, Platform, UserRef
 
@@ -114,7 +125,7 @@ def _from_message(message: Message, me: BotIdentity) -> Event | None:
             return None
         return MemberLeft(chat=chat, user=user_ref(message.left_chat_member))
     if message.text is None:
-        return None
+        return _photo(message, chat, sender)
     message_id = str(message.message_id)
     match = _COMMAND_RE.fullmatch(message.text)
     if match is not None:
@@ -135,6 +146,35 @@ def _from_message(message: Message, me: BotIdentity) -> Event | None:
         text=message.text,
         message_id=message_id,
         reply_to=str(reply.message_id) if reply is not None else None,
+    )
+
+
+def _photo(message: Message, chat: ChatRef, sender: User) -> PhotoPosted | None:
+    """A photo, or an image sent as a file (which keeps its full size): the largest size is
+    downloaded through the bot only when the core asks for it."""
+    doc = message.document
+    if message.photo:
+        item: PhotoSize | Document = message.photo[-1]
+        mime = "image/jpeg"
+    elif doc is not None:  # any file: a non-image is refused by the core, with a reason
+        item, mime = doc, doc.mime_type or ""
+    else:
+        return None
+    bot = message.get_bot()
+    file_id = item.file_id
+
+    async def fetch() -> bytes:
+        file = await call(bot.get_file(file_id))
+        return bytes(await call(file.download_as_bytearray()))
+
+    return PhotoPosted(
+        chat=chat,
+        sender=user_ref(sender),
+        caption=message.caption or "",
+        message_id=str(message.message_id),
+        fetch=fetch,
+        size=item.file_size or 0,
+        mime=mime,
     )
 
 

@@ -12,11 +12,13 @@ def modules() -> tuple[ModuleType, ...]:
     """Every module with a `routes` registry, in the order their commands are listed."""
     from bot import delivery, scheduler
     from bot.handlers import common, coordinators, desk, groups, members, officials
+    from bot.handlers import photos as photo_handlers
     from bot.services import (
         alert_compose,
         alerts,
         joins,
         membership,
+        photos,
         privacy,
         retention,
         rules,
@@ -29,8 +31,10 @@ def modules() -> tuple[ModuleType, ...]:
         groups,
         officials,
         desk,
+        photo_handlers,
         alert_compose,
         alerts,
+        photos,
         joins,
         membership,
         privacy,

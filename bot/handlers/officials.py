@@ -9,9 +9,10 @@ from bot.args import parse_number
 from bot.commands import Registry, Where
 from bot.context import Ctx
 from bot.events import ReactionAdded
+from bot.handlers import photos as photo_handlers
 from bot.handlers.common import numbers_text, zone_of
 from bot.model import Rich, Role
-from bot.services import alert_compose, alert_limits, alerts
+from bot.services import alert_compose, alert_limits, alerts, photos
 from bot.services import alert_render as render
 from storage.alerts import SENT
 
@@ -52,7 +53,7 @@ async def alert(ctx: Ctx, args: str) -> None:
 )
 async def update(ctx: Ctx, args: str) -> None:
     """Post an update as a reply to the message in every group it reached."""
-    await _follow_up(ctx, "update", args)
+    await follow_up(ctx, "update", args)
 
 
 @routes.command(
@@ -65,7 +66,7 @@ async def update(ctx: Ctx, args: str) -> None:
 )
 async def resolve(ctx: Ctx, args: str) -> None:
     """Post the all-clear as a reply to the message."""
-    await _follow_up(ctx, "resolve", args)
+    await follow_up(ctx, "resolve", args)
 
 
 @routes.command(
@@ -73,11 +74,12 @@ async def resolve(ctx: Ctx, args: str) -> None:
 )
 async def withdraw(ctx: Ctx, args: str) -> None:
     """Withdraw a message: a notice as a reply, and the original removed where possible."""
-    await _follow_up(ctx, "withdraw", args)
+    await follow_up(ctx, "withdraw", args)
 
 
-async def _follow_up(ctx: Ctx, kind: str, args: str) -> None:
-    """Check and store a follow-up, then tell the author where it goes."""
+async def follow_up(ctx: Ctx, kind: str, args: str, *, photo_id: int | None = None) -> None:
+    """Check and store a follow-up (with a stored photo, for an update sent as one), then
+    tell the author where it goes."""
     word, *rest = args.strip().split(maxsplit=1) or [""]
     ref, text = alerts.normalise_ref(word), "".join(rest).strip()
     if not alerts.visible(text):  # only spaces or zero-width characters: no text at all
@@ -100,7 +102,9 @@ async def _follow_up(ctx: Ctx, kind: str, args: str) -> None:
             )
             await uow.commit()
             return
-        posted = await alerts.follow_up(uow, found, kind, text or None, ctx.person.id, now)
+        posted = await alerts.follow_up(
+            uow, found, kind, text or None, ctx.person.id, now, photo_id=photo_id
+        )
         alert_id = found.id
         await uow.commit()
     values: dict[str, object] = {"ref": ref, "count": posted.groups}
@@ -116,6 +120,8 @@ async def _follow_up(ctx: Ctx, kind: str, args: str) -> None:
         ctx.core.outbox.withdrawn(alert_id)
     ctx.core.outbox.wake()
     await ctx.send_rich(ctx.t(key, **values))
+    if kind == "withdraw":  # its photos are not kept a moment longer than needed
+        await photos.withdrawn(ctx.core, alert_id)
 
 
 async def _refusal(
@@ -235,6 +241,7 @@ async def check(ctx: Ctx, args: str) -> None:
             ctx.t("alerts.check_valid_until", time=render.when(found.valid_until, zone, ctx.lang))
         )
     await ctx.send_rich(Rich.join(parts))
+    await photo_handlers.send_back(ctx, found)
 
 
 @routes.command("seen", help="help.seen", args="REF", order=11)

@@ -26,7 +26,7 @@ from bot.commands import Registry
 from bot.conversation import Answer, Conversation
 from bot.model import Button, MessageRef, Outgoing, Rich, Role
 from bot.ports import PlatformError
-from bot.services import alert_limits, alert_receipts, alerts
+from bot.services import alert_limits, alert_receipts, alerts, photos
 from bot.services import alert_render as render
 from storage.names import name_key
 
@@ -54,7 +54,13 @@ class State(StrEnum):
     TARGETS = "targets"
     CATEGORY = "category"
     TEXT = "text"
+    PHOTO = "photo"
     CONFIRM = "confirm"
+
+
+# After the text, these ask for a photo (or Skip). Any message may carry one, sent with the
+# text as its caption or in place of Confirm (a wanted vehicle, say).
+PHOTO_CATEGORIES = frozenset({"missing_person"})
 
 
 @routes.conversation
@@ -68,8 +74,10 @@ class AlertComposer(Conversation):
         State.TARGETS: "_on_targets",
         State.CATEGORY: "_on_category",
         State.TEXT: "_on_text",
+        State.PHOTO: "_on_photo",
         State.CONFIRM: "_on_confirm",
     }
+    photo_states: ClassVar[frozenset[str]] = frozenset({State.TEXT, State.PHOTO, State.CONFIRM})
     role: str = ""
     zones: list[int] = field(default_factory=list)
     zone_id: int = 0
@@ -78,6 +86,8 @@ class AlertComposer(Conversation):
     category: str = ""
     text: str = ""
     ref: str = ""
+    photo_id: int = 0
+    photo_size: list[int] = field(default_factory=list)  # [width, height]
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -281,7 +291,10 @@ class AlertComposer(Conversation):
             return State.CATEGORY
         self.category = category
         room = await self.room(ctx, uow, "")
-        await ctx.reply("alerts.compose_text", limit=room.limit)
+        ask = ctx.t("alerts.compose_text", limit=room.limit)
+        if ctx.core.platform(ctx.platform).capabilities.photos:
+            ask = Rich.join([ask, ctx.t("media.compose_text_photo")], " ")
+        await ctx.send_rich(ask)
         return State.TEXT
 
     # -- text ------------------------------------------------------------------------------
@@ -297,6 +310,8 @@ class AlertComposer(Conversation):
 
     async def _on_text(self, ctx: Ctx, uow: UnitOfWork, answer: Answer) -> str | None:
         text = "" if answer.pressed else answer.value.strip()
+        if answer.photo_id is not None:
+            await self._attach(uow, answer.photo_id)
         if not alerts.visible(text):  # empty, or only spaces and zero-width characters
             await ctx.reply("alerts.compose_text_empty")
             return State.TEXT
@@ -309,8 +324,64 @@ class AlertComposer(Conversation):
             return State.TEXT
         self.text = text
         self.ref = await alerts.new_ref(uow.alerts, ctx.core.rng)
+        if not self.photo_id and self.category in PHOTO_CATEGORIES:
+            if ctx.core.platform(ctx.platform).capabilities.photos:
+                return await self._ask_photo(ctx)
         await self._preview(ctx, uow)
         return State.CONFIRM
+
+    # -- photo -----------------------------------------------------------------------------
+
+    async def _attach(self, uow: UnitOfWork, photo_id: int) -> None:
+        """Take a stored photo for the message (one: a second replaces the first)."""
+        photo = await uow.media.photo(photo_id)
+        if photo is not None:
+            self.photo_id = photo.id
+            self.photo_size = [photo.width, photo.height]
+
+    async def _ask_photo(self, ctx: Ctx) -> State:
+        lines = [ctx.t("media.compose_photo_ask")]
+        buttons: Rows = []
+        if self._buttons(ctx):
+            skip = texts.text("media.btn_skip", ctx.lang)
+            buttons = [[self.button(skip, State.PHOTO, "skip")]]
+        else:
+            lines.append(ctx.t("media.compose_photo_type"))
+        await ctx.send_rich(Rich.join(lines), buttons=buttons)
+        return State.PHOTO
+
+    async def _on_photo(self, ctx: Ctx, uow: UnitOfWork, answer: Answer) -> str | None:
+        if answer.photo_id is not None:
+            await self._attach(uow, answer.photo_id)
+        elif not (
+            (answer.pressed and answer.value == "skip")
+            or (not answer.pressed and texts.fold(answer.value) in texts.words("words.skip"))
+        ):
+            await ctx.reply("media.compose_photo_invalid")
+            return State.PHOTO
+        await self._preview(ctx, uow)
+        return State.CONFIRM
+
+    def _show_photo(self, ctx: Ctx, uow: UnitOfWork) -> Rich | None:
+        """After the commit, send the officer the photo as residents will get it; the line the
+        preview says it with."""
+        if not self.photo_id:
+            return None
+        width, height = self.photo_size
+        port = ctx.core.platform(ctx.platform)
+        if not port.capabilities.photos:
+            return ctx.t("media.no_photos_here", width=width, height=height)
+        photo_id, chat, caption = self.photo_id, ctx.chat, ctx.t("media.preview_caption")
+
+        async def show() -> None:
+            async with ctx.core.uow() as reading:
+                photo = await reading.media.photo(photo_id)
+            if photo is not None:
+                pic = photos.picture(ctx.core, photo, ctx.platform.value)
+                await port.send_photo(chat, pic, Outgoing(caption))
+
+        uow.after_commit(show)
+        return ctx.t("media.preview_photo", width=width, height=height)
 
     async def _preview(self, ctx: Ctx, uow: UnitOfWork) -> None:
         """One message: where it goes, the message exactly as residents will read it, and
@@ -326,6 +397,9 @@ class AlertComposer(Conversation):
         head = ctx.t("alerts.compose_preview", groups=len(groups), bins=", ".join(bins))
         blocks = [head, render.official(probe, zone, zone.language, ctx.prefix, buttons=tap)]
         tail: list[Rich] = []
+        shown = self._show_photo(ctx, uow)
+        if shown is not None:
+            tail.append(shown)
         if probe.release_at > now:
             held = render.when(probe.release_at, zone, ctx.lang)
             tail.append(ctx.t("alerts.compose_preview_held", time=held))
@@ -368,6 +442,10 @@ class AlertComposer(Conversation):
     # -- confirm ---------------------------------------------------------------------------
 
     async def _on_confirm(self, ctx: Ctx, uow: UnitOfWork, answer: Answer) -> str | None:
+        if answer.photo_id is not None:  # a photo in place of Confirm: shown again with it
+            await self._attach(uow, answer.photo_id)
+            await self._preview(ctx, uow)
+            return State.CONFIRM
         if answer.pressed:
             yes, no = answer.value == "confirm", answer.value == "cancel"
         else:
@@ -409,6 +487,7 @@ class AlertComposer(Conversation):
             ctx.platform.value,
             ctx.chat.chat_id,
             ctx.lang,
+            photo_id=self.photo_id or None,
         )
         alert, _ = await alerts.store(uow, draft, now, ctx.core.rng)
         body, _ = await alerts.status_of(uow, alert, ctx.lang, ctx.prefix, now, receipt=True)

@@ -203,12 +203,16 @@ def status(
     now: datetime,
     *,
     receipt: bool = False,
+    photo: tuple[int, int] | None = None,
 ) -> Rich:
-    """Delivery figures of a message and its follow-ups (receipt and /status)."""
+    """Delivery figures of a message and its follow-ups (receipt and /status); `photo`, the
+    size of the photo it carries, if any."""
     t = _t(lang, prefix)
     main = figs.get(None, Figures())
     parts = [t("alerts.receipt_title", ref=alert.ref)] if receipt else []
     parts += _status_head(t, alert, zone, now)
+    if photo is not None:
+        parts.append(t("media.status_photo", width=photo[0], height=photo[1]))
     if alert.release_at > now and main.pending:
         parts.append(t("alerts.status_held", time=when(alert.release_at, zone, lang)))
     parts += _status_figures(t, main)

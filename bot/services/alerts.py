@@ -150,6 +150,7 @@ class Draft:
     receipt_platform: str
     receipt_chat_id: str
     receipt_language: str
+    photo_id: int | None = None
 
 
 async def store(
@@ -182,6 +183,7 @@ async def store(
         receipt_platform=draft.receipt_platform,
         receipt_chat_id=draft.receipt_chat_id,
         receipt_language=draft.receipt_language,
+        photo_id=draft.photo_id,
     )
     await ar.add_targets(alert.id, [b.id for b in bins])
     groups = await groups_of(uow, [b.id for b in bins])
@@ -221,7 +223,14 @@ class Posted:
 
 
 async def follow_up(
-    uow: UnitOfWork, alert: Alert, kind: str, text: str | None, author_id: int, now: datetime
+    uow: UnitOfWork,
+    alert: Alert,
+    kind: str,
+    text: str | None,
+    author_id: int,
+    now: datetime,
+    *,
+    photo_id: int | None = None,
 ) -> Posted:
     """Record a follow-up and queue it as a reply in every group the message reached or
     will reach. A withdrawal also stops deliveries that have not gone out yet."""
@@ -230,7 +239,7 @@ async def follow_up(
     assert zone is not None
     urgency = urgency_of(alert.author_role)
     cancelled = await ar.cancel_unsent(alert.id) if kind == "withdraw" else 0
-    fu = await ar.add_followup(alert.id, kind, text or None, author_id, now)
+    fu = await ar.add_followup(alert.id, kind, text or None, author_id, now, photo_id=photo_id)
     if kind == "update":
         alert.state = "updated" if alert.state != "resolved" else alert.state
         alert.valid_until = max(alert.valid_until, now + VALIDITY[urgency])
@@ -275,8 +284,18 @@ async def status_of(
     rows = await ar.figures(alert.id)
     fus = list(await ar.followups(alert.id))
     seen = await ar.seen_count(alert.id)
+    photo = await uow.media.photo(alert.photo_id) if alert.photo_id is not None else None
     body = render.status(
-        alert, zone, fus, render.figures(rows), seen, lang, prefix, now, receipt=receipt
+        alert,
+        zone,
+        fus,
+        render.figures(rows),
+        seen,
+        lang,
+        prefix,
+        now,
+        receipt=receipt,
+        photo=(photo.width, photo.height) if photo is not None else None,
     )
     settled = all(status not in (PENDING, SENDING) for _, _, status, _, _ in rows)
     return body, settled

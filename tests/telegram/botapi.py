@@ -36,6 +36,7 @@ from aiohttp import web
 from tests.telegram.botapi_flood import FloodLimits
 from tests.telegram.botapi_inject import Injections
 from tests.telegram.botapi_methods import Methods
+from tests.telegram.botapi_photos import PhotoMethods
 from tests.telegram.botapi_state import JSON, ApiError, FakeChat
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class Fault:
     delay: float = 0.0
 
 
-class FakeBotApi(Methods, Injections):
+class FakeBotApi(Methods, PhotoMethods, Injections):
     """The fake Bot API server. Use as `async with FakeBotApi() as api:` or start()/stop()."""
 
     def __init__(
@@ -105,8 +106,9 @@ class FakeBotApi(Methods, Injections):
 
     async def start(self) -> None:
         """Listen on 127.0.0.1 (a free port unless one was given)."""
-        app = web.Application(client_max_size=4 * 1024 * 1024)
+        app = web.Application(client_max_size=12 * 1024 * 1024)  # photos: 10 MB and the form
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_route("GET", "/file/bot{token}/{path:.*}", self._file)
         app.router.add_route("*", "/via/{caller}/bot{token}/{method}", self._handle)
         runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await runner.setup()
@@ -207,12 +209,23 @@ class FakeBotApi(Methods, Injections):
                     params.update(body)
             else:
                 form = await request.post()
-                params.update({k: v for k, v in form.items() if isinstance(v, str)})
+                for k, v in form.items():
+                    if isinstance(v, str):
+                        params[k] = v
+                    elif isinstance(v, web.FileField):  # an upload (sendPhoto's photo)
+                        params[k] = v.file.read()
         return params
 
     @staticmethod
     def _answer(body: JSON, status: int = 200) -> web.Response:
         return web.Response(text=json.dumps(body), status=status, content_type="application/json")
+
+    async def _file(self, request: web.Request) -> web.Response:
+        """A file download (what getFile's file_path points at)."""
+        data = self.file_bytes(request.match_info["path"])
+        if request.match_info["token"] != self.token or data is None:
+            return web.Response(status=404)
+        return web.Response(body=data, content_type="application/octet-stream")
 
     async def _handle(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:

@@ -254,7 +254,9 @@ class Injections(World):
     def bot_messages(self, chat: ChatLike, *, include_deleted: bool = False) -> list[FakeMessage]:
         """The messages the bot posted in the chat, oldest first."""
         found = self.messages(chat, include_deleted=include_deleted)
-        return [m for m in found if m.sender is self.bot and not m.service]
+        return [
+            m for m in found if m.sender is self.bot and (not m.service or "photo" in m.service)
+        ]
 
     def texts(self, chat: ChatLike) -> list[str]:
         """What a member sees of the bot in the chat: the plain text of each live message."""

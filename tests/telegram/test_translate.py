@@ -22,6 +22,7 @@ from bot.events import (
     MemberJoined,
     MemberLeft,
     MessagePosted,
+    PhotoPosted,
 )
 from bot.model import ChatRef, Platform, UserRef
 
@@ -166,9 +167,16 @@ def test_group_migrated_to_a_supergroup() -> None:
     assert event("migrate_from") is None
 
 
-@pytest.mark.parametrize("name", ["edited_message", "photo_with_caption", "channel_post"])
+@pytest.mark.parametrize("name", ["edited_message", "channel_post"])
 def test_other_updates_mean_nothing_to_the_core(name: str) -> None:
     assert event(name) is None
+
+
+def test_a_photo_is_a_photo_whose_caption_is_never_a_command() -> None:
+    photo = event("photo_with_caption")
+    assert isinstance(photo, PhotoPosted)
+    assert (photo.caption, photo.message_id, photo.size) == ("/numbers", "1214", 1432)
+    assert not photo.chat.is_private  # in a group: the core never downloads it
 
 
 def test_anonymous_administrator_is_a_bot_sender() -> None:
