@@ -210,7 +210,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             started.append(service)
         log.info("binbot running")
         if front:
-            print(f"desk: {core.config.desk_url}/desk/ (send /desk in a private chat)", flush=True)
+            # In the log (one JSON object per line where so configured), like every other
+            # start-up line of `binbot run`.
+            log.info("desk at %s/desk/ (send /desk in a private chat)", core.config.desk_url)
         await stop.wait()
     finally:
         health.running.clear()

@@ -30,7 +30,18 @@ JPEG_QUALITY = 85
 # A graphic (a poster, a map) with no more colours than this stays a PNG: sharp edges.
 GRAPHIC_COLOURS = 256
 
-ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is refused, never padded with grey
+
+def _load_whole(img: Image.Image) -> None:
+    """Decode every pixel, refusing a truncated file rather than padding it with grey. The
+    switch is Pillow's global, which other libraries in the process may have turned on
+    (Synapse does): it is set for this load and put back."""
+    before = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        img.load()
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = before
+
 
 try:  # HEIC (iPhone photos) where the optional pillow-heif is installed
     from pillow_heif import register_heif_opener
@@ -89,7 +100,7 @@ def clean(data: bytes) -> Clean:
             img = Image.open(io.BytesIO(data), formats=FORMATS)
             if img.width * img.height > MAX_PIXELS:
                 raise Refused(Refusal.TOO_MANY_PIXELS)
-            img.load()
+            _load_whole(img)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise Refused(Refusal.TOO_MANY_PIXELS) from None
         except UnidentifiedImageError:

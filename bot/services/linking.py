@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from bot import texts
 from bot.context import Ctx
-from bot.model import LANGUAGES, ChatRef, Outgoing, Platform, Rich, Role, UserRef
+from bot.model import LANGUAGES, ChatRef, MessageRef, Outgoing, Platform, Rich, Role, UserRef
 from bot.ports import MissingRights, PlatformError
 from bot.services.audience import (
     MAX_SHOWN_WORD,
@@ -84,6 +84,7 @@ class Linked:
     group: Group
     zone: Zone
     lang: str
+    rules_id: str | None = None  # the rules already posted there (linked again to finish)
 
 
 @dataclass(frozen=True)
@@ -137,9 +138,12 @@ async def _record_link(ctx: Ctx, b: Bin) -> Linked | Elsewhere | Already:
     now = ctx.core.clock.now()
     async with ctx.core.uow() as uow:
         group = await uow.groups.group_by_chat(ctx.chat.platform, ctx.chat.chat_id)
-        # Linking again to the same BIN changes nothing once the rules are posted; while they
-        # are not (the bot lacked the right to post), it tries again.
-        if group is not None and group.active and group.bin_id == b.id and group.rules_message_id:
+        # Linking again to the same BIN changes nothing once the rules are posted and the group
+        # is approval-only; until then (the bot lacked a right) it finishes what is missing,
+        # without posting the rules a second time.
+        same = group is not None and group.active and group.bin_id == b.id
+        kept_rules = group.rules_message_id if same and group is not None else None
+        if same and group is not None and group.rules_message_id and group.invite_link:
             await ctx.audit(
                 "group.link",
                 outcome="refused",
@@ -173,7 +177,7 @@ async def _record_link(ctx: Ctx, b: Bin) -> Linked | Elsewhere | Already:
         await ctx.audit("group.link", zone_id=zone.id, bin_id=b.id, group=group.id)
         await mark_reminded(uow, group.id, zone, now)
         await uow.commit()
-    return Linked(group, zone, lang)
+    return Linked(group, zone, lang, kept_rules)
 
 
 async def _set_up(ctx: Ctx, b: Bin, linked: Linked) -> Setup:
@@ -181,9 +185,12 @@ async def _set_up(ctx: Ctx, b: Bin, linked: Linked) -> Setup:
     platform = ctx.core.platform(ctx.chat.platform)
     group, zone, setup = linked.group, linked.zone, Setup()
     try:
-        ref, _ = await post(
-            ctx.core, group, lambda lg, p: rules_text(b, zone, lg, p), lang=linked.lang
-        )
+        if linked.rules_id is not None:
+            ref = MessageRef(chat_of(group), linked.rules_id)
+        else:
+            ref, _ = await post(
+                ctx.core, group, lambda lg, p: rules_text(b, zone, lg, p), lang=linked.lang
+            )
         setup.rules_id = ref.message_id
         if platform.capabilities.pin:
             await platform.pin(ref)

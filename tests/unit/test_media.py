@@ -66,11 +66,19 @@ def test_an_unaccepted_format_is_refused_as_not_an_image() -> None:
     assert refused.value.reason == media.Refusal.NOT_IMAGE
 
 
-def test_a_truncated_photo_is_refused_as_damaged() -> None:
+@pytest.mark.parametrize("switched_on_elsewhere", [False, True])
+def test_a_truncated_photo_is_refused_as_damaged(
+    switched_on_elsewhere: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import ImageFile
+
+    # Importing Synapse, for one, turns Pillow's "load truncated images" switch on globally.
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", switched_on_elsewhere)
     raw = phone_photo(400, 300)
     with pytest.raises(media.Refused) as refused:
         media.clean(raw[: len(raw) // 2])
     assert refused.value.reason == media.Refusal.DAMAGED
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is switched_on_elsewhere  # put back as it was
 
 
 def test_more_than_10_mb_is_refused_before_decoding() -> None:
