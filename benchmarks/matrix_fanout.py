@@ -11,6 +11,10 @@ plain sequential `room_send` loop of the bot's account, for comparison.
 
     python benchmarks/matrix_fanout.py [--rooms 200] [--matrix-concurrency 16]
                                        [--delivery-concurrency 32] [--rtt-ms 50]
+    python benchmarks/matrix_fanout.py --photo [--rooms 200]
+
+`--photo`: only binbot's fan-out, of a missing-person message with a ~2 MB photo, counting
+the uploads (benchmarks/matrix_photo.py).
 
 `--rtt-ms N` puts a delaying TCP proxy on loopback between the bot's clients and Synapse
 (the bot's MatrixPlatform, so the delivery worker and its sync, and both plain loops): every
@@ -443,9 +447,14 @@ def main() -> None:
     parser.add_argument(
         "--bot-rate", type=int, default=0, help="messages a second the bot may send (0: no limit)"
     )
+    parser.add_argument("--photo", action="store_true", help="the fan-out of a 2 MB photo")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
     logging.getLogger("nio").setLevel(logging.ERROR)
+    if args.photo:
+        from benchmarks.matrix_photo import photo_main
+
+        sys.exit(photo_main(args))
     figures = asyncio.run(run(args))
     print(
         f"delivery worker: {figures['rooms']} rooms in {figures['seconds']}s = "

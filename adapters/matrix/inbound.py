@@ -5,7 +5,8 @@ not linked within `leave_unlinked_after` seconds is left again, asked through `i
 (0 or no `is_linked`: never). The bot leaving a group, on its own or removed, arrives as
 `BotRemovedFromChat`, as on Telegram. Encrypted events nio could not decrypt yet are kept (the
 last 500), their keys requested from the bot's and the sender's devices, and handed over once
-decrypted.
+decrypted. A photo sent to the bot is downloaded from the media repository only when the core
+asks for it (`PhotoPosted.fetch`).
 """
 
 from __future__ import annotations
@@ -16,15 +17,24 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 
-from nio import AsyncClient, JoinError, MatrixRoom, MegolmEvent, RoomMemberEvent, SyncResponse
+from nio import (
+    AsyncClient,
+    JoinError,
+    MatrixRoom,
+    MegolmEvent,
+    MemoryDownloadResponse,
+    RoomMemberEvent,
+    SyncResponse,
+)
 from nio import Event as NioEvent
 from nio.exceptions import EncryptionError, LocalProtocolError
 
 from adapters.matrix.direct import DirectRooms
+from adapters.matrix.errors import check, transport_errors
 from adapters.matrix.translate import InviteReceived, translate
 from bot.events import BotAddedToChat, BotRemovedFromChat, Event
 from bot.model import ChatRef, UserRef
-from bot.ports import EventSink
+from bot.ports import EventSink, PermanentError
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +42,7 @@ IsLinked = Callable[[str], Awaitable[bool]]
 LeaveRoom = Callable[[ChatRef], Awaitable[None]]
 
 MAX_UNDECRYPTED = 500
+DOWNLOAD_TIMEOUT = 60.0
 
 
 class Inbound:
@@ -104,7 +115,24 @@ class Inbound:
         if isinstance(event, MegolmEvent):
             await self._request_key(event, room.room_id)
             return
-        await self._signal(translate(event, room, self._client.user_id, self._direct.room_ids))
+        await self._signal(self._translate(event, room))
+
+    def _translate(self, event: NioEvent, room: MatrixRoom) -> Event | InviteReceived | None:
+        return translate(
+            event, room, self._client.user_id, self._direct.room_ids, download=self.download
+        )
+
+    async def download(self, mxc: str) -> bytes:
+        """The content of an `mxc://` URI from the media repository, in memory."""
+        if not mxc.startswith("mxc://"):
+            raise PermanentError("not_mxc")
+        with transport_errors("download"):
+            # nio sets no timeout on downloads; a stalled one must not hold the person's turn.
+            resp = await asyncio.wait_for(self._client.download(mxc=mxc), DOWNLOAD_TIMEOUT)
+        check(resp, action="download")
+        if not isinstance(resp, MemoryDownloadResponse) or not isinstance(resp.body, bytes):
+            raise PermanentError("download_failed")
+        return resp.body
 
     async def _signal(self, item: Event | InviteReceived | None) -> None:
         if item is None:
@@ -203,6 +231,5 @@ class Inbound:
                 waiting.append((room_id, event))
                 continue
             if room is not None:
-                item = translate(decrypted, room, self._client.user_id, self._direct.room_ids)
-                await self._signal(item)
+                await self._signal(self._translate(decrypted, room))
         self._undecrypted = waiting

@@ -2,13 +2,16 @@
 
 One Matrix event becomes at most one core event, or an `InviteReceived` signal that asks the
 adapter to accept an invite. Nothing here talks to the network, logs or keeps state: the room
-(`nio.MatrixRoom`, as synced) and the set of rooms known to be direct chats are passed in.
+(`nio.MatrixRoom`, as synced) and the set of rooms known to be direct chats are passed in, and
+so is `download` (media repository content by `mxc://` URI), which a photo's `fetch` calls only
+when the core wants the bytes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +23,17 @@ from nio import (
     InviteMemberEvent,
     MatrixRoom,
     ReactionEvent,
+    RoomEncryptedFile,
+    RoomEncryptedImage,
+    RoomEncryptedMedia,
     RoomMemberEvent,
+    RoomMessageFile,
+    RoomMessageImage,
+    RoomMessageMedia,
     RoomMessageText,
 )
+from nio.crypto.attachments import decrypt_attachment
+from nio.exceptions import EncryptionError
 
 from bot.events import (
     BotAddedToChat,
@@ -33,9 +44,11 @@ from bot.events import (
     MemberJoined,
     MemberLeft,
     MessagePosted,
+    PhotoPosted,
     ReactionAdded,
 )
 from bot.model import ChatRef, Platform, UserRef
+from bot.ports import PermanentError
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +61,12 @@ class InviteReceived:
 
 
 Translated = Event | InviteReceived | None
+Download = Callable[[str], Awaitable[bytes]]
 
 # `!word args` (Matrix) and `/word args` (clients that pass unknown slash commands through).
 _COMMAND_RE = re.compile(r"^[!/]([A-Za-z][A-Za-z0-9_]{0,31})(?:@\S*)?(?:\s+(.*))?$", re.DOTALL)
 _GONE = ("leave", "ban")
+_MEDIA = (RoomMessageImage, RoomMessageFile, RoomEncryptedImage, RoomEncryptedFile)
 
 
 def parse_command(text: str) -> tuple[str, str] | None:
@@ -130,6 +145,60 @@ def _text(event: RoomMessageText, room: MatrixRoom, direct_rooms: Collection[str
     return MessagePosted(chat, sender, body, event.event_id, reply_to=reply_to)
 
 
+def caption(content: Mapping[str, Any]) -> str:
+    """The text sent with an image: its `body` when a separate `filename` is given (MSC2530);
+    without one, clients put the file's name in `body`, which is no caption."""
+    body, name = content.get("body"), content.get("filename")
+    if not isinstance(body, str) or not isinstance(name, str) or body == name:
+        return ""
+    return body
+
+
+def _photo(
+    event: RoomMessageMedia | RoomEncryptedMedia,
+    room: MatrixRoom,
+    direct_rooms: Collection[str],
+    download: Download,
+) -> PhotoPosted | None:
+    """An image (or any file: a non-image is refused by the core, with a reason); the bytes
+    are downloaded, and decrypted in an encrypted room, only when the core asks for them."""
+    content = event.source.get("content", {})
+    if _is_edit(content):
+        return None
+    info = content.get("info")
+    info = info if isinstance(info, Mapping) else {}
+    size, mime = info.get("size"), info.get("mimetype")
+    url = event.url
+
+    if isinstance(event, RoomEncryptedMedia):
+        key, digest, iv = event.key.get("k"), event.hashes.get("sha256"), event.iv
+        mime = mime or event.mimetype
+
+        async def fetch() -> bytes:
+            ciphertext = await download(url)
+            try:
+                return await asyncio.to_thread(decrypt_attachment, ciphertext, key, digest, iv)
+            except (EncryptionError, ValueError, TypeError) as exc:
+                # A wrong hash or key: the attachment is damaged or not what was announced.
+                raise PermanentError("attachment_damaged") from exc
+
+    else:
+
+        async def fetch() -> bytes:
+            return await download(url)
+
+    caption_text = caption(content)
+    return PhotoPosted(
+        chat=chat_ref(room, direct_rooms),
+        sender=user_ref(room, event.sender),
+        caption=strip_reply_fallback(caption_text) if reply_target(content) else caption_text,
+        message_id=event.event_id,
+        fetch=fetch,
+        size=size if isinstance(size, int) and size > 0 else 0,
+        mime=mime if isinstance(mime, str) else "",
+    )
+
+
 def _display_name(*contents: Mapping[str, Any] | None) -> str | None:
     for content in contents:
         if content and isinstance(content.get("displayname"), str):
@@ -169,8 +238,10 @@ def translate(
     room: MatrixRoom,
     bot_user_id: str,
     direct_rooms: Collection[str] = (),
+    download: Download | None = None,
 ) -> Translated:
-    """One synced event of `room` as at most one core event (or an invite to accept)."""
+    """One synced event of `room` as at most one core event (or an invite to accept); images
+    and files become photos only when `download` can fetch them."""
     if isinstance(event, InviteMemberEvent):
         if event.state_key == bot_user_id and event.membership == "invite":
             return InviteReceived(
@@ -183,6 +254,8 @@ def translate(
         return None
     if isinstance(event, RoomMessageText):
         return _text(event, room, direct_rooms)
+    if isinstance(event, _MEDIA) and download is not None:
+        return _photo(event, room, direct_rooms, download)
     if isinstance(event, ReactionEvent):
         return ReactionAdded(
             chat_ref(room, direct_rooms),
@@ -194,10 +267,14 @@ def translate(
 
 
 def parse_event(source: Mapping[str, Any]) -> NioEvent | InviteEvent:
-    """A nio event from raw JSON: a timeline event, or a stripped invite-state event."""
+    """A nio event from raw JSON: a timeline event, a decrypted one (an attachment with its
+    key, as nio hands it over after decrypting), or a stripped invite-state event."""
     data = dict(source)
     if "event_id" not in data:
         return InviteEvent.parse_event(data)
+    content = data.get("content")
+    if data.get("type") == "m.room.message" and isinstance(content, Mapping) and "file" in content:
+        return NioEvent.parse_decrypted_event(data)
     return NioEvent.parse_event(data)
 
 
@@ -206,6 +283,7 @@ def translate_raw(
     room: MatrixRoom,
     bot_user_id: str,
     direct_rooms: Collection[str] = (),
+    download: Download | None = None,
 ) -> Translated:
     """`translate` for an event given as JSON (recorded, or from `/messages`)."""
-    return translate(parse_event(source), room, bot_user_id, direct_rooms)
+    return translate(parse_event(source), room, bot_user_id, direct_rooms, download)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from nio import (
     RoomMessagesResponse,
     RoomPreset,
     RoomSendResponse,
+    UploadResponse,
 )
 
 from bot.events import Event
@@ -238,6 +240,48 @@ class MatrixUser:
         )
         assert isinstance(resp, RoomSendResponse)
         return str(resp.event_id)
+
+    async def send_image(
+        self,
+        room_id: str,
+        data: bytes,
+        *,
+        caption: str = "",
+        name: str = "IMG_0412.jpg",
+        mime: str = "image/jpeg",
+        encrypted: bool | None = None,
+    ) -> str:
+        """Post an image as Element does: uploaded (encrypted in an encrypted room) and sent as
+        `m.image`, the caption in `body` beside `filename`; its event id."""
+        if encrypted is None:
+            room = self.client.rooms.get(room_id)
+            encrypted = bool(room is not None and room.encrypted)
+        resp, keys = await self.client.upload(
+            io.BytesIO(data),
+            content_type=mime,
+            filename=name,
+            encrypt=encrypted,
+            filesize=len(data),
+        )
+        assert isinstance(resp, UploadResponse), resp
+        content: dict[str, Any] = {
+            "msgtype": "m.image",
+            "body": caption or name,
+            "filename": name,
+            "info": {"mimetype": mime, "size": len(data)},
+        }
+        if encrypted:
+            assert keys is not None
+            content["file"] = keys | {"url": resp.content_uri, "mimetype": mime}
+        else:
+            content["url"] = resp.content_uri
+        sent = _ok(
+            await self.client.room_send(
+                room_id, "m.room.message", content, ignore_unverified_devices=True
+            )
+        )
+        assert isinstance(sent, RoomSendResponse)
+        return str(sent.event_id)
 
     async def react(self, room_id: str, event_id: str, key: str) -> str:
         """React to a message."""

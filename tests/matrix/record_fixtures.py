@@ -2,9 +2,11 @@
 
     python -m tests.matrix.record_fixtures
 
-Plays a short story in a room (invite, join, commands, a reply, an edit, a reaction, a knock,
-a leave, a ban, the bot kicked), then writes each event as Synapse served it to
-`fixtures/<name>.json`, with the random account names replaced by stable ones.
+Plays a short story in a room (invite, join, commands, a reply, an edit, a reaction, images, a
+knock, a leave, a ban, the bot kicked), then writes each event as Synapse served it to
+`fixtures/<name>.json`, with the random account names replaced by stable ones. The encrypted
+image is an encrypted attachment posted in the plain room: its event reads exactly as nio hands
+over one decrypted in an encrypted room; its ciphertext goes to `image_encrypted.bin`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import re
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from tests.photos import phone_photo
 
 from .harness import MatrixUser
 from .synapse import SynapseServer, start_synapse
@@ -63,6 +67,10 @@ async def _story(server: SynapseServer) -> dict[str, Any]:
         }
         await piet.client.room_send(room, "m.room.message", content)
         await piet.react(room, bot_event, "👍")
+        photo = phone_photo(64, 48)
+        await jan.send_image(room, photo, encrypted=False)
+        await jan.send_image(room, photo, caption="!update A-7K2Q foto erbij", encrypted=False)
+        await jan.send_image(room, photo, name="IMG_0413.jpg", encrypted=True)
         edit = {
             "msgtype": "m.text",
             "body": "* !numbers",
@@ -100,6 +108,12 @@ async def _story(server: SynapseServer) -> dict[str, Any]:
         reply=find("m.room.message", sender=p),
         edit=find("m.room.message", **{"content.body": "* !numbers"}),
         reaction=find("m.reaction"),
+        image=find("m.room.message", **{"content.body": "IMG_0412.jpg"}),
+        image_caption=find(
+            "m.room.message",
+            **{"content.filename": "IMG_0412.jpg", "content.body": "!update A-7K2Q foto erbij"},
+        ),
+        image_encrypted=find("m.room.message", **{"content.body": "IMG_0413.jpg"}),
         knock=find("m.room.member", state_key=p, **{"content.membership": "knock"}),
         member_join=find(
             "m.room.member",
@@ -116,7 +130,17 @@ async def _story(server: SynapseServer) -> dict[str, Any]:
         member_ban=find("m.room.member", state_key=p, **{"content.membership": "ban"}),
         bot_kicked=find("m.room.member", state_key=b, **{"content.membership": "leave"}),
     )
+    out["_ciphertext"] = await _download(jan, out["image_encrypted"]["content"]["file"]["url"])
     return out
+
+
+async def _download(user: MatrixUser, mxc: str) -> bytes:
+    user = MatrixUser(user.server, user.account)
+    try:
+        resp = await user.client.download(mxc=mxc)
+        return bytes(resp.body)  # type: ignore[union-attr]
+    finally:
+        await user.close()
 
 
 def _get(event: dict[str, Any], dotted: str) -> Any:
@@ -141,6 +165,7 @@ def main() -> None:
         finally:
             server.stop()
     accounts = recorded.pop("_accounts")
+    (FIXTURES / "image_encrypted.bin").write_bytes(recorded.pop("_ciphertext"))
     FIXTURES.mkdir(exist_ok=True)
     for name, event in recorded.items():
         text = _stable(json.dumps(event, indent=2, ensure_ascii=False, sort_keys=True), accounts)

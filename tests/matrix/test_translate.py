@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from nio import MatrixRoom
+from PIL import Image
 
 from adapters.matrix.translate import (
     InviteReceived,
@@ -24,9 +27,11 @@ from bot.events import (
     MemberJoined,
     MemberLeft,
     MessagePosted,
+    PhotoPosted,
     ReactionAdded,
 )
 from bot.model import ChatRef, Platform, UserRef
+from bot.ports import PermanentError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BOT = "@binbot:localhost"
@@ -104,6 +109,69 @@ def test_reaction_names_the_message_and_key() -> None:
     event = translate_raw(source, group(), BOT)
     target = source["content"]["m.relates_to"]["event_id"]
     assert event == ReactionAdded(GROUP, PIET_REF, target, "👍")
+
+
+class Repository:
+    """The media repository as `download` sees it: recorded content by mxc URI."""
+
+    def __init__(self, content: dict[str, bytes]) -> None:
+        self.content = content
+        self.asked: list[str] = []
+
+    async def __call__(self, mxc: str) -> bytes:
+        self.asked.append(mxc)
+        return self.content[mxc]
+
+
+def test_an_image_in_a_private_chat_is_a_photo_fetched_only_when_asked() -> None:
+    source = recorded("image")
+    url = source["content"]["url"]
+    repo = Repository({url: b"\xff\xd8 jpeg"})
+    event = translate_raw(source, direct(), BOT, download=repo)
+    assert isinstance(event, PhotoPosted)
+    assert event.chat == ChatRef(Platform.MATRIX, "!dm:localhost", is_private=True)
+    assert (event.sender, event.message_id) == (JAN_REF, source["event_id"])
+    # The size announced in `info`, so an oversized image is refused before any download.
+    assert (event.size, event.mime) == (3301, "image/jpeg")
+    assert event.caption == ""  # the file's name in `body` is no caption
+    assert repo.asked == []
+    assert asyncio.run(event.fetch()) == b"\xff\xd8 jpeg"
+    assert repo.asked == [url]
+
+
+def test_an_image_with_a_caption_carries_it_as_an_update_would_need() -> None:
+    event = translate_raw(recorded("image_caption"), direct(), BOT, download=Repository({}))
+    assert isinstance(event, PhotoPosted)
+    assert event.caption == "!update A-7K2Q foto erbij"
+
+
+def test_an_encrypted_attachment_is_downloaded_and_decrypted() -> None:
+    source = recorded("image_encrypted")
+    url = source["content"]["file"]["url"]
+    ciphertext = (FIXTURES / "image_encrypted.bin").read_bytes()
+    event = translate_raw(source, direct(), BOT, download=Repository({url: ciphertext}))
+    assert isinstance(event, PhotoPosted) and event.caption == ""
+    assert (event.size, event.mime) == (3301, "image/jpeg")
+    data = asyncio.run(event.fetch())
+    assert data != ciphertext and data.startswith(b"\xff\xd8")  # the JPEG itself
+    assert Image.open(io.BytesIO(data)).size == (64, 48)
+
+
+def test_a_damaged_encrypted_attachment_is_refused_not_handed_over() -> None:
+    source = recorded("image_encrypted")
+    url = source["content"]["file"]["url"]
+    ciphertext = bytearray((FIXTURES / "image_encrypted.bin").read_bytes())
+    ciphertext[100] ^= 0xFF
+    event = translate_raw(source, direct(), BOT, download=Repository({url: bytes(ciphertext)}))
+    assert isinstance(event, PhotoPosted)
+    with pytest.raises(PermanentError, match="attachment_damaged"):
+        asyncio.run(event.fetch())
+
+
+def test_images_are_ignored_without_a_way_to_download_and_from_the_bot() -> None:
+    assert translate_raw(recorded("image"), direct(), BOT) is None
+    from_bot = {**recorded("image"), "sender": BOT}
+    assert translate_raw(from_bot, direct(), BOT, download=Repository({})) is None
 
 
 def test_invite_of_the_bot_asks_the_adapter_to_join() -> None:
