@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from adapters.http.desk_pages import _date, _int
+from bot import texts
 from bot.services import alert_render as render
 from bot.services import desk, desk_audit, desk_stats
 from bot.services.desk import Viewer
@@ -95,7 +96,20 @@ class FigurePages:
             "stats.html",
             request,
             lang,
-            {"view": found, "shown": shown, "query": query, "charted": desk_stats.CHARTED},
+            {
+                "view": found,
+                "shown": shown,
+                "query": query,
+                "charted": desk_stats.CHARTED,
+                # once per column, not once per cell: a year of a zone is thousands of cells
+                "column_names": {
+                    t.name: [
+                        texts.text(f"desk.col_{c}", lang) if c != "bin_code" else ""
+                        for c in t.columns
+                    ]
+                    for t in found.tables
+                },
+            },
             who=who,
         )
 

@@ -113,6 +113,9 @@ async def test_the_open_month_is_counted_when_the_page_is_asked(
     rows = await download(jan, "/desk/stats/messages.csv")
     assert rows[1:] == []
     await send(dw, jan, "zuid")
+    dw.h.clock.advance(seconds=50)  # counted at most once a minute
+    assert (await download(jan, "/desk/stats/messages.csv"))[1:] == []
+    dw.h.clock.advance(seconds=11)
     rows = await download(jan, "/desk/stats/messages.csv")
     assert [(r[1], r[5]) for r in rows[1:]] == [("zuid", "1")]
 
@@ -163,3 +166,39 @@ async def test_coordinators_and_other_zones_see_no_audit_entries_of_this_zone(
     rows = await download(piet, "/desk/audit.csv")
     assert all(r[4] != "Beringen" for r in rows[1:])
     assert await refused(dw, "desk.audit") == ["role"] * 4
+
+
+async def test_the_audit_log_is_paged(dw: DeskWorld, people: dict[str, Browser]) -> None:
+    now = dw.h.core.clock.now()
+    async with dw.h.db.session() as s:
+        s.add_all(
+            AuditEntry(at=now, actor=f"p-{i:04d}", action="test.entry", outcome="ok", zone_id=1)
+            for i in range(60)
+        )
+        await s.commit()
+    jan = people["jan"]
+    first = await jan.get("/desk/audit?action=test.entry")
+    assert "60 entries" in first and "Page 1 of 2" in first and first.count(">p-00") == 50
+    second = await jan.get("/desk/audit?action=test.entry&page=2")
+    assert second.count(">p-00") == 10 and "p-0000" in second and "p-0059" not in second
+    assert len(await download(jan, "/desk/audit.csv?action=test.entry")) == 61
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        ("nl", ("Statistieken", "Auditlog")),
+        ("fr", ("Statistiques", "Journal d'audit")),
+        ("de", ("Statistik", "Prüfprotokoll")),
+    ],
+)
+async def test_the_figure_pages_speak_the_desks_language(
+    dw: DeskWorld, people: dict[str, Browser], lang: str, words: tuple[str, str]
+) -> None:
+    import html
+
+    jan = people["jan"]
+    await jan.get("/desk/stats")
+    await jan.post("/desk/language", {"lang": lang, "back": "/desk/stats"})
+    assert words[0] in jan.text
+    assert words[1] in html.unescape(await jan.get("/desk/audit"))
