@@ -4,7 +4,9 @@ The memory benchmark's data (10,000 groups, 100,000 members; `benchmarks/memory.
 builder) plus 5,000 official messages, all in the zone measured (the worst case for its pages),
 each to one to three BINs with one delivery per group (some failed), and Seen marks. Then an
 officer of that zone, logged in through a real login link, asks for the overview, the message
-list (first and a later page, and filtered) and a message's page over HTTP, many times each.
+list (first and a later page, and filtered), a message's page, the statistics page (its open
+months counted afresh each time, as the page does) and a CSV of it, and the audit log (15,000
+entries: first page, and a filtered later page) over HTTP, many times each.
 
     python benchmarks/desk.py [--groups 10000] [--members 100000] [--messages 5000]
                               [--requests 60] [--postgres URL]
@@ -39,7 +41,7 @@ async def add_messages(url: str, messages: int, seed: int = 7) -> None:
     from sqlalchemy import insert, select, text
 
     from storage.db import open_database
-    from storage.tables import Alert, AlertTarget, Bin, Delivery, Group, Seen
+    from storage.tables import Alert, AlertTarget, AuditEntry, Bin, Delivery, Group, Seen
 
     rng = random.Random(seed)
     now = datetime.now(UTC)
@@ -53,7 +55,7 @@ async def add_messages(url: str, messages: int, seed: int = 7) -> None:
             )
         ).all():
             groups.setdefault(bid, []).append((gid, chat))
-        alerts, targets, deliveries, seen = [], [], [], []
+        alerts, targets, deliveries, seen, audit = [], [], [], [], []
         for i in range(messages):
             created = now - timedelta(minutes=10 * (messages - i))
             urgent = rng.random() < 0.5
@@ -92,12 +94,17 @@ async def add_messages(url: str, messages: int, seed: int = 7) -> None:
                         }
                     )
             for person in rng.sample(range(1, 1000), 5):
-                seen.append({"alert_id": i + 1, "person_id": person, "at": created})
+                seen.append({"alert_id": i + 1, "mark": f"{person:032x}"})
+            for action in ("alert.compose", "delivery.sent", "desk.message"):
+                audit.append(
+                    {"at": created, "actor": f"p-{i % 40:04d}", "action": action, "zone_id": 1}
+                )
         await s.execute(insert(Alert), alerts)
         await s.execute(insert(AlertTarget), targets)
         for start in range(0, len(deliveries), 10_000):
             await s.execute(insert(Delivery), deliveries[start : start + 10_000])
         await s.execute(insert(Seen), seen)
+        await s.execute(insert(AuditEntry), audit)
         if db.engine.dialect.name == "postgresql":  # rows were given their ids: move on
             for table in ("persons", "alerts", "zones", "bins"):
                 await s.execute(
@@ -150,6 +157,10 @@ async def measure(url: str, requests: int) -> dict[str, Any]:
         "messages_page_50": "/desk/messages?page=50",
         "messages_filtered": "/desk/messages?category=burglary&state=resolved&bin=1",
         "message": "/desk/messages/B-1000",
+        "stats": "/desk/stats",
+        "stats_csv": "/desk/stats/deliveries.csv",
+        "audit": "/desk/audit",
+        "audit_filtered": "/desk/audit?action=alert.compose&page=3",
     }
     timings: dict[str, list[float]] = {name: [] for name in pages}
     jar = aiohttp.CookieJar(unsafe=True)

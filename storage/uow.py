@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.alerts import AlertRepo
+from storage.audit_log import AuditLogRepo
 from storage.conversations import ConversationRepo
 from storage.db import WROTE, changes_pending
 from storage.desk import DeskRepo
@@ -62,6 +63,7 @@ class UnitOfWork:
         self.retention = RetentionRepo(session)
         self.figures = FigureRepo(session)
         self.desk = DeskRepo(session)
+        self.audit_log = AuditLogRepo(session)
         self.media = MediaRepo(session)
         self.committed = False
         self._pending: list[AfterCommit] = []

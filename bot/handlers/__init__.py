@@ -16,6 +16,7 @@ def modules() -> tuple[ModuleType, ...]:
     from bot.services import (
         alert_compose,
         alerts,
+        join_find,
         joins,
         membership,
         photos,
@@ -35,6 +36,7 @@ def modules() -> tuple[ModuleType, ...]:
         alert_compose,
         alerts,
         photos,
+        join_find,
         joins,
         membership,
         privacy,

@@ -11,7 +11,7 @@ from bot import texts
 from bot.commands import Command, Registry
 from bot.context import Ctx
 from bot.model import LANGUAGES, Rich, Role
-from bot.services import invites
+from bot.services import invites, join_find
 
 if TYPE_CHECKING:
     from storage.tables import Zone
@@ -24,7 +24,15 @@ MAX_ZONES_LISTED = 40  # /numbers stays one message in a deployment serving many
 
 @routes.command("start", help="help.start", args="[CODE]", order=1)
 async def start(ctx: Ctx, args: str) -> None:
-    """Greet; with a code (Telegram deep links carry one), redeem it."""
+    """Greet; with a code (Telegram deep links carry one), redeem it; with `join-CODE` (a
+    BIN's public join link), ask to join that BIN as `/join CODE` does."""
+    code = join_find.deep_link_code(args)
+    if code is not None:
+        if not ctx.chat.is_private:
+            await ctx.reply("core.use_private", command="join")
+            return
+        await join_find.ask(ctx, code)
+        return
     if args.strip():
         await redeem_here(ctx, args, command="start")
         return

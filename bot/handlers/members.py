@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from bot.commands import Registry, Where
 from bot.context import Ctx
 from bot.events import JoinRequested, MemberLeft
-from bot.services import joins, privacy, roster
+from bot.services import join_find, joins, privacy, roster
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
@@ -15,10 +15,10 @@ if TYPE_CHECKING:
 routes = Registry()
 
 
-@routes.command("join", help="groups.help_join", where=Where.PRIVATE, args="BIN", order=10)
+@routes.command("join", help="groups.help_join", where=Where.PRIVATE, args="[BIN]", order=10)
 async def join(ctx: Ctx, args: str) -> None:
-    """Ask to join a BIN."""
-    await joins.ask_by_command(ctx, args.strip())
+    """Ask to join a BIN, or find it by postcode, street or municipality."""
+    await join_find.ask(ctx, args)
 
 
 @routes.on(JoinRequested)

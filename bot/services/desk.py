@@ -221,6 +221,16 @@ def may_see_bin(who: Viewer, b: Bin) -> bool:
     return b.zone_id in who.zones or b.id in who.coordinated
 
 
+def may_see_figures(who: Viewer, b: Bin) -> bool:
+    """A BIN's monthly figures: its zone's police and prevention, and its coordinators."""
+    return may_see_bin(who, b)
+
+
+def may_see_audit(who: Viewer, zone_id: int) -> bool:
+    """A zone's audit log: its police and prevention only (coordinators see none)."""
+    return zone_id in who.zones
+
+
 def may_see_alert(who: Viewer, alert: Alert) -> bool:
     """The same check as /status."""
     return alerts.may_see(who.roles, alert)

@@ -18,11 +18,9 @@ from bot.conversation import Answer, Conversation
 from bot.model import LANGUAGES, ChatRef, Outgoing, Platform, Rich, UserRef
 from bot.ports import PlatformError
 from bot.services.audience import (
-    MAX_SHOWN_WORD,
     bin_and_zone,
     group_language,
     prefix_for,
-    shorten,
     tell,
 )
 from bot.services.join_requests import (
@@ -275,44 +273,34 @@ async def record_request(
     return Recorded(req.id, person_id, str(person.language), b.name, questions)
 
 
-async def ask_by_command(ctx: Ctx, word: str) -> None:
-    """`/join BIN` in a private chat."""
-    if not word:
-        await ctx.reply("groups.join_usage")
-        return
+async def ask_for_bin(ctx: Ctx, uow: UnitOfWork, b: Bin) -> None:
+    """Ask to join `b` from a private chat (`/join CODE`, a deep link, or a BIN picked from a
+    list), in the caller's unit of work, which commits."""
     core = ctx.core
-    async with core.uow() as uow:
-        b = await uow.directory.find_bin(word)
-        if b is None:
-            await ctx.reply("groups.unknown_bin", word=shorten(word, MAX_SHOWN_WORD))
-            return
-        found = await check_can_ask(
-            uow, ctx.person.id, b, core.clock.now(), core.config.join_cooldown_days
+    found = await check_can_ask(
+        uow, ctx.person.id, b, core.clock.now(), core.config.join_cooldown_days
+    )
+    if isinstance(found, Refusal):
+        if found.reason:
+            await ctx.audit("join.request", outcome="refused", reason=found.reason, bin_id=b.id)
+        await ctx.reply(found.key, bin=found.name, date=found.until)
+    elif found is not None and found.in_intake:
+        await _ask_again(ctx, uow, found.request_id, b)
+    elif found is not None:
+        await ctx.reply("groups.join_pending", bin=b.name)
+    elif not any(
+        g.platform == ctx.platform.value for g in await uow.groups.groups_of_bins([b.id])
+    ):
+        await ctx.reply("groups.join_no_group", bin=b.name)
+    else:
+        rec = await record_request(
+            core, uow, ctx.person.id, b, ctx.platform, None, ctx.sender.language_hint
         )
-        if isinstance(found, Refusal):
-            if found.reason:
-                await ctx.audit(
-                    "join.request", outcome="refused", reason=found.reason, bin_id=b.id
-                )
-            await ctx.reply(found.key, bin=found.name, date=found.until)
-        elif found is not None and found.in_intake:
-            await _ask_again(ctx, uow, found.request_id, b)
-        elif found is not None:
+        if rec is None:  # another request won the race: that one is waiting
             await ctx.reply("groups.join_pending", bin=b.name)
-        elif not any(
-            g.platform == ctx.platform.value for g in await uow.groups.groups_of_bins([b.id])
-        ):
-            await ctx.reply("groups.join_no_group", bin=b.name)
         else:
-            rec = await record_request(
-                core, uow, ctx.person.id, b, ctx.platform, None, ctx.sender.language_hint
-            )
-            if rec is None:  # another request won the race: that one is waiting
-                await ctx.reply("groups.join_pending", bin=b.name)
-            else:
-                ctx.lang = rec.lang
-                await _start(ctx, uow, rec)
-        await uow.commit()
+            ctx.lang = rec.lang
+            await _start(ctx, uow, rec)
 
 
 async def _ask_again(ctx: Ctx, uow: UnitOfWork, request_id: int, b: Bin) -> None:

@@ -57,9 +57,11 @@ async def _yield(core: Core, began: float) -> None:
     await asyncio.sleep(pause)
 
 
-async def count_figures(core: Core, now: datetime) -> int:
+async def count_figures(core: Core, now: datetime, *, pause: bool = True) -> int:
     """Count every month that is not final yet into the figures (final ones are kept as they
-    are); returns how many months were counted."""
+    are); returns how many months were counted. The desk's statistics page calls it with
+    `pause` False, so that the open month it shows is counted as the retention job counts it,
+    without the job's pauses (usually one or two months are open)."""
     async with core.uow() as uow:
         final = await uow.figures.final_month()
         first = await uow.figures.first_month()
@@ -76,7 +78,8 @@ async def count_figures(core: Core, now: datetime) -> int:
             await uow.commit()
         months += 1
         start = next_month(start)
-        await _yield(core, began)
+        if pause:
+            await _yield(core, began)
     return months
 
 

@@ -162,9 +162,9 @@ async def test_removed_person_cannot_ask_again(h: Harness) -> None:
 async def test_unknown_bin_and_bin_without_group(h: Harness) -> None:
     await zone_and_bin(h)
     await h.say("jan", "/join")
-    assert "/join gevolgd door de code" in h.new("jan")[-1]
+    assert "Bij welke BIN wil je aansluiten?\n1. Noord (Beringen)" in h.new("jan")[-1]
     await h.say("jan", "/join atlantis")
-    assert "Ik ken geen BIN „atlantis”" in h.new("jan")[-1]
+    assert "Geen BIN past bij „atlantis”" in h.new("jan")[-1]
     await h.say("jan", "/join noord")
     assert "heeft hier nog geen groep" in h.new("jan")[-1]
     await h.say("jan", "/join noord", chat="buurt")

@@ -1,0 +1,189 @@
+"""The desk's statistics: a year's monthly figures per BIN, read from `monthly_figures` (the
+same counts the retention job keeps after the detail is gone), as tables and bar charts.
+
+Only aggregates: counts per month and BIN. Nothing here reads who saw, who said what, or
+who called. The open months are counted afresh when the page is asked, through the code the
+retention job uses, so this month's figures are today's: at most once a minute (REFRESH), as
+a recount reads every row of the open months (about a second with 100,000 members on SQLite).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from bot.services import retention
+from bot.services.desk import Viewer, may_see_figures
+
+if TYPE_CHECKING:
+    from bot.dispatch import Core
+    from storage.tables import Bin
+
+Value = str | int
+
+# Each table: its id (also the CSV's name) and its columns; the first three are always the
+# month, the BIN's code and its name.
+KEYS = ("month", "bin_code", "bin")
+TABLES: dict[str, tuple[str, ...]] = {
+    "messages": (*KEYS, "urgency", "category", "messages"),
+    "deliveries": (*KEYS, "platform", "delivered", "failed"),
+    "seen": (*KEYS, "seen"),
+    "members": (*KEYS, "members", "joined", "left"),
+    "requests": (*KEYS, "approved", "declined", "expired"),
+}
+# What each table's chart adds up per month (one bar per column and month).
+CHARTED: dict[str, tuple[str, ...]] = {
+    "messages": ("messages",),
+    "deliveries": ("delivered", "failed"),
+    "seen": ("seen",),
+    "members": ("members",),
+    "requests": ("approved", "declined", "expired"),
+}
+CHART_WIDTH, CHART_HEIGHT, CHART_TOP = 600, 140, 14
+REFRESH = timedelta(minutes=1)
+COUNTED_KEY = "desk.figures_counted"  # kv: when the page last counted the open months
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar of a chart, placed in SVG user units."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    value: int
+    series: int
+    month: str
+
+
+@dataclass
+class Table:
+    """One table of figures: raw rows (the CSV's), in the page's order."""
+
+    name: str
+    columns: tuple[str, ...]
+    rows: list[tuple[Value, ...]] = field(default_factory=list)
+    bars: list[Bar] = field(default_factory=list)
+    months: list[tuple[float, str]] = field(default_factory=list)  # x of each month's label
+
+
+@dataclass
+class Stats:
+    """The statistics page: the year, the BINs it may show, and the tables."""
+
+    year: int
+    years: list[int]
+    bins: list[tuple[int, str]]
+    bin_id: int | None
+    tables: list[Table]
+
+
+def _months(year: int, now_month: str) -> list[str]:
+    return [m for m in (f"{year}-{n:02d}" for n in range(1, 13)) if m <= now_month]
+
+
+def _tables(
+    figures: list[tuple[str, int, str, str, int]], bins: dict[int, Bin]
+) -> dict[str, Table]:
+    """The monthly figures (month, BIN, figure, detail, value) as the page's tables."""
+    wide: dict[tuple[str, tuple[Value, ...]], dict[str, int]] = defaultdict(dict)
+    for month, bin_id, figure, detail, value in figures:
+        b = bins[bin_id]
+        key: tuple[Value, ...] = (month, b.code, b.name)
+        if figure == "alerts":
+            urgency, _, category = detail.partition("/")
+            wide["messages", (*key, urgency, category)]["messages"] = value
+        elif figure == "deliveries":
+            platform, _, status = detail.partition("/")
+            column = {"sent": "delivered", "failed": "failed"}.get(status)
+            if column is not None:
+                wide["deliveries", (*key, platform)][column] = value
+        elif figure in ("seen", "members", "joined"):
+            wide["seen" if figure == "seen" else "members", key][figure] = value
+        elif figure == "left":
+            cell = wide["members", key]
+            cell["left"] = cell.get("left", 0) + value
+        elif figure == "requests" and detail in ("approved", "declined", "expired"):
+            wide["requests", key][detail] = value
+    tables = {name: Table(name, columns) for name, columns in TABLES.items()}
+    for (name, key), cells in sorted(wide.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        table = tables[name]
+        width = len(table.columns) - len(key)
+        table.rows.append((*key, *(cells.get(c, 0) for c in table.columns[-width:])))
+    return tables
+
+
+def _chart(table: Table, months: list[str]) -> None:
+    """Bars of the table's charted columns, summed per month, scaled to the tallest."""
+    charted = CHARTED[table.name]
+    sums = {(m, c): 0 for m in months for c in charted}
+    for row in table.rows:
+        for c in charted:
+            value = row[table.columns.index(c)]
+            assert isinstance(value, int)
+            sums[str(row[0]), c] += value
+    tallest = max(sums.values(), default=0) or 1
+    slot = CHART_WIDTH / 12
+    width = (slot - 8) / len(charted)
+    for i, m in enumerate(months):
+        table.months.append((i * slot + slot / 2, m[5:]))
+        for s, c in enumerate(charted):
+            value = sums[m, c]
+            height = round(value / tallest * (CHART_HEIGHT - CHART_TOP), 1)
+            x = round(i * slot + 4 + s * width, 1)
+            y = round(CHART_HEIGHT - height, 1)
+            table.bars.append(Bar(x, y, round(width, 1), height, value, s, m))
+
+
+async def stats(core: Core, who: Viewer, year: int, bin_id: int | None) -> Stats | None:
+    """A year's figures of the BINs this person may see (or of one of them); None when
+    `bin_id` is not theirs to see (the caller audits)."""
+    now = core.clock.now()
+    await refresh(core, now)
+    async with core.uow() as uow:
+        # Only the viewer's zones and BINs are read (a deployment may hold thousands).
+        mine = [b for z in sorted(who.zones) for b in await uow.directory.bins(z)]
+        mine += [b for i in sorted(who.coordinated) if (b := await uow.directory.bin(i))]
+        visible = {b.id: b for b in mine if may_see_figures(who, b)}
+        if bin_id is not None and bin_id not in visible:
+            return None
+        shown = [bin_id] if bin_id is not None else sorted(visible)
+        figures = [
+            f for f in await uow.figures.figures(shown, since=f"{year}-01") if f[0] <= f"{year}-12"
+        ]
+        first = await uow.figures.first_month()
+    months = _months(year, now.strftime("%Y-%m"))
+    tables = _tables(figures, visible)
+    for table in tables.values():
+        _chart(table, months)
+    oldest = first.year if first is not None else now.year
+    return Stats(
+        year,
+        list(range(now.year, min(oldest, now.year) - 1, -1)),
+        [(b.id, b.name) for b in sorted(visible.values(), key=lambda b: b.name)],
+        bin_id,
+        list(tables.values()),
+    )
+
+
+async def refresh(core: Core, now: datetime) -> None:
+    """Count the open months into the figures unless that was done less than REFRESH ago."""
+    async with core.uow() as uow:
+        last = await uow.state.get(COUNTED_KEY)
+    if last is not None and now - datetime.fromisoformat(last) < REFRESH:
+        return
+    await retention.count_figures(core, now, pause=False)
+    async with core.uow() as uow:
+        await uow.state.put(COUNTED_KEY, now.isoformat())
+        await uow.commit()
+
+
+def csv_rows(found: Stats, name: str) -> list[tuple[Value, ...]] | None:
+    """One table as CSV rows, the header first; None for a table that does not exist."""
+    for table in found.tables:
+        if table.name == name:
+            return [table.columns, *table.rows]
+    return None
