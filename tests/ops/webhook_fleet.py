@@ -211,7 +211,7 @@ class Fleet:
         return None
 
     async def shown(
-        self, where: Where, text: str, button: str | None = None, within: float = 15.0
+        self, where: Where, text: str, button: str | None = None, within: float = 30.0
     ) -> FakeMessage:
         """Wait until the bot shows a message containing `text` (with button `button`)."""
         await self.until(
@@ -223,7 +223,7 @@ class Fleet:
         assert found is not None
         return found
 
-    async def until(self, check: Callable[[], object], what: str, within: float = 15.0) -> None:
+    async def until(self, check: Callable[[], object], what: str, within: float = 30.0) -> None:
         """Wait until `check()` holds; if it does not in time, fail saying what people saw."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
