@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING
 
 from bot.model import Rich
 from bot.services import alert_render as render
-from bot.services import alerts
 from bot.services.audience import display_name
-from bot.services.desk import Viewer, may_see_alert, may_see_bin, may_see_zone
+from bot.services.desk import Viewer, may_follow_up, may_see_alert, may_see_bin, may_see_zone
 from storage.desk import AlertFilter, DeliveryRow
 
 if TYPE_CHECKING:
@@ -260,7 +259,7 @@ async def message(core: Core, who: Viewer, ref: str) -> MessageView | None:
         rows,
         views,
         seen,
-        alerts.may_follow_up(who.roles, found),
+        may_follow_up(who, found),
         all(r.status not in ("pending", "sending") for r in rows),
         {None: ref, **{fu.id: fu.kind for fu in fus}},
     )
