@@ -16,6 +16,7 @@ def modules() -> tuple[ModuleType, ...]:
     from bot.services import (
         alert_compose,
         alerts,
+        group_rights,
         joins,
         membership,
         photos,
@@ -36,6 +37,7 @@ def modules() -> tuple[ModuleType, ...]:
         alerts,
         photos,
         joins,
+        group_rights,
         membership,
         privacy,
         rules,
