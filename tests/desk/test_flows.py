@@ -190,3 +190,16 @@ async def test_the_desk_and_chat_refuse_the_same_follow_ups(dw: DeskWorld, jan: 
     ]
     async with dw.h.db.session() as s:
         assert (await s.execute(select(Alert.state))).scalar_one() == "resolved"
+
+
+async def test_a_refused_follow_up_keeps_the_text_typed(dw: DeskWorld, jan: Browser) -> None:
+    ref = await send(dw, jan, "noord")
+    dw.h.new("noord-1")
+    long = "The van & its driver <left> " + "x" * 5000
+    await jan.get(f"/desk/messages/{ref}")
+    page = await jan.post(f"/desk/messages/{ref}/followup", {"kind": "update", "text": long})
+    assert jan.status == 400 and "too long" in page
+    kept = re.search(r'<textarea id="fu-text" name="text" rows="4">(.*?)</textarea>', page, re.S)
+    assert kept and html.unescape(kept.group(1)) == long  # to shorten, not to type again
+    await dw.h.core.idle()
+    assert dw.h.new("noord-1") == []
