@@ -49,7 +49,9 @@ class Where(StrEnum):
 
 @dataclass(frozen=True)
 class Command:
-    """One command: `roles` None means anyone; otherwise any one of them is enough."""
+    """One command: `roles` None means anyone; otherwise any one of them is enough.
+    `refusal` is the catalogue key that answers someone without those roles, where the
+    generic answer (`core.refused_role`) would not say it as well."""
 
     name: str
     handler: Handler
@@ -58,6 +60,7 @@ class Command:
     where: Where = Where.ANY
     args: str = ""
     order: int = 100
+    refusal: str | None = None
 
 
 @dataclass
@@ -116,14 +119,18 @@ class Registry:
         where: Where = Where.ANY,
         args: str = "",
         order: int = 100,
+        refusal: str | None = None,
     ) -> Callable[[Handler], Handler]:
-        """Declare a command; `help` is the catalogue key of its one-line description."""
+        """Declare a command; `help` is the catalogue key of its one-line description, and
+        `refusal` (optional) the key of the answer to someone without the roles."""
+        if refusal is not None and not roles:
+            raise ValueError(f"command /{name}: a refusal needs roles to refuse")
 
         def deco(fn: Handler) -> Handler:
             if name in self.commands:
                 raise ValueError(f"command /{name} declared twice")
             self.commands[name] = Command(
-                name, fn, help, frozenset(roles) if roles else None, where, args, order
+                name, fn, help, frozenset(roles) if roles else None, where, args, order, refusal
             )
             return fn
 

@@ -26,6 +26,7 @@ from bot.model import ChatRef, MessageRef, Outgoing, Platform
 from bot.ports import (
     BotRemoved,
     ChatMoved,
+    MissingRights,
     PermanentError,
     PlatformError,
     PlatformPort,
@@ -33,7 +34,7 @@ from bot.ports import (
 )
 from bot.ratelimit import RateLimiter
 from bot.services import alert_render as render
-from bot.services import alerts, linking
+from bot.services import alerts, group_rights, linking
 from config.settings import DeliverySettings
 from storage.alerts import CANCELLED, FAILED, SENT
 from storage.sent import SentWriter
@@ -302,6 +303,11 @@ class RowSender:
             chat_state.regroup = True
             await self._fail(row, token, job, "bot_removed")
             return None
+        except MissingRights as exc:
+            # The group needs someone to grant them: the desk lists it until they are back.
+            await group_rights.lost(self.core, group.id, exc.rights)
+            await self._fail(row, token, job, exc.reason)
+            return None
         except PermanentError as exc:
             await self._fail(row, token, job, exc.reason)
             return None
@@ -311,6 +317,7 @@ class RowSender:
             log.exception("delivery %s: unexpected error from %s", row.id, row.platform)
             return await self._retry(row, token, job, "internal_error", now)
         await self._sent(row, token, job, group, sent, now)
+        await group_rights.posted(self.core, group)
         if job.followup is not None and job.followup.kind == "withdraw" and reply_to:
             await self._delete_original(port, chat, reply_to, row)
             text_part = job.original.text_message_id if job.original is not None else None

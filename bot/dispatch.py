@@ -471,6 +471,9 @@ class Core:
     async def _allowed(self, ctx: Ctx, cmd: Command) -> bool:
         if cmd.roles is not None and not (cmd.roles & ctx.roles.kinds):
             await ctx.audit("command." + cmd.name, outcome="refused", reason="role")
+            if cmd.refusal is not None:
+                await ctx.reply(cmd.refusal, command=cmd.name)
+                return False
             names = ", ".join(sorted(texts.text("role." + r, ctx.lang) for r in cmd.roles))
             await ctx.reply("core.refused_role", command=cmd.name, roles=names)
             return False

@@ -1,21 +1,22 @@
 """`binbot doctor`: checks a deployment and says what to fix, one line per check.
 
 Settings, the database and its schema, each configured platform, and for every linked group
-whether the bot holds the rights it needs there. Exits 1 when a check fails.
+whether the bot holds the rights it needs there. What it finds lacking (or back) in a group
+is recorded, so that the desk shows it as well. Exits 1 when a check fails.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.model import ChatRef, Platform
-from bot.ports import BotRemoved, PlatformError, PlatformPort
+from bot.ports import BotRemoved, PlatformError, PlatformPort, SystemClock
 from config.settings import Settings, SettingsError, load_settings, unknown_variables
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from storage.ops import LinkedGroup
 
 Connect = Callable[[PlatformPort], AbstractAsyncContextManager[str]]
+Record = Callable[[int, Sequence[str]], Awaitable[None]]
 BuildPlatforms = Callable[[Settings, "Database"], dict[Platform, PlatformPort]]
 
 DB_TIMEOUT = 10.0
@@ -136,9 +138,27 @@ async def _check_all(
         except ValueError as exc:
             report(fail("platforms", str(exc), "complete the platform's settings"))
             return
+
+        async def record(group_id: int, missing: Sequence[str]) -> None:
+            from bot.services.group_rights import change
+
+            try:
+                async with db.unit_of_work() as uow:
+                    now = SystemClock().now()
+                    await change(uow, group_id, "found", missing, now, actor="doctor")
+                    await uow.commit()
+            except Exception as exc:  # the check itself stands; only the desk misses it
+                report(
+                    warn(
+                        "database",
+                        f"could not record the rights of group {group_id}: {_first_line(exc)}",
+                        "check that the database user may write",
+                    )
+                )
+
         for platform in platforms.values():
             mine = [g for g in groups or () if g.platform == platform.platform.value]
-            await _check_platform(platform, mine, connect, report)
+            await _check_platform(platform, mine, connect, report, record)
         for name in sorted({g.platform for g in groups or ()} - {p.value for p in platforms}):
             count = sum(1 for g in groups or () if g.platform == name)
             report(
@@ -201,13 +221,17 @@ async def _check_platform(
     groups: Sequence[LinkedGroup],
     connect: Connect,
     report: Callable[[Finding], None],
+    record: Record,
 ) -> None:
     name = platform.platform.value
     try:
         async with _connected(connect, platform) as who:
             report(ok(name, f"reachable as {who}"))
             for group in groups:
-                report(await _check_group(platform, group))
+                finding, missing = await _check_group(platform, group)
+                report(finding)
+                if missing is not None:
+                    await record(group.id, missing)
             if not groups:
                 report(ok(name, "no linked groups yet"))
     except _Unreachable as exc:
@@ -240,27 +264,31 @@ async def _connected(connect: Connect, platform: PlatformPort) -> AsyncIterator[
         await manager.__aexit__(None, None, None)
 
 
-async def _check_group(platform: PlatformPort, group: LinkedGroup) -> Finding:
+async def _check_group(
+    platform: PlatformPort, group: LinkedGroup
+) -> tuple[Finding, Sequence[str] | None]:
+    """The finding, and what the bot lacks there (None when the platform could not say)."""
     what = f"group {group.id} ({group.platform} {group.chat_id}, BIN {group.bin_code})"
     chat = ChatRef(platform.platform, group.chat_id, False, group.title)
     try:
         async with asyncio.timeout(PLATFORM_TIMEOUT):
             rights = await platform.check_rights(chat)
     except BotRemoved:
-        return fail(
+        found = fail(
             what,
             "the bot is no longer in this group",
             "add the bot to the group again, or unlink it (/unlink)",
         )
+        return found, None
     except PlatformError as exc:
-        return fail(what, f"cannot check the bot's rights: {exc.reason}", "try again later")
+        return fail(what, f"cannot check the bot's rights: {exc.reason}", "try again later"), None
     except TimeoutError:
-        return fail(what, "checking the bot's rights timed out", "try again later")
+        return fail(what, "checking the bot's rights timed out", "try again later"), None
     if rights.ok:
-        return ok(what, "the bot has the rights it needs")
+        return ok(what, "the bot has the rights it needs"), ()
     missing = ", ".join(rights.missing)
     grant = GRANT.get(platform.platform, "give the bot the rights to {rights}")
-    return fail(what, f"the bot lacks: {missing}", grant.format(rights=missing))
+    return fail(what, f"the bot lacks: {missing}", grant.format(rights=missing)), rights.missing
 
 
 def _missing_sqlite_file(db: Database) -> str | None:

@@ -209,7 +209,8 @@ RECORDS: tuple[Record, ...] = (
         "Linked groups",
         ("groups",),
         "the platform chat, its title and language, the pinned rules, the invite link, the "
-        "last 101 nudge, and who linked it (a link to their pseudonym)",
+        "last 101 nudge, the rights the bot lacks there, and who linked it (a link to their "
+        "pseudonym)",
         "official messages reach a BIN through its groups",
         "the BIN's coordinators (chat); police and prevention (chat: `/status`)",
         "while linked; {groups_days} days after it was unlinked, once no delivery refers to it",

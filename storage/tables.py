@@ -214,6 +214,10 @@ class Group(Base):
     nudge_sensitivity: Mapped[str] = mapped_column(
         String(8), default="normal", server_default="normal"
     )
+    # The rights the bot lacks here as last seen ("invite,pin"; None: none known missing), and
+    # when the platform was last asked (migration 0012).
+    missing_rights: Mapped[str | None] = mapped_column(Text)
+    rights_checked_at: Mapped[datetime | None]
 
 
 class JoinRequest(Base):

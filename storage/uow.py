@@ -26,6 +26,7 @@ from storage.conversations import ConversationRepo
 from storage.db import WROTE, changes_pending
 from storage.desk import DeskRepo
 from storage.figures import FigureRepo
+from storage.group_rights import RightsRepo
 from storage.groups import GroupRepo
 from storage.media import MediaRepo
 from storage.repo import AuditRepo, DirectoryRepo, InviteRepo, PeopleRepo, StateRepo
@@ -65,6 +66,7 @@ class UnitOfWork:
         self.desk = DeskRepo(session)
         self.audit_log = AuditLogRepo(session)
         self.media = MediaRepo(session)
+        self.rights = RightsRepo(session)
         self.committed = False
         self._pending: list[AfterCommit] = []
         self._released: list[AfterCommit] = []

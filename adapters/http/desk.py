@@ -174,7 +174,10 @@ class Desk:
         """The logged-in person, or a 401 page that says how to log in."""
         who = await desk.viewer(self.core, request.cookies.get(COOKIE))
         if who is None:
-            page = self.notice(request, "desk.signed_out", status=401)
+            # A form sent from a tab whose session has ended (logout elsewhere, idle hours)
+            # must say that what it asked for was not done.
+            key = "desk.signed_out_post" if request.method == "POST" else "desk.signed_out"
+            page = self.notice(request, key, status=401)
             raise web.HTTPUnauthorized(text=page.text, content_type="text/html")
         return who
 
@@ -208,6 +211,10 @@ class Desk:
         """Open a one-time link: a session and its cookie, then the overview."""
         opened = await desk.open_link(self.core, request.match_info["token"])
         if not isinstance(opened, desk.Opened):
+            # An old link tapped again in the chat by someone still logged in: the refusal is
+            # audited, and they land on the desk rather than on a dead end.
+            if await desk.viewer(self.core, request.cookies.get(COOKIE)) is not None:
+                raise web.HTTPSeeOther("/desk/")
             return self.notice(request, "desk.link_refused", status=403)
         response = web.Response(status=303, headers={"Location": "/desk/"})
         response.set_cookie(

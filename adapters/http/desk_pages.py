@@ -124,15 +124,31 @@ class Pages:
         """One message: the text residents saw, its delivery per group, its follow-ups."""
         who = await self.site.viewer(request)
         found = await self._message_or_refuse(request, who, "desk.message")
+        done = request.query.get("done", "") in ("sent", "update", "resolve", "withdraw")
+        return self._message_page(request, who, found, done=done)
+
+    def _message_page(
+        self,
+        request: web.Request,
+        who: Viewer,
+        found: desk_views.MessageView,
+        *,
+        done: bool = False,
+        error: str = "",
+        text: str = "",
+    ) -> web.Response:
+        """The message's page; with a refused follow-up, why, and the text kept to correct."""
         rows = [(r, *desk_views.delivery_state(r, found.zone, who.lang)) for r in found.deliveries]
         return self._page(
             request,
             who,
             "message.html",
+            status=400 if error else 200,
             view=found,
             rows=rows,
-            done=request.query.get("done", "") in ("sent", "update", "resolve", "withdraw"),
-            error=request.query.get("error", "")[:20],
+            done=done,
+            error=error,
+            fu_text=text,
         )
 
     async def status(self, request: web.Request) -> web.StreamResponse:
@@ -164,11 +180,15 @@ class Pages:
         fields = await self.site.form(request, who)
         ref = alerts.normalise_ref(request.match_info["ref"]) or "-"
         kind = fields.get("kind", "")
-        reason = await desk_actions.follow_up(self.core, who, ref, kind, fields.get("text", ""))
+        text = fields.get("text", "")
+        reason = await desk_actions.follow_up(self.core, who, ref, kind, text)
         if reason in ("unknown_ref", "organisation", "kind"):
             raise self.site.refuse(request, who)
         if reason is not None:
-            raise web.HTTPSeeOther(f"/desk/messages/{ref}?error={reason}")
+            # Shown at once, not after a redirect: the text typed is kept to correct.
+            found = await self._message_or_refuse(request, who, "desk.message")
+            kept = text[: desk_actions.MAX_TEXT]
+            return self._message_page(request, who, found, error=reason, text=kept)
         raise web.HTTPSeeOther(f"/desk/messages/{ref}?done={kind}")
 
     # -- compose -----------------------------------------------------------------------------

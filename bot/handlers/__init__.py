@@ -16,6 +16,7 @@ def modules() -> tuple[ModuleType, ...]:
     from bot.services import (
         alert_compose,
         alerts,
+        group_rights,
         join_find,
         joins,
         membership,
@@ -38,6 +39,7 @@ def modules() -> tuple[ModuleType, ...]:
         photos,
         join_find,
         joins,
+        group_rights,
         membership,
         privacy,
         rules,

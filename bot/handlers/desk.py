@@ -17,13 +17,14 @@ routes = Registry()
 
 
 # Declared with its roles, so that /help offers it only to those who may use it; anyone else
-# is told by the dispatcher that /desk is only for police, prevention and coordinators.
+# is told by the dispatcher, in the desk's own words, whom the desk is for.
 @routes.command(
     "desk",
     help="desk.help",
     roles={Role.POLICE, Role.PREVENTION, Role.COORDINATOR},
     where=Where.PRIVATE,
     order=60,
+    refusal="desk.residents_refused",
 )
 async def desk_link(ctx: Ctx, args: str) -> None:
     """A link to the desk that works once, for ten minutes."""

@@ -12,7 +12,7 @@ from bot.events import ReactionAdded
 from bot.handlers import photos as photo_handlers
 from bot.handlers.common import numbers_text, zone_of
 from bot.model import Rich, Role
-from bot.services import alert_compose, alert_limits, alerts, photos
+from bot.services import alert_compose, alerts, photos
 from bot.services import alert_render as render
 from storage.alerts import SENT
 
@@ -128,24 +128,21 @@ async def _refusal(
     ctx: Ctx, uow: UnitOfWork, found: Alert, kind: str, ref: str, text: str
 ) -> str | None:
     """Why this follow-up may not be posted (told to the author), or None when it may."""
-    zone = await ctx.core.zone(found.zone_id, uow)
-    assert zone is not None
-    if not alerts.may_follow_up(ctx.roles, found):
+    refused = await alerts.follow_up_refusal(ctx.core, uow, ctx.roles, found, kind, text)
+    if refused is None:
+        return None
+    if refused.reason == "organisation":
+        zone = await ctx.core.zone(found.zone_id, uow)
+        assert zone is not None
         organisation = render.organisation(found.author_role, zone, ctx.lang)
         await ctx.reply("alerts.followup_refused", ref=ref, organisation=organisation)
-        return "organisation"
-    if found.state == "withdrawn":
-        await ctx.reply("alerts.followup_withdrawn", ref=ref)
-        return "withdrawn"
-    if kind == "resolve" and found.state == "resolved":
-        await ctx.reply("alerts.followup_resolved", ref=ref)
-        return "resolved"
-    if text:
-        room = await alert_limits.followup_room(ctx.core, uow, found, kind, text)
-        if not room.fits:
-            await ctx.reply("alerts.followup_too_long", limit=room.limit, length=room.length)
-            return "too_long"
-    return None
+    elif refused.reason == "too_long":
+        await ctx.reply("alerts.followup_too_long", limit=refused.limit, length=refused.length)
+    elif refused.reason in ("withdrawn", "resolved"):
+        await ctx.reply(f"alerts.followup_{refused.reason}", ref=ref)
+    else:  # "empty" and "kind" are answered with the usage before the message is looked up
+        await ctx.reply(f"alerts.{kind}_usage")
+    return refused.reason
 
 
 @routes.command(

@@ -112,6 +112,42 @@ def may_follow_up(roles: Roles, alert: Alert) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class FollowUpRefused:
+    """Why a follow-up may not be posted. `reason` is one of "kind", "organisation",
+    "withdrawn", "resolved", "empty" and "too_long"; with "too_long", the text's `length` and
+    the `limit` it exceeds (in characters)."""
+
+    reason: str
+    limit: int = 0
+    length: int = 0
+
+
+async def follow_up_refusal(
+    core: Core, uow: UnitOfWork, roles: Roles, alert: Alert, kind: str, text: str
+) -> FollowUpRefused | None:
+    """The rules of /update, /resolve and /withdraw, and of the desk's follow-ups: None when
+    this follow-up may be posted, else why not."""
+    # alert_limits measures texts in the frames alert_render draws; it imports this module.
+    from bot.services.alert_limits import followup_room
+
+    if kind not in FOLLOWUP_KINDS:
+        return FollowUpRefused("kind")
+    if not may_follow_up(roles, alert):
+        return FollowUpRefused("organisation")
+    if alert.state == "withdrawn":
+        return FollowUpRefused("withdrawn")
+    if kind == "resolve" and alert.state == "resolved":
+        return FollowUpRefused("resolved")
+    if kind == "update" and not visible(text):
+        return FollowUpRefused("empty")
+    if text:
+        room = await followup_room(core, uow, alert, kind, text)
+        if not room.fits:
+            return FollowUpRefused("too_long", room.limit, room.length)
+    return None
+
+
 def may_see(roles: Roles, alert: Alert) -> bool:
     """Police and prevention of the zone see its figures."""
     return alert.zone_id in roles.zones(Role.POLICE, Role.PREVENTION)

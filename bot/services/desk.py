@@ -237,7 +237,8 @@ def may_see_alert(who: Viewer, alert: Alert) -> bool:
 
 
 def may_follow_up(who: Viewer, alert: Alert) -> bool:
-    """The same check as /update, /resolve and /withdraw."""
+    """Whether to offer follow-ups on a message's page (the same check as /update; posting
+    one goes through all of their rules, `alerts.follow_up_refusal`)."""
     return alerts.may_follow_up(who.roles, alert)
 
 

@@ -18,11 +18,11 @@ from bot.ports import PlatformError
 from bot.services import alert_limits, alerts, membership
 from bot.services import alert_render as render
 from bot.services.audience import status_word, tell_coordinators
-from bot.services.desk import Viewer, may_compose, may_decide, may_follow_up, refused
+from bot.services.desk import Viewer, may_compose, may_decide, refused
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
-    from storage.tables import Alert, Zone
+    from storage.tables import Zone
     from storage.uow import UnitOfWork
 
 MAX_TEXT = 10_000  # anything longer is refused before it is measured
@@ -200,25 +200,6 @@ async def _post_receipt(core: Core, alert_id: int, chat: ChatRef, body: Rich) ->
 # -- follow-ups -----------------------------------------------------------------------------
 
 
-async def follow_up_refusal(
-    core: Core, uow: UnitOfWork, who: Viewer, found: Alert, kind: str, text: str
-) -> str | None:
-    """Why a follow-up may not be posted (the rules of /update, /resolve, /withdraw)."""
-    if kind not in alerts.FOLLOWUP_KINDS:
-        return "kind"
-    if not may_follow_up(who, found):
-        return "organisation"
-    if found.state == "withdrawn":
-        return "withdrawn"
-    if kind == "resolve" and found.state == "resolved":
-        return "resolved"
-    if kind == "update" and not alerts.visible(text):
-        return "empty"
-    if text and not (await alert_limits.followup_room(core, uow, found, kind, text)).fits:
-        return "too_long"
-    return None
-
-
 async def follow_up(core: Core, who: Viewer, ref: str, kind: str, text: str) -> str | None:
     """Post an update, all-clear or withdrawal through `alerts.follow_up`; None when done,
     else the reason it was refused (audited)."""
@@ -229,7 +210,8 @@ async def follow_up(core: Core, who: Viewer, ref: str, kind: str, text: str) -> 
         found = await uow.alerts.alert_by_ref(ref)
         reason = "unknown_ref" if found is None else None
         if found is not None:
-            reason = await follow_up_refusal(core, uow, who, found, kind, text)
+            refusal = await alerts.follow_up_refusal(core, uow, who.roles, found, kind, text)
+            reason = refusal.reason if refusal is not None else None
         if reason is not None or found is None:
             zone_id = found.zone_id if found is not None else None
             await refused(core, who, action, reason or "unknown_ref", zone_id=zone_id, ref=ref)

@@ -5,20 +5,22 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from bot.model import Rich
+from bot import texts
+from bot.model import Platform, Rich
 from bot.services import alert_render as render
-from bot.services import alerts
-from bot.services.audience import display_name
-from bot.services.desk import Viewer, may_see_alert, may_see_bin, may_see_zone
+from bot.services.audience import display_name, rights_text
+from bot.services.desk import Viewer, may_follow_up, may_see_alert, may_see_bin, may_see_zone
 from storage.desk import AlertFilter, DeliveryRow
+from storage.group_rights import parse
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
-    from storage.tables import Alert, Bin, Zone
+    from storage.tables import Alert, Bin, Group, Zone
     from storage.uow import UnitOfWork
 
 PAGE = 25
@@ -41,11 +43,25 @@ class BinRow:
 
 @dataclass(frozen=True)
 class Problem:
-    """Something that needs someone, and where it is fixed."""
+    """Something that needs someone, where it is seen, and (in words) what to do."""
 
-    kind: str  # lost_group, failed, expiring
+    kind: str  # lost_group, rights, failed, expiring
     values: dict[str, object]
     href: str
+    fix: str = ""
+
+
+def rights_fix(platform: str, missing: Sequence[str], lang: str) -> str:
+    """What to do about rights the bot lacks, in the platform's own terms."""
+    wanted = [r for r in missing if r != "admin"]  # the fix makes it an administrator anyway
+    if platform == Platform.TELEGRAM.value:
+        key = "desk.fix_rights_telegram" if wanted else "desk.fix_rights_telegram_admin"
+    elif platform == Platform.MATRIX.value:
+        key = "desk.fix_rights_matrix"
+    else:
+        key = "desk.fix_rights_other"
+    fix = texts.text(key, lang, rights=rights_text(wanted or missing, lang))
+    return f"{fix} {texts.text('desk.fix_rights_recheck', lang)}"
 
 
 @dataclass
@@ -132,6 +148,20 @@ async def _problems(
                 "lost_group",
                 {"group": g.title or g.chat_id, "bin": names.get(g.bin_id, "?")},
                 f"/desk/bins/{g.bin_id}",
+            )
+        )
+    for g in await uow.rights.lacking(bin_ids):
+        missing = parse(g.missing_rights)
+        problems.append(
+            Problem(
+                "rights",
+                {
+                    "group": g.title or g.chat_id,
+                    "bin": names.get(g.bin_id, "?"),
+                    "rights": rights_text(missing, who.lang),
+                },
+                f"/desk/bins/{g.bin_id}#groups",
+                rights_fix(g.platform, missing, who.lang),
             )
         )
     if zone_ids:
@@ -260,7 +290,7 @@ async def message(core: Core, who: Viewer, ref: str) -> MessageView | None:
         rows,
         views,
         seen,
-        alerts.may_follow_up(who.roles, found),
+        may_follow_up(who, found),
         all(r.status not in ("pending", "sending") for r in rows),
         {None: ref, **{fu.id: fu.kind for fu in fus}},
     )
@@ -287,11 +317,23 @@ class RequestRow:
     answers: dict[str, str]
 
 
+@dataclass(frozen=True)
+class GroupRow:
+    """One group of a BIN: inactive with a reason, or lacking rights with what to do."""
+
+    title: str
+    platform: str
+    active: bool
+    reason: str
+    lacks: str = ""
+    fix: str = ""
+
+
 @dataclass
 class BinView:
     bin: Bin
     zone: Zone
-    groups: list[tuple[str, str, bool, str]]  # title, platform, active, inactive reason
+    groups: list[GroupRow]
     coordinator: bool
     requests: list[RequestRow]
     members: list[tuple[str, str]]
@@ -311,10 +353,7 @@ async def bin_view(core: Core, who: Viewer, bin_id: int, page: int) -> BinView |
             return None
         zone = await core.zone(b.zone_id, uow)
         assert zone is not None
-        groups = [
-            (g.title or g.chat_id, g.platform, g.active, g.inactive_reason or "")
-            for g in await uow.desk.groups_of([b.id])
-        ]
+        groups = [_group_row(g, who.lang) for g in await uow.desk.groups_of([b.id])]
         coordinator = b.id in who.coordinated
         requests: list[RequestRow] = []
         members: list[tuple[str, str]] = []
@@ -341,3 +380,15 @@ async def my_bins(core: Core, who: Viewer) -> list[Bin]:
     """The BINs this person may open: their zones' and the ones they coordinate."""
     async with core.uow() as uow:
         return [b for b in await uow.directory.bins() if may_see_bin(who, b)]
+
+
+def _group_row(g: Group, lang: str) -> GroupRow:
+    missing = parse(g.missing_rights) if g.active else ()
+    return GroupRow(
+        g.title or g.chat_id,
+        g.platform,
+        g.active,
+        g.inactive_reason or "",
+        rights_text(missing, lang) if missing else "",
+        rights_fix(g.platform, missing, lang) if missing else "",
+    )

@@ -11,6 +11,7 @@ from bot import texts
 from bot.context import Ctx
 from bot.model import LANGUAGES, ChatRef, MessageRef, Outgoing, Platform, Rich, Role, UserRef
 from bot.ports import MissingRights, PlatformError
+from bot.services import group_rights
 from bot.services.audience import (
     MAX_SHOWN_WORD,
     bin_and_zone,
@@ -107,6 +108,7 @@ class Setup:
     pinned: bool = False
     invite_link: str | None = None
     missing: list[str] = field(default_factory=list)
+    checked: bool = False  # the platform named all it lacks (securing the group answered)
 
 
 async def link(ctx: Ctx, args: str) -> None:
@@ -129,6 +131,11 @@ async def link(ctx: Ctx, args: str) -> None:
             linked.group.id, setup.rules_id, setup.invite_link
         )
         await uow.commit()
+    # What the link found lacking stays on the desk until it is granted.
+    if setup.checked:
+        await group_rights.found(ctx.core, linked.group.id, setup.missing)
+    elif setup.missing:
+        await group_rights.lost(ctx.core, linked.group.id, setup.missing)
     title = shorten(linked.group.title or b.name, MAX_SHOWN_WORD)
     await _report_link(ctx, b, title, setup, invite_link)
 
@@ -203,6 +210,7 @@ async def _set_up(ctx: Ctx, b: Bin, linked: Linked) -> Setup:
         secured = await platform.secure_group(ctx.chat)
         setup.missing.extend(secured.rights.missing)
         setup.invite_link = secured.invite_link
+        setup.checked = True
     except MissingRights as exc:
         setup.missing.extend(exc.rights)
     except PlatformError as exc:
@@ -310,3 +318,4 @@ async def migrated(core: Core, platform: Platform, old_id: str, new_id: str) -> 
     async with core.uow() as uow:
         await uow.groups.set_group_setup(group.id, None, setup.invite_link)
         await uow.commit()
+    await group_rights.found(core, group.id, setup.rights.missing)

@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot import texts
 from bot.commands import Registry
 from bot.model import Rich
-from bot.ports import BotRemoved, PlatformError
+from bot.ports import BotRemoved, MissingRights, PlatformError
+from bot.services import group_rights
 from bot.services.audience import bin_and_zone, group_language, post
 
 if TYPE_CHECKING:
@@ -134,9 +135,13 @@ async def post_reminders(core: Core) -> int:
             continue
         try:
             await post(core, group, partial(reminder_text, zone), lang=lang, silent=True)
-            posted += 1
         except BotRemoved:
             await bot_gone(core, group.platform, group.chat_id)
+        except MissingRights as exc:
+            await group_rights.lost(core, group.id, exc.rights)
         except PlatformError as exc:
             log.warning("reminder in group %s failed: %s", group.id, exc.reason)
+        else:
+            posted += 1
+            await group_rights.posted(core, group)
     return posted

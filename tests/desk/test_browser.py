@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.ports import MissingRights
 from storage.tables import Alert, JoinRequest
 from tests.desk.world import DeskWorld
 
@@ -119,7 +120,11 @@ async def test_an_officer_logs_in_from_chat_composes_and_follows_up(
 
     await page.goto(dw.base + "/desk/messages")
     assert await page.locator(f"a:has-text('{ref}')").count() == 1
+    # The filters are folded until used, so that on a phone the messages come first.
+    assert await page.locator("details.filter-box").get_attribute("open") is None
     await shoot(page, "messages")
+    await page.goto(f"{dw.base}/desk/messages?bin={dw.bins['noord']}")
+    assert await page.locator("details.filter-box").get_attribute("open") is not None
 
 
 async def test_a_coordinator_approves_a_request_and_the_resident_is_welcomed(
@@ -176,3 +181,63 @@ async def test_the_attackers_attempts_fail(dw: DeskWorld, browser: Any) -> None:
         assert (await s.execute(select(Alert.state))).scalar_one() == "active"
     await shoot(jan, "refused")
     assert re.search(r"Nothing was changed", await jan.content())
+
+
+async def test_an_officer_on_a_phone_sees_what_needs_someone_and_where(
+    dw: DeskWorld, browser: Any
+) -> None:
+    context = await browser.new_context(
+        locale="en-GB", viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True
+    )
+    page = await context.new_page()
+    dw.h.platform.fail("noord-1", MissingRights(("send",)))
+    await from_chat(page, await dw.link("jan"))
+    await page.click("text=New message")
+    await page.check("label:has-text('Noord')")
+    await page.select_option("#category", "burglary")
+    await page.fill("#text", "Break-in at the Kerkstraat last night; report what you saw to 101.")
+    await page.click("text=Show preview")
+    await page.click("text=Confirm and send")
+    await dw.h.core.idle()
+    await page.goto(dw.base + "/desk/")
+    problem = page.locator(".problem-rights")
+    assert "it may not send messages" in await problem.inner_text()
+    assert "make the bot an administrator that may send messages" in await problem.inner_text()
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375  # nothing to scroll sideways on a phone
+    await page.screenshot(path=str(SHOTS / "overview-problems-phone.png"), full_page=True)
+    await problem.locator("a").click()
+    assert page.url.endswith(f"/desk/bins/{dw.bins['noord']}#groups")
+    assert "the bot may not send messages" in await page.locator("#groups").inner_text()
+    await context.close()
+
+
+async def test_a_confused_user_with_a_stale_tab_and_an_old_link_is_told_what_happened(
+    dw: DeskWorld, browser: Any
+) -> None:
+    link = await dw.link("jan")
+    tab = await person(browser)
+    await from_chat(tab, link)
+    await tab.click("text=New message")
+    await tab.check("label:has-text('Noord')")
+    await tab.select_option("#category", "other")
+    await tab.fill("#text", "Info evening on Thursday at the town hall.")
+    await tab.click("text=Show preview")
+
+    # The old link, tapped again in the chat while still logged in: the desk, not a dead end.
+    other = await tab.context.new_page()
+    await from_chat(other, link)
+    assert other.url == dw.base + "/desk/"
+    await other.click("button:has-text('Log out')")  # and in that second tab, logs out
+    assert "You are logged out" in await other.content()
+    await tab.click("text=Confirm and send")
+    text = await tab.content()
+    assert "Your desk session has ended, so nothing was sent or changed." in text
+    assert "/desk" in text and "!desk" in text  # how to get back in, on either platform
+    await shoot(tab, "stale-tab")
+    await dw.h.core.idle()
+    assert dw.h.new("noord-1") == [] and await dw.count(Alert) == 0
+
+    stranger = await person(browser)  # the link forwarded to someone else: spent
+    await from_chat(stranger, link)
+    assert "This link does not work" in await stranger.content()

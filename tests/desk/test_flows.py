@@ -13,6 +13,7 @@ from sqlalchemy import select
 from storage.tables import Alert, JoinRequest, Membership
 from tests.desk.client import Browser
 from tests.desk.world import DeskWorld
+from tests.unit.test_alerts_world import official
 
 TEXT = "A grey van <b>drives</b> slowly past the houses & gardens."
 
@@ -143,3 +144,62 @@ async def test_a_coordinator_approves_a_join_request_on_the_desk(dw: DeskWorld) 
         req = (await s.execute(select(JoinRequest))).scalar_one()
     assert member.status == "active" and req.status == "approved"
     assert [e.outcome for e in await dw.audit("join.approve")] == ["ok"]
+
+
+async def test_the_desk_and_chat_refuse_the_same_follow_ups(dw: DeskWorld, jan: Browser) -> None:
+    ref = await send(dw, jan, "noord")
+    await official(dw.h, "els", role="prevention")
+    els = Browser(dw.base)
+    try:
+        await els.get(await dw.link("els"))
+        await els.get(f"/desk/messages/{ref}")
+        await els.post(f"/desk/messages/{ref}/followup", {"kind": "update", "text": "Mine now."})
+        assert els.status == 404  # another organisation's message: not theirs to follow up
+    finally:
+        await els.close()
+    await dw.h.say("els", f"/update {ref} Mine now.")
+    assert dw.h.last("els").startswith(
+        f"Only the sender, Police zone Beringen, can follow up on {ref}."
+    )
+
+    await jan.get(f"/desk/messages/{ref}")
+    await jan.post(f"/desk/messages/{ref}/followup", {"kind": "update", "text": "x" * 5000})
+    assert "The text is too long for the groups' platforms." in html.unescape(jan.text)
+    await dw.h.say("jan", f"/update {ref} " + "x" * 5000)
+    assert dw.h.last("jan").startswith("Too long: about ")
+
+    await dw.h.say("jan", f"/resolve {ref}")
+    await jan.get(f"/desk/messages/{ref}")
+    await jan.post(f"/desk/messages/{ref}/followup", {"kind": "resolve", "text": ""})
+    assert "This message was already resolved." in jan.text
+    await dw.h.say("jan", f"/resolve {ref}")
+    assert dw.h.last("jan").startswith(f"{ref} is already resolved.")
+
+    reasons = [
+        (e.action, (e.detail or {}).get("reason"))
+        for e in await dw.audit("alert.update", "refused")
+        + await dw.audit("alert.resolve", "refused")
+    ]
+    assert reasons == [
+        ("alert.update", "organisation"),  # the desk
+        ("alert.update", "organisation"),  # the chat
+        ("alert.update", "too_long"),
+        ("alert.update", "too_long"),
+        ("alert.resolve", "resolved"),
+        ("alert.resolve", "resolved"),
+    ]
+    async with dw.h.db.session() as s:
+        assert (await s.execute(select(Alert.state))).scalar_one() == "resolved"
+
+
+async def test_a_refused_follow_up_keeps_the_text_typed(dw: DeskWorld, jan: Browser) -> None:
+    ref = await send(dw, jan, "noord")
+    dw.h.new("noord-1")
+    long = "The van & its driver <left> " + "x" * 5000
+    await jan.get(f"/desk/messages/{ref}")
+    page = await jan.post(f"/desk/messages/{ref}/followup", {"kind": "update", "text": long})
+    assert jan.status == 400 and "too long" in page
+    kept = re.search(r'<textarea id="fu-text" name="text" rows="4">(.*?)</textarea>', page, re.S)
+    assert kept and html.unescape(kept.group(1)) == long  # to shorten, not to type again
+    await dw.h.core.idle()
+    assert dw.h.new("noord-1") == []

@@ -182,6 +182,38 @@ async def test_a_wrong_role_is_refused_clearly_and_audited(guarded: Harness) -> 
     await h.close()
 
 
+async def test_a_command_may_refuse_in_its_own_words_and_is_still_audited(
+    tmp_path: Path,
+) -> None:
+    routes = Registry()
+
+    @routes.command(
+        "secret",
+        help="help.help",
+        roles={Role.POLICE},
+        where=Where.PRIVATE,
+        refusal="desk.residents_refused",
+    )
+    async def secret(ctx: Ctx, args: str) -> None:
+        await ctx.reply("core.cancelled")
+
+    h = await harness_with(tmp_path, routes)
+    await h.say("jan", "/secret")
+    assert h.last("jan").startswith("De desk is voor politie, preventiedienst en coördinatoren.")
+    assert "voorbehouden" not in h.last("jan")
+    audit = [json.loads(x) for x in await h.admin("audit --json")]
+    assert audit[-1]["action"] == "command.secret" and audit[-1]["outcome"] == "refused"
+    await h.say("jan", "/help")
+    assert "/secret" not in h.last("jan")  # still offered only to the roles
+    await h.close()
+
+
+def test_a_refusal_without_roles_to_refuse_is_a_declaration_error() -> None:
+    routes = Registry()
+    with pytest.raises(ValueError, match="needs roles"):
+        routes.command("open", help="help.help", refusal="desk.residents_refused")
+
+
 async def test_forged_or_stale_buttons_change_nothing(h: Harness) -> None:
     await h.press_data("jan", "nonsense:1")
     assert h.last("jan") == "Deze knop werkt niet meer."

@@ -14,8 +14,9 @@ from bot.model import BotRights, ChatRef, Platform
 from bot.ports import BotRemoved, PlatformPort, TransientError
 from config.settings import Settings
 from storage.db import Database
+from storage.tables import Group
 from tests.fakes import Harness, RecordingPlatform
-from tests.unit.test_groups_support import linked_group, ready
+from tests.unit.test_groups_support import audit, linked_group, ready, rows
 
 TOKEN = "5550001234:AAFakeTokenForTheBinbotTestSuite_0123"
 
@@ -136,6 +137,25 @@ async def test_a_group_where_the_bot_lacks_rights_is_named_with_what_to_fix(
         "FAIL group 2 (telegram straat, BIN noord): the bot lacks: pin, invite — "
         "make the bot an administrator of the group that may pin, invite"
     ) in lines
+
+
+async def test_what_the_doctor_finds_lacking_is_kept_for_the_desk_until_it_is_back(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await ready(h)
+    await linked_group(h, chat="straat")
+    h.platform.missing_rights["straat"] = ("pin", "invite")
+    await run_doctor(h, monkeypatch)
+    [buurt, straat] = await rows(h, Group, Group.id.in_([1, 2]))
+    assert (buurt.missing_rights, straat.missing_rights) == (None, "invite,pin")
+    assert straat.rights_checked_at is not None
+    del h.platform.missing_rights["straat"]  # granted
+    code, _ = await run_doctor(h, monkeypatch)
+    assert code == 0
+    [straat] = await rows(h, Group, Group.id == 2)
+    assert straat.missing_rights is None
+    found = [(e.actor, (e.detail or {})["missing"]) for e in await audit(h, "group.rights")]
+    assert found == [("doctor", ["invite", "pin"]), ("doctor", [])]
 
 
 async def test_a_group_the_bot_was_removed_from(
