@@ -42,7 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from adapters.console.platform import ConsolePlatform
 from benchmarks.pg import drop_postgres, postgres_database
 from bot.app import CONTEXT_REUSE_SECONDS, tune_gc
-from bot.dispatch import Core, CoreConfig
+from bot.core_config import CoreConfig
+from bot.dispatch import Core
 from bot.events import Event
 from bot.metrics import REGISTRY
 from bot.model import Platform

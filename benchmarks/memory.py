@@ -229,7 +229,7 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
     from adapters.http.health import HealthServer
     from bot import scheduler
     from bot.app import CONTEXT_REUSE_SECONDS, assemble, publish_commands, tune_gc
-    from bot.dispatch import CoreConfig
+    from bot.core_config import CoreConfig
     from bot.health import Health
     from bot.leader import lead_scheduler
     from bot.model import Platform

@@ -14,8 +14,9 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
+from bot.core_config import CoreConfig
 from bot.delivery import DeliveryWorker, build_worker
-from bot.dispatch import Core, CoreConfig
+from bot.dispatch import Core
 from bot.events import Event
 from bot.handlers import build_registry
 from bot.model import Platform

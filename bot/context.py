@@ -149,7 +149,7 @@ class Ctx:
         """Note something that was done for this person (a catalogue key): should the rest of
         the handling fail, their error answer says it. Inside a unit of work it counts once
         that commits."""
-        from bot.dispatch import ATTEMPT
+        from bot.failures import ATTEMPT
 
         attempt = ATTEMPT.get()
         if attempt is None:

@@ -7,21 +7,20 @@ a clear answer in the person's language and an audit entry.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import random
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from bot import metrics, texts
+from bot import failures, metrics, texts
 from bot.commands import Command, Registry, Where
 from bot.context import Ctx, Grant, Roles
 from bot.conversation import Conversations
+from bot.core_config import CoreConfig
 from bot.events import ButtonPressed, CommandIssued, Event, MessagePosted, ReactionAdded
 from bot.model import (
     LANGUAGES,
@@ -36,7 +35,6 @@ from bot.model import (
 )
 from bot.patience import Patient
 from bot.ports import Clock, NoOutbox, Outbox, PlatformError, PlatformPort, SystemClock
-from bot.register import Retention
 from storage import uow as units
 from storage.db import Database
 from storage.uow import UnitOfWork
@@ -47,36 +45,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class CoreConfig:
-    """Behaviour the deployment may tune (built from Settings in bot/app.py)."""
-
-    default_language: str = "nl"
-    join_request_days: float = 7.0
-    # Days after a decline, or the withdrawal of a request the coordinators had received,
-    # before the person may ask that BIN again (0: at once).
-    join_cooldown_days: float = 7.0
-    nudge_cooldown_minutes: float = 30.0
-    conversation_timeout_minutes: float = 15.0
-    redeem_max_failures: int = 5
-    redeem_lockout_minutes: float = 15.0
-    # Seconds a person's context may be reused for read-only commands and private chatter
-    # (0: never). What this process changes is seen at once; roles and languages changed
-    # elsewhere (another process, the admin's shell) show that much later in /help.
-    # Privileged commands, buttons and conversations always read them afresh.
-    context_reuse_seconds: float = 0.0
-    # How long each kind of record is kept (bot/register.py, the retention job).
-    retention: Retention = field(default_factory=Retention)
-    # The desk (adapters/http): the base of its links ("" when no HTTP server serves it)
-    # and how long a session may stay unused.
-    desk_url: str = ""
-    desk_idle_hours: float = 8.0
-    # Photos of official messages (bot/services/photos.py): where, and for how long after
-    # the message expired.
-    media_dir: Path = Path("binbot-data/media")
-    media_keep_days: float = 30.0
-
-
 # Commands that only read and answer, for which a recent context is good enough.
 READ_ONLY_COMMANDS = frozenset({"help", "numbers", "check", "mydata"})
 # Zones, BINs and groups read less than this long ago are not read again, unless this process
@@ -84,23 +52,6 @@ READ_ONLY_COMMANDS = frozenset({"help", "numbers", "check", "mydata"})
 DIRECTORY_SECONDS = 60.0
 RECENT_MAX = 50_000
 _T = TypeVar("_T")
-
-
-ERROR_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-
-
-@dataclass
-class Attempt:
-    """The handling of one event: whose it is, and what was done and committed so far (told
-    to the person if the rest fails)."""
-
-    ctx: Ctx | None = None
-    done: list[tuple[str, dict[str, object]]] = field(default_factory=list)
-
-
-ATTEMPT: contextvars.ContextVar[Attempt | None] = contextvars.ContextVar(
-    "binbot_attempt", default=None
-)
 
 
 @dataclass(frozen=True)
@@ -269,7 +220,7 @@ class Core:
     @staticmethod
     def _attempted(ctx: Ctx) -> Ctx:
         """Note the first context resolved while handling an event (for the failure answer)."""
-        attempt = ATTEMPT.get()
+        attempt = failures.ATTEMPT.get()
         if attempt is not None and attempt.ctx is None:
             attempt.ctx = ctx
         return ctx
@@ -400,42 +351,16 @@ class Core:
         """Handle one event from an adapter. Never raises: a failure is logged with a short
         reference and the person is answered with the same reference (STYLE 13)."""
         metrics.count_update(event)
-        attempt = Attempt()
-        token = ATTEMPT.set(attempt)
+        attempt = failures.Attempt()
+        token = failures.ATTEMPT.set(attempt)
         try:
             await self._route(event)
         except Exception:
-            ref = "E-" + "".join(secrets.choice(ERROR_ALPHABET) for _ in range(4))
+            ref = failures.new_ref()
             log.exception("handling %s failed (ref %s)", type(event).__name__, ref)
-            await self._answer_failure(event, attempt, ref)
+            await failures.answer(self, event, attempt, ref)
         finally:
-            ATTEMPT.reset(token)
-
-    async def _answer_failure(self, event: Event, attempt: Attempt, ref: str) -> None:
-        """Tell the person whose update failed: the reference, and what was done anyway."""
-        if not isinstance(event, CommandIssued | ButtonPressed | MessagePosted):
-            return  # a platform event (a join request, a member leaving): nobody is waiting
-        if isinstance(event, MessagePosted) and not event.chat.is_private:
-            return  # group chatter: nobody asked the bot anything
-        ctx = attempt.ctx
-        lang = ctx.lang if ctx is not None else self.config.default_language
-        prefix = "!" if event.chat.platform == Platform.MATRIX else "/"
-        done = [texts.rich(key, lang, p=prefix, **values) for key, values in attempt.done]
-        if not done:
-            done = [texts.rich("core.failed_nothing_done", lang, p=prefix)]
-        body = Rich.join([texts.rich("core.failed", lang, p=prefix, ref=ref), *done])
-        try:
-            if isinstance(event, ButtonPressed) and not event.chat.is_private:
-                if event.acknowledge is not None:
-                    await event.acknowledge(body.plain)
-                    return
-                await self.platform(event.chat.platform).send_direct(
-                    event.sender.user_id, Outgoing(body)
-                )
-                return
-            await self.platform(event.chat.platform).send(event.chat, Outgoing(body))
-        except Exception:
-            log.exception("answering failure %s failed too", ref)
+            failures.ATTEMPT.reset(token)
 
     async def _route(self, event: Event) -> None:
         if isinstance(event, CommandIssued | MessagePosted | ButtonPressed | ReactionAdded):

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.dispatch import CoreConfig
+    from bot.core_config import CoreConfig
 
 
 @dataclass(frozen=True)

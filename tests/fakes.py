@@ -18,7 +18,8 @@ from pathlib import Path
 
 from bot.admin import run_admin
 from bot.cli import admin_parser
-from bot.dispatch import Core, CoreConfig
+from bot.core_config import CoreConfig
+from bot.dispatch import Core
 from bot.events import (
     BotAddedToChat,
     BotRemovedFromChat,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, select
 
-from bot.dispatch import CoreConfig
+from bot.core_config import CoreConfig
 from bot.events import CommandIssued
 from bot.model import Platform, UserRef
 from storage.db import Database

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.app import core_config
-from bot.dispatch import CoreConfig
+from bot.core_config import CoreConfig
 from config.settings import Settings
 from storage.db import Database
 from storage.tables import JoinRequest, Membership

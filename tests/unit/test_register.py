@@ -12,7 +12,7 @@ import pytest
 
 from bot import cli, register
 from bot.app import core_config
-from bot.dispatch import CoreConfig
+from bot.core_config import CoreConfig
 from bot.register import Retention
 from config.settings import load_settings
 from storage.retention import tables_of
