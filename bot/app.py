@@ -99,6 +99,8 @@ def core_config(settings: Settings) -> CoreConfig:
         desk_idle_hours=settings.http.desk_idle_hours,
         media_dir=settings.data_dir / "media",
         media_keep_days=settings.media_keep_days,
+        telegram_username=settings.telegram.username or "",
+        matrix_user_id=settings.matrix.user_id or "",
     )
 
 

@@ -36,3 +36,7 @@ class CoreConfig:
     # the message expired.
     media_dir: Path = Path("binbot-data/media")
     media_keep_days: float = 30.0
+    # The bot's accounts, for links people follow from a desk page or a poster
+    # (bot/services/links.py): the Telegram @username ("" unknown) and the Matrix user id.
+    telegram_username: str = ""
+    matrix_user_id: str = ""

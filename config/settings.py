@@ -6,6 +6,7 @@ Nothing else reads the environment. Built once in the composition root and passe
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +30,10 @@ class TelegramSettings(BaseModel):
     """Telegram bot account and its limits."""
 
     token: SecretStr | None = None
+    username: str | None = Field(
+        default=None,
+        description="the bot's @username without the @, for t.me links on the desk and posters",
+    )
     base_url: str | None = Field(
         default=None, description="Bot API server, e.g. http://127.0.0.1:8081/bot"
     )
@@ -42,6 +47,19 @@ class TelegramSettings(BaseModel):
     rate_per_group_minute: int = Field(
         default=20, gt=0, description="messages per minute per group"
     )
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().removeprefix("@")
+        # Telegram: 5 to 32 letters, digits and underscores; a bot's ends in "bot".
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{3,30}[A-Za-z0-9]", value) or not (
+            value.lower().endswith("bot")
+        ):
+            raise ValueError("must be the bot's Telegram username, e.g. zone_bin_bot")
+        return value
 
     @property
     def enabled(self) -> bool:
