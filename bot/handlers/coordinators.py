@@ -84,15 +84,19 @@ async def decline(ctx: Ctx, args: str) -> None:
 async def request_button(ctx: Ctx, payload: str) -> None:
     """Approve/Decline under a request. The data is untrusted: `decide` re-checks everything."""
     verb, _, rest = payload.partition(":")
-    n = parse_number(rest)
+    number, _, stamp = rest.partition(":")
+    n = parse_number(number)
     if verb not in ("approve", "decline") or not isinstance(n, int):
         await ctx.audit("join.button", outcome="refused", reason="malformed")
         await ctx.reply("core.button_expired")
         return
-    await _decide(ctx, n, approve=verb == "approve")
+    # Buttons sent before requests carried a stamp have none: the number alone, as typed.
+    await _decide(ctx, n, approve=verb == "approve", stamp=stamp or None)
 
 
-async def _decide(ctx: Ctx, n: int, *, approve: bool, reason: str | None = None) -> None:
+async def _decide(
+    ctx: Ctx, n: int, *, approve: bool, reason: str | None = None, stamp: str | None = None
+) -> None:
     """Decide request `n` (by button or command): recorded with its audit entry in one unit
     of work, then the platforms, then the answers."""
     core = ctx.core
@@ -106,6 +110,7 @@ async def _decide(ctx: Ctx, n: int, *, approve: bool, reason: str | None = None)
             approve,
             core.clock.now(),
             {p.value for p in core.platforms},
+            stamp,
         )
         if isinstance(outcome, membership.NotYours):
             await ctx.audit(
@@ -118,7 +123,8 @@ async def _decide(ctx: Ctx, n: int, *, approve: bool, reason: str | None = None)
             )
         await uow.commit()
     if isinstance(outcome, membership.NotYours):
-        await ctx.reply("groups.request_not_yours", n=n)
+        stale = outcome.reason == "stale"
+        await ctx.reply("core.button_expired" if stale else "groups.request_not_yours", n=n)
         return
     if isinstance(outcome, membership.NotWaiting):
         status = status_word(outcome.status, ctx.lang)

@@ -7,6 +7,7 @@ edits every copy: the buttons go and the decision shows.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ class RequestView:
     name: str
     answers: Mapping[str, str]
     via_command: bool
+    stamp: str = ""
 
     def body(self, lang: str, prefix: str) -> Rich:
         """The request as one coordinator reads it."""
@@ -107,14 +109,23 @@ class Closed:
     copies: tuple[Copy, ...]
 
 
-def request_buttons(request_id: int) -> Buttons:
+def stamp(req: JoinRequest) -> str:
+    """What a request's buttons carry beside its number, so that a button left under the copy
+    of an erased request cannot decide a later request that got the same number."""
+    moment = req.created_at.replace(tzinfo=None).isoformat()
+    mark = f"{req.id}|{req.bin_id}|{req.person_id}|{req.platform}|{moment}"
+    return hashlib.sha256(mark.encode()).hexdigest()[:8]
+
+
+def request_buttons(request_id: int, request_stamp: str = "") -> Buttons:
     """Approve / Decline, labelled in the coordinator's language."""
+    ref = f"{request_id}:{request_stamp}" if request_stamp else str(request_id)
 
     def rows(lang: str) -> list[list[Button]]:
         return [
             [
-                Button(label("groups.button_approve", lang), f"jr:approve:{request_id}"),
-                Button(label("groups.button_decline", lang), f"jr:decline:{request_id}"),
+                Button(label("groups.button_approve", lang), f"jr:approve:{ref}"),
+                Button(label("groups.button_decline", lang), f"jr:decline:{ref}"),
             ]
         ]
 
@@ -125,7 +136,15 @@ async def _view(uow: UnitOfWork, req: JoinRequest, answers: Mapping[str, str]) -
     b = await uow.directory.bin(req.bin_id)
     name = await display_name(uow, req.person_id, req.platform)
     bin_name = b.name if b is not None else "?"
-    return RequestView(req.id, req.bin_id, bin_name, name, dict(answers), req.group_id is None)
+    return RequestView(
+        req.id,
+        req.bin_id,
+        bin_name,
+        name,
+        dict(answers),
+        req.group_id is None,
+        stamp(req),
+    )
 
 
 async def submit(
@@ -149,7 +168,9 @@ async def submit(
 async def hand_over(core: Core, view: RequestView) -> int:
     """Send a submitted request to every coordinator of its BIN and store each copy (never
     inside a unit of work); how many went out."""
-    told = await tell_coordinators(core, view.bin_id, view.body, buttons=request_buttons(view.id))
+    told = await tell_coordinators(
+        core, view.bin_id, view.body, buttons=request_buttons(view.id, view.stamp)
+    )
     if not told:
         log.warning("request %s: no coordinator of BIN %s could be reached", view.id, view.bin_id)
     async with core.uow() as uow:

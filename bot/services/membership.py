@@ -23,6 +23,7 @@ from bot.services.audience import (
 )
 from bot.services.join_requests import Closed, hand_over, settle, submit
 from bot.services.join_requests import close as close_request
+from bot.services.join_requests import stamp as request_stamp
 from bot.services.joins import end_intake, has_intake
 from bot.services.rules import rules_text
 from storage.groups import OPEN_STATUSES
@@ -93,14 +94,20 @@ async def decide(
     approve: bool,
     now: datetime,
     platforms: Collection[str],
+    stamp: str | None = None,
 ) -> Decision:
     """A coordinator (`person_id`, running the BINs `coordinated`) approves or declines a
-    request: closed, and the requester made a member, in `uow`."""
+    request: closed, and the requester made a member, in `uow`. `stamp`: the request's
+    stamp from the button pressed (see `join_requests.stamp`), None for a typed number."""
     req = await uow.groups.request(request_id)
     # Button data and numbers are untrusted: whoever names a request they may not decide
     # gets the same answer whether it exists or not.
     if req is None:
         return NotYours("unknown", None)
+    if stamp is not None and stamp != request_stamp(req):
+        # A button left under the copy of a request that was erased since: its number now
+        # belongs to someone else's request (SQLite may reuse the id of a deleted last row).
+        return NotYours("stale", None)
     if req.bin_id not in coordinated:
         return NotYours("not_coordinator", req.bin_id)
     status = "approved" if approve else "declined"

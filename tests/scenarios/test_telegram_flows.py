@@ -229,7 +229,10 @@ async def test_a_join_request_is_approved_with_a_button_and_the_resident_welcome
     assert "Nieuwe aanvraag #1 voor BIN Noord: Lucía Gómez wil lid worden." in request
     assert "In welke straat woon je? Kerkstraat 12" in request
     asked, _ = s.button(an, "Goedkeuren")
-    assert asked.buttons == [[("Goedkeuren", "jr:approve:1"), ("Weigeren", "jr:decline:1")]]
+    [[(approve, approve_data), (decline, decline_data)]] = asked.buttons
+    assert (approve, decline) == ("Goedkeuren", "Weigeren")
+    assert re.fullmatch(r"jr:approve:1:[0-9a-f]{8}", approve_data)
+    assert decline_data == approve_data.replace("approve", "decline")
     assert s.api.member_status(group, lucia) == "left"
 
     query = await s.press(an, "Goedkeuren")

@@ -208,6 +208,34 @@ async def test_forgetme_says_which_copies_it_could_not_clear(h: Harness) -> None
     )
 
 
+async def test_a_button_left_under_an_erased_request_cannot_decide_a_later_one(
+    h: Harness,
+) -> None:
+    await ready(h)
+    await h.ask_join("piet", "buurt")
+    await h.say("piet", "Dorpstraat 3")
+    [old] = [s for s in h.platform.sent if "Dorpstraat 3" in s.text]
+    await h.say("piet", "/forgetme")
+    h.platform.fail("an", PermanentError("x"), PermanentError("y"), PermanentError("z"))
+    await h.press("piet", "Ja, wis alles")
+    assert old.buttons  # the copy could not be cleared: its buttons are still there
+    # The next request may get the same number (SQLite reuses the id of a deleted last row),
+    # and even the same person id: only the moment it was made tells them apart.
+    h.clock.advance(minutes=5)
+    await h.ask_join("jan", "buurt")
+    await h.say("jan", "Kerkstraat 12")
+    [req] = await rows(h, JoinRequest)
+    [(_, stale)] = [b for b in old.buttons if b[0] == "Goedkeuren"]
+    [(_, fresh)] = [b for b in h.platform.in_chat("an")[-1].buttons if b[0] == "Goedkeuren"]
+    assert stale.rsplit(":", 1)[0] == fresh.rsplit(":", 1)[0] == f"jr:approve:{req.id}"
+    h.new("an")
+    await h.press_data("an", stale)
+    assert h.new("an") == ["Deze knop werkt niet meer."]
+    [req] = await rows(h, JoinRequest)
+    assert req.status == "pending"  # Jan's request is still for the coordinators to decide
+    assert await rows(h, Membership) == []
+
+
 async def test_forgetme_names_the_roles_a_coordinator_actually_holds(h: Harness) -> None:
     await ready(h)
     await h.say("an", "/forgetme")

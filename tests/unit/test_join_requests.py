@@ -37,7 +37,11 @@ async def test_platform_request_intake_approve_by_button_and_welcome(h: Harness)
         assert "Nieuwe aanvraag #1 voor BIN Noord: Jan wil lid worden." in request
         assert "In welke straat woon je? Kerkstraat 12" in request
     sent = h.platform.in_chat("an")[-1]
-    assert sent.buttons == [("Goedkeuren", "jr:approve:1"), ("Weigeren", "jr:decline:1")]
+    [(approve, approve_data), (decline, decline_data)] = sent.buttons
+    assert (approve, decline) == ("Goedkeuren", "Weigeren")
+    # The request's number and its stamp (a later request reusing the number is not it).
+    assert re.fullmatch(r"jr:approve:1:[0-9a-f]{8}", approve_data)
+    assert decline_data == approve_data.replace("approve", "decline")
 
     await h.press("an", "Goedkeuren")
     assert ("approve", "buurt", "jan") in h.platform.actions
