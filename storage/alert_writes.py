@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     select,
@@ -25,6 +25,9 @@ from storage.tables import (
     Group,
     Seen,
 )
+
+# What a Seen press did (AlertWrites.add_seen).
+SeenOutcome = Literal["counted", "already", "closed"]
 
 PENDING = "pending"
 SENDING = "sending"
@@ -51,19 +54,20 @@ class AlertWrites:
 
     # -- seen ------------------------------------------------------------------------------
 
-    async def add_seen(self, alert_id: int, person_id: int, now: datetime) -> bool:
-        """Count a person once per current alert; False when they were counted already, or
-        when the message is no longer current (its marks and key are gone: see Seen)."""
+    async def add_seen(self, alert_id: int, person_id: int, now: datetime) -> SeenOutcome:
+        """Count a person once per current alert: "counted" the first time, "already" when
+        they were counted already, "closed" when the message is no longer current (withdrawn,
+        or its marks and key are gone: see Seen)."""
         q = select(Alert.seen_key, Alert.state, Alert.valid_until).where(Alert.id == alert_id)
         found = (await self.session.execute(q)).one_or_none()
         if found is None:
-            return False
+            return "closed"
         key, state, valid_until = found
         if state == "withdrawn":
-            return False
+            return "closed"
         if key is None:
             if valid_until <= now:
-                return False
+                return "closed"
             # The first press makes the key; a racing first press finds it made (the WHERE).
             await self.session.execute(
                 update(Alert)
@@ -74,7 +78,7 @@ class AlertWrites:
             made = select(Alert.seen_key).where(Alert.id == alert_id)
             key = (await self.session.execute(made)).scalar_one()
             if key is None:
-                return False
+                return "closed"
         dialect = postgresql if self._postgres else sqlite
         stmt = (
             dialect.insert(Seen)
@@ -83,14 +87,14 @@ class AlertWrites:
         )
         result = await self.session.execute(stmt)
         if getattr(result, "rowcount", 0) != 1:
-            return False
+            return "already"
         await self.session.execute(
             update(Alert)
             .where(Alert.id == alert_id)
             .values(seen_count=Alert.seen_count + 1)
             .execution_options(synchronize_session=False)
         )
-        return True
+        return "counted"
 
     async def seen_count(self, alert_id: int) -> int:
         """How many people marked the message as seen (kept after the marks are gone)."""

@@ -18,6 +18,7 @@ from storage.alerts import SENT
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
+    from storage.alert_writes import SeenOutcome
     from storage.tables import Alert
     from storage.uow import UnitOfWork
 
@@ -251,16 +252,14 @@ async def seen(ctx: Ctx, args: str) -> None:
     async with ctx.core.uow() as uow:
         found = await uow.alerts.alert_by_ref(ref)
         allowed = found is not None and await _reached(ctx, uow, found.id)
-        first = False
+        outcome: SeenOutcome = "closed"
         if allowed and found is not None:
-            first = await alerts.record_seen(uow, found.id, ctx.person.id, ctx.core.clock.now())
+            outcome = await alerts.record_seen(uow, found.id, ctx.person.id, ctx.core.clock.now())
             await uow.commit()
     if not allowed:
         await _answer_privately(ctx, "alerts.seen_unknown", ref=ref)
     else:
-        await _answer_privately(
-            ctx, "alerts.seen_thanks" if first else "alerts.seen_already", ref=ref
-        )
+        await _answer_privately(ctx, alerts.SEEN_ANSWERS[outcome], ref=ref)
 
 
 async def _reached(ctx: Ctx, uow: UnitOfWork, alert_id: int) -> bool:
@@ -299,9 +298,9 @@ async def seen_button(ctx: Ctx, payload: str) -> None:
         elif ctx.group is not None:
             delivery = await ar.original_in(alert_id, ctx.group.id)
         found = await ar.alert(alert_id)
-        first = False
+        outcome: SeenOutcome = "closed"
         if delivery is not None and delivery.alert_id == alert_id and found is not None:
-            first = await alerts.record_seen(uow, alert_id, ctx.person.id, ctx.core.clock.now())
+            outcome = await alerts.record_seen(uow, alert_id, ctx.person.id, ctx.core.clock.now())
             await uow.commit()
         else:
             found = None
@@ -311,7 +310,7 @@ async def seen_button(ctx: Ctx, payload: str) -> None:
         await ctx.notice("core.button_expired")
         return
     # Only the presser sees it (a pop-up); where there is none, the press counts silently.
-    await ctx.notice("alerts.seen_thanks" if first else "alerts.seen_already", ref=found.ref)
+    await ctx.notice(alerts.SEEN_ANSWERS[outcome], ref=found.ref)
 
 
 @routes.on(ReactionAdded)

@@ -22,6 +22,7 @@ from storage.alerts import NOTICE, PENDING, SENDING, SENT, URGENT, AlertRepo
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
+    from storage.alert_writes import SeenOutcome
     from storage.tables import Alert, Bin, Group, Zone
     from storage.uow import UnitOfWork
 
@@ -305,9 +306,20 @@ async def follow_up(
     return Posted(fu.id, count, cancelled)
 
 
-async def record_seen(uow: UnitOfWork, alert_id: int, person_id: int, now: datetime) -> bool:
-    """Count a person once; True the first time."""
+async def record_seen(
+    uow: UnitOfWork, alert_id: int, person_id: int, now: datetime
+) -> SeenOutcome:
+    """Count a person once: "counted" the first time, "already" after, "closed" when the
+    message is no longer current."""
     return await uow.alerts.add_seen(alert_id, person_id, now)
+
+
+# The answer to each Seen press (SeenOutcome).
+SEEN_ANSWERS = {
+    "counted": "alerts.seen_thanks",
+    "already": "alerts.seen_already",
+    "closed": "alerts.seen_closed",
+}
 
 
 async def status_of(

@@ -180,6 +180,12 @@ async def test_without_buttons_a_reaction_or_seen_command_counts(tmp_path: Path)
         assert h.last("lars") == f"{ref} is not an official message that reached you."
         await h.say("jan", f"/status {ref}")
         assert "Seen: 2" in h.last("jan")
+        # Withdrawn, the message counts no more Seen, and says so rather than "already".
+        await h.say("jan", f"/withdraw {ref}")
+        await h.say("mia", f"/seen {ref}")
+        assert h.last("mia") == f"{ref} is no longer current: Seen is no longer counted."
+        await h.say("jan", f"/status {ref}")
+        assert "Seen: 2" in h.last("jan")
     finally:
         await h.close()
 
