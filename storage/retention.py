@@ -303,12 +303,6 @@ class RetentionRepo:
         low, high = (await self.session.execute(select(func.min(s.key), func.max(s.key)))).one()
         return None if low is None else (int(low), int(high))
 
-    async def due(self, step: str, when: When) -> int:
-        """How many rows the step would delete now (for `binbot db purge --dry-run`)."""
-        s = _step(step)
-        q = select(func.count()).select_from(s.table).where(s.where(when))
-        return int((await self.session.execute(q)).scalar() or 0)
-
     async def purge_window(self, step: str, when: When, low: int, high: int) -> int:
         """Delete the step's due rows with `low <= key < high`; how many went."""
         s = _step(step)

@@ -87,13 +87,10 @@ async def purge(core: Core, now: datetime, *, dry_run: bool = False, only: str =
     """Delete (or, dry, count) every row whose time has come, table by table, one window of
     the table's key per transaction. `only` limits it to one step (the Seen sweep)."""
     report = Report(dry_run=dry_run)
+    if dry_run:
+        return await _rehearse(core, now, only)
     async with core.uow() as uow:
         when = await uow.retention.when(now, core.config.retention)
-        if dry_run:
-            for step in STEPS:
-                if not only or step.name == only:
-                    report.deleted[step.name] = await uow.retention.due(step.name, when)
-            return report
         report.cleared["seen_keys"] = await uow.retention.forget_keys(when)
         if not only:
             report.cleared["receipts"] = await uow.retention.clear_receipts(when)
@@ -115,6 +112,25 @@ async def purge(core: Core, now: datetime, *, dry_run: bool = False, only: str =
             total += n
             await _yield(core, began)
         report.deleted[step.name] = total
+    return report
+
+
+async def _rehearse(core: Core, now: datetime, only: str) -> Report:
+    """A dry run: the whole purge in one transaction that is rolled back, so the counts are
+    exactly what a run would delete (people whose last membership or request goes in an
+    earlier step included), and nothing changes."""
+    report = Report(dry_run=True)
+    async with core.uow() as uow:
+        when = await uow.retention.when(now, core.config.retention)
+        await uow.retention.forget_keys(when)
+        for step in STEPS:
+            if only and step.name != only:
+                continue
+            span = await uow.retention.key_range(step.name)
+            low, high = span or (0, -1)
+            n = await uow.retention.purge_window(step.name, when, low, high + 1) if span else 0
+            report.deleted[step.name] = n
+        await uow.rollback()
     return report
 
 

@@ -75,18 +75,25 @@ def test_purge_dry_run_shows_what_the_next_run_deletes(
         h.clock.set(datetime.now(UTC) - timedelta(days=400))
         await ready(h)
         await member(h, "jan")
+        await h.ask_join("lies", "buurt")  # declined: nothing of Lies is left to keep
+        await h.say("lies", "Dorpsplein 1")
+        await h.press("an", "Weigeren")
         await h.close()
 
     asyncio.run(old_world())
     monkeypatch.setenv("BINBOT_DATABASE_URL", url)
     assert cli.main(["db", "purge", "--dry-run"]) == 0
     dry = capsys.readouterr().out
-    assert "join_requests\twould delete 1" in dry and "audit_log\twould delete " in dry
+    assert "join_requests\twould delete 2" in dry and "audit_log\twould delete " in dry
     would = int(re.search(r"audit_log\twould delete (\d+)", dry).group(1))  # type: ignore[union-attr]
     assert would > 3
+    assert "persons\twould delete 1" in dry  # Lies, once her declined request is gone
     assert cli.main(["db", "purge"]) == 0
     done = capsys.readouterr().out
-    assert f"audit_log\tdeleted {would}" in done and "join_requests\tdeleted 1" in done
+    assert f"audit_log\tdeleted {would}" in done and "join_requests\tdeleted 2" in done
+    # The dry run foretold every step exactly.
+    foretold = [line.replace("would delete", "deleted") for line in dry.splitlines()]
+    assert [line for line in done.splitlines() if "\tdeleted " in line] == foretold[:-1]
     assert cli.main(["db", "purge", "--dry-run"]) == 0
     assert "0 rows would be deleted in all" in capsys.readouterr().out
 
