@@ -105,9 +105,11 @@ class AdvisoryLock:
                     self._timeout,
                 )
             await _close(conn)
-        if self._engine is not None:
-            await self._engine.dispose()
-            self._engine = None
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            # Bounded too: disposing waits for the pool's connections, the lock's included.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(engine.dispose(), CHECK_TIMEOUT)
 
 
 async def _close(conn: AsyncConnection) -> None:
