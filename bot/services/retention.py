@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.commands import Registry
+from bot.services import photos
 from storage.figures import GRACE, next_month
 from storage.retention import STEPS
 
@@ -93,12 +94,16 @@ async def purge(core: Core, now: datetime, *, dry_run: bool = False, only: str =
             for step in STEPS:
                 if not only or step.name == only:
                     report.deleted[step.name] = await uow.retention.due(step.name, when)
-            return report
-        report.cleared["seen_keys"] = await uow.retention.forget_keys(when)
+        else:
+            report.cleared["seen_keys"] = await uow.retention.forget_keys(when)
+            if not only:
+                report.cleared["receipts"] = await uow.retention.clear_receipts(when)
+                report.cleared["answers"] = await uow.retention.clear_answers()
+            await uow.commit()
+    if dry_run:
         if not only:
-            report.cleared["receipts"] = await uow.retention.clear_receipts(when)
-            report.cleared["answers"] = await uow.retention.clear_answers()
-        await uow.commit()
+            report.deleted["media_files"] = await photos.sweep_strays(core, now, dry_run=True)
+        return report
     for step in STEPS:
         if only and step.name != only:
             continue
@@ -115,6 +120,9 @@ async def purge(core: Core, now: datetime, *, dry_run: bool = False, only: str =
             total += n
             await _yield(core, began)
         report.deleted[step.name] = total
+    if not only:
+        # Photo files no row names any more (a failed or interrupted deletion).
+        report.deleted["media_files"] = await photos.sweep_strays(core, now, dry_run=dry_run)
     return report
 
 
