@@ -188,21 +188,15 @@ class Pages:
         kind = fields.get("kind", "")
         text = fields.get("text", "")
         reason: str | None = None
-        photo_id = None
-        if upload is not None and kind != "update":
-            reason = "media.desk_photo_update_only"
-        elif upload is not None:
-            found = await self._message_or_refuse(request, who, "desk.message")
-            if not found.may_follow_up:  # nothing of it kept for someone who may not post
-                await desk.refused(self.core, who, "alert.update", "role", ref=ref)
-                raise self.site.refuse(request, who)
-            taken = await desk_photos.accept(self.core, who, upload)
-            if isinstance(taken, str):
-                reason = taken
+        photo = None
+        if upload is not None:
+            cleaned = await desk_photos.clean(self.core, who, upload)
+            if isinstance(cleaned, str):
+                reason = cleaned
             else:
-                photo_id = taken.photo_id
+                photo = cleaned
         if reason is None:
-            reason = await desk_actions.follow_up(self.core, who, ref, kind, text, photo_id)
+            reason = await desk_actions.follow_up(self.core, who, ref, kind, text, photo)
         if reason in ("unknown_ref", "organisation", "kind"):
             raise self.site.refuse(request, who)
         if reason is not None:
@@ -281,7 +275,9 @@ class Pages:
         """The message exactly as residents will read it (with its photo), with Confirm."""
         who = await self.site.viewer(request)
         request, _, draft, upload = await self._posted_draft(request, who)
-        if upload is not None:
+        # Kept only for someone who may write as the chosen role and zone; anyone else is
+        # refused (and audited) by the preview below, with nothing stored.
+        if upload is not None and desk.may_compose(who, draft.role, draft.zone_id):
             taken = await desk_photos.accept(self.core, who, upload)
             if isinstance(taken, str):  # refused: the form again, with the photo kept before
                 return await self._compose_page(request, who, draft, [taken])

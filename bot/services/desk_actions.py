@@ -12,7 +12,7 @@ import hmac
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from bot import texts
+from bot import media, texts
 from bot.model import ChatRef, Outgoing, Platform, Rich
 from bot.ports import PlatformError
 from bot.services import alert_limits, alerts, desk_photos, membership, photos
@@ -225,11 +225,11 @@ async def _post_receipt(core: Core, alert_id: int, chat: ChatRef, body: Rich) ->
 
 
 async def follow_up(
-    core: Core, who: Viewer, ref: str, kind: str, text: str, photo_id: int | None = None
+    core: Core, who: Viewer, ref: str, kind: str, text: str, photo: media.Clean | None = None
 ) -> str | None:
-    """Post an update (with a stored photo, as /update sent as a photo's caption), all-clear
+    """Post an update (with a cleaned photo, as /update sent as a photo's caption), all-clear
     or withdrawal through `alerts.follow_up`; None when done, else the reason it was refused
-    (audited)."""
+    (audited; the photo is stored only once the follow-up is accepted)."""
     text = text.strip()[:MAX_TEXT]
     now = core.clock.now()
     action = f"alert.{kind}" if kind in alerts.FOLLOWUP_KINDS else "alert.followup"
@@ -244,6 +244,11 @@ async def follow_up(
             await refused(core, who, action, reason or "unknown_ref", zone_id=zone_id, ref=ref)
             await uow.commit()
             return reason
+        if photo is not None and kind != "update":
+            await refused(core, who, action, "photo", zone_id=found.zone_id, ref=ref)
+            await uow.commit()
+            return "media.desk_photo_update_only"
+        photo_id = (await photos.keep(core, uow, photo)).photo_id if photo is not None else None
         await alerts.follow_up(
             uow, found, kind, text or None, who.person_id, now, photo_id=photo_id
         )

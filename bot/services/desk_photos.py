@@ -68,14 +68,22 @@ def _draft(row: Photo, key: bytes, who: Viewer) -> DeskPhoto:
     return DeskPhoto(row.id, row.sha256, row.width, row.height, f"{row.sha256}.{sig}")
 
 
-async def accept(core: Core, who: Viewer, data: bytes) -> DeskPhoto | str:
-    """Clean and store an uploaded photo; else the catalogue key of why it was refused
-    (audited; nothing of it kept)."""
+async def clean(core: Core, who: Viewer, data: bytes) -> media.Clean | str:
+    """An upload re-encoded by the rules every photo goes through (bot/media.py); else the
+    catalogue key of why it was refused (audited; nothing of it kept)."""
     try:
-        cleaned = await photos.clean(data)
+        return await photos.clean(data)
     except media.Refused as exc:
         await refused(core, who, "photo", exc.reason.value, via="desk")
         return f"media.desk_refused_{exc.reason.value}"
+
+
+async def accept(core: Core, who: Viewer, data: bytes) -> DeskPhoto | str:
+    """Clean and store an uploaded photo for a draft, with the reference that carries it to
+    Send; else the catalogue key of why it was refused (nothing of it kept)."""
+    cleaned = await clean(core, who, data)
+    if isinstance(cleaned, str):
+        return cleaned
     async with core.uow() as uow:
         key = await _key(uow)
         if key is None:

@@ -334,3 +334,25 @@ async def test_the_compose_form_keeps_a_photo_while_the_draft_is_corrected(
     fields: list[Any] = [*draft(dw, "noord"), ("photo", kept), ("no_photo", "1")]
     page = await upload(jan, "/desk/compose", fields, None)
     assert jan.status == 200 and "With the photo above" not in page and "<img" not in page
+
+
+async def test_nothing_is_kept_for_someone_who_may_not_send(dw: DeskWorld, jan: Browser) -> None:
+    an = await login(dw, "an")  # a coordinator: no official messages
+    piet = await login(dw, "piet")  # police, but of Hasselt
+    try:
+        photo = ("m.jpg", phone_photo(400, 300), "image/jpeg")
+        await upload(an, "/desk/compose", draft(dw, "noord"), photo)
+        assert an.status == 404 and "<img" not in an.text
+        await upload(piet, "/desk/compose", draft(dw, "noord"), photo)  # as Beringen police
+        assert piet.status == 400 and "<img" not in piet.text
+        assert await photo_rows(dw) == [] and files(dw) == []
+        ref, _ = await send_with_photo(dw, jan, "noord")
+        fields = [("kind", "update"), ("text", "Another photo.")]
+        await upload(piet, f"/desk/messages/{ref}/followup", fields, photo)
+        assert piet.status == 404
+        assert len(await photo_rows(dw)) == 1 and len(files(dw)) == 1  # Jan's alone
+        async with dw.h.db.session() as s:
+            assert (await s.execute(select(FollowUp))).first() is None
+    finally:
+        await an.close()
+        await piet.close()
