@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,8 @@ class MediaFiles:
         never leaves half a file under the real one."""
         target = self.path(sha256)
         if target.exists():
+            # Kept again: fresh for the sweep of unreferenced files, which spares young ones.
+            target.touch()
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".incoming-")
@@ -57,6 +59,18 @@ class MediaFiles:
     def remove(self, sha256: str) -> None:
         self.path(sha256).unlink(missing_ok=True)
 
+    def older_than(self, before: float) -> Iterator[tuple[str, Path]]:
+        """(name, path) of every file last written before `before` (a POSIX time): photos
+        by their hash, and temporary files a crash left behind."""
+        if not self.folder.is_dir():
+            return
+        for entry in os.scandir(self.folder):
+            try:
+                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < before:
+                    yield entry.name, Path(entry.path)
+            except FileNotFoundError:  # removed meanwhile
+                continue
+
 
 class MediaRepo:
     """Photo rows over one session/transaction."""
@@ -66,6 +80,20 @@ class MediaRepo:
 
     async def photo(self, photo_id: int) -> Photo | None:
         return await self.session.get(Photo, photo_id)
+
+    async def by_hash(self, sha256: str) -> Photo | None:
+        q = select(Photo).where(Photo.sha256 == sha256)
+        return (await self.session.execute(q)).scalar_one_or_none()
+
+    async def hashes(self) -> set[str]:
+        """The hash of every photo that has a row (the files that must stay)."""
+        return set((await self.session.execute(select(Photo.sha256))).scalars().all())
+
+    async def alerts_showing(self, photo_id: int) -> Sequence[Alert]:
+        """The messages that show a photo, themselves or in one of their updates."""
+        in_update = select(FollowUp.alert_id).where(FollowUp.photo_id == photo_id)
+        q = select(Alert).where((Alert.photo_id == photo_id) | Alert.id.in_(in_update))
+        return (await self.session.execute(q)).scalars().all()
 
     async def add(
         self, sha256: str, size: int, width: int, height: int, mime: str, now: datetime

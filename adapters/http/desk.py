@@ -10,6 +10,7 @@ inline scripts and framing. Who may see and do what is decided in bot/services/d
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -21,9 +22,9 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup, escape
 
-from bot import texts
+from bot import media, texts
 from bot.model import LANGUAGES, Rich
-from bot.services import desk
+from bot.services import desk, desk_photos
 from bot.services.desk import Viewer
 
 if TYPE_CHECKING:
@@ -198,6 +199,36 @@ class Desk:
             page = self.notice(request, "desk.forbidden_post", status=403, who=who)
             raise web.HTTPForbidden(text=page.text, content_type="text/html")
         return fields
+
+    async def upload_form(
+        self, request: web.Request, who: Viewer, field: str = "upload"
+    ) -> tuple[web.Request, Mapping[str, str], bytes | None]:
+        """A form that may carry a photo (multipart): the request to read it from, its
+        fields once checked as `form` checks them, and the file's bytes (None when none was
+        chosen). A body larger than a photo may be, plus the form, gets a page that says so,
+        in the person's language; nothing of it is kept."""
+        limit = desk_photos.UPLOAD_LIMIT
+        big = request.clone(client_max_size=limit)
+        too_big = (request.content_length or 0) > limit
+        if not too_big:
+            try:
+                await big.post()
+            except web.HTTPRequestEntityTooLarge:  # no length announced, or a lying one
+                too_big = True
+        if too_big:
+            await desk.refused(self.core, who, "desk.post", "too_big", path=request.path[:100])
+            mb = media.MAX_BYTES // (1024 * 1024)
+            page = self.notice(request, "media.desk_upload_too_big", status=413, who=who, mb=mb)
+            raise web.HTTPRequestEntityTooLarge(
+                limit, request.content_length or 0, text=page.text, content_type="text/html"
+            )
+        fields = await self.form(big, who)
+        chosen = (await big.post()).get(field)
+        data = None
+        if isinstance(chosen, web.FileField):
+            # One byte more than a photo may be is enough to refuse it as too large.
+            data = await asyncio.to_thread(chosen.file.read, media.MAX_BYTES + 1) or None
+        return big, fields, data
 
     def refuse(self, request: web.Request, who: Viewer) -> web.HTTPException:
         """The one answer to anything outside this person's zones or BINs (audited by the

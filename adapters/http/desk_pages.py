@@ -7,13 +7,15 @@ only chooses the page that says so, after the attempt was audited.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from bot import media
 from bot.services import alert_render as render
-from bot.services import alerts, desk, desk_actions, desk_views
+from bot.services import alerts, desk, desk_actions, desk_photos, desk_views
 from bot.services.desk import Viewer
 from storage.desk import AlertFilter
 
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from adapters.http.desk import Desk
 
 URGENCIES = ("urgent", "non_urgent")
+MB = media.MAX_BYTES // (1024 * 1024)  # the largest photo, as the forms' hints say it
 STATES = ("active", "updated", "resolved", "withdrawn", "expired")
 
 
@@ -53,6 +56,7 @@ class Pages:
         router.add_get("/compose", self.compose)
         router.add_post("/compose", self.preview)
         router.add_post("/compose/send", self.send)
+        router.add_get("/photos/{sha}", self.photo)
         router.add_get("/bins/{bin_id}", self.bin)
         router.add_post("/requests/{request_id}/decide", self.decide)
 
@@ -149,6 +153,7 @@ class Pages:
             done=done,
             error=error,
             fu_text=text,
+            mb=MB,
         )
 
     async def status(self, request: web.Request) -> web.StreamResponse:
@@ -175,13 +180,23 @@ class Pages:
         return texts.text(key, who.lang)
 
     async def followup(self, request: web.Request) -> web.StreamResponse:
-        """Update, all-clear or withdrawal, through the same service as /update etc."""
+        """Update, all-clear or withdrawal, through the same service as /update etc.; an
+        update may carry a photo, as /update sent as a photo's caption does."""
         who = await self.site.viewer(request)
-        fields = await self.site.form(request, who)
+        request, fields, upload = await self.site.upload_form(request, who)
         ref = alerts.normalise_ref(request.match_info["ref"]) or "-"
         kind = fields.get("kind", "")
         text = fields.get("text", "")
-        reason = await desk_actions.follow_up(self.core, who, ref, kind, text)
+        reason: str | None = None
+        photo = None
+        if upload is not None:
+            cleaned = await desk_photos.clean(self.core, who, upload)
+            if isinstance(cleaned, str):
+                reason = cleaned
+            else:
+                photo = cleaned
+        if reason is None:
+            reason = await desk_actions.follow_up(self.core, who, ref, kind, text, photo)
         if reason in ("unknown_ref", "organisation", "kind"):
             raise self.site.refuse(request, who)
         if reason is not None:
@@ -201,12 +216,18 @@ class Pages:
         errors: list[str] | None = None,
         preview: desk_actions.Preview | None = None,
     ) -> web.Response:
+        """The compose form (with the photo kept, if any), or the preview with Confirm."""
         choices = await desk_actions.choices(self.core, who)
         if not choices:
             await desk.refused(self.core, who, "alert.compose", "role")
             raise self.site.refuse(request, who)
         first = choices[0]
         draft = draft or desk_actions.Draft(first.role, first.zone_id, [], "", "")
+        kept = None
+        if preview is not None:
+            kept = preview.photo
+        elif draft.photo:
+            kept = await desk_photos.shown(self.core, who, draft.photo)
         return self._page(
             request,
             who,
@@ -216,6 +237,8 @@ class Pages:
             draft=draft,
             errors=errors or [],
             preview=preview,
+            photo=kept,
+            mb=MB,
             categories=[(c, render.category_name(c, who.lang)) for c in alerts.CATEGORIES],
         )
 
@@ -229,22 +252,36 @@ class Pages:
     def _draft(fields: dict[str, str], request_bins: list[str]) -> desk_actions.Draft:
         role, _, zone = fields.get("as", "").partition(":")
         bins = [int(b) for b in request_bins if b.isdigit() and len(b) < 10]
+        photo = "" if fields.get("no_photo") else fields.get("photo", "")[:100]
         return desk_actions.Draft(
-            role, _int(zone, 0) or 0, bins, fields.get("category", ""), fields.get("text", "")
+            role,
+            _int(zone, 0) or 0,
+            bins,
+            fields.get("category", ""),
+            fields.get("text", ""),
+            photo,
         )
 
     async def _posted_draft(
         self, request: web.Request, who: Viewer
-    ) -> tuple[dict[str, str], desk_actions.Draft]:
-        fields = dict(await self.site.form(request, who))
+    ) -> tuple[web.Request, dict[str, str], desk_actions.Draft, bytes | None]:
+        request, checked, upload = await self.site.upload_form(request, who)
+        fields = dict(checked)
         data = await request.post()
         bins = [v for v in data.getall("bin", []) if isinstance(v, str)]
-        return fields, self._draft(fields, bins)
+        return request, fields, self._draft(fields, bins), upload
 
     async def preview(self, request: web.Request) -> web.StreamResponse:
-        """The message exactly as residents will read it, with Confirm."""
+        """The message exactly as residents will read it (with its photo), with Confirm."""
         who = await self.site.viewer(request)
-        _, draft = await self._posted_draft(request, who)
+        request, _, draft, upload = await self._posted_draft(request, who)
+        # Kept only for someone who may write as the chosen role and zone; anyone else is
+        # refused (and audited) by the preview below, with nothing stored.
+        if upload is not None and desk.may_compose(who, draft.role, draft.zone_id):
+            taken = await desk_photos.accept(self.core, who, upload)
+            if isinstance(taken, str):  # refused: the form again, with the photo kept before
+                return await self._compose_page(request, who, draft, [taken])
+            draft = replace(draft, photo=taken.reference)
         checked = await desk_actions.preview(self.core, who, draft)
         if isinstance(checked, list):
             return await self._compose_page(request, who, draft, checked)
@@ -253,7 +290,7 @@ class Pages:
     async def send(self, request: web.Request) -> web.StreamResponse:
         """Store the confirmed message through `alerts.store`; then its page."""
         who = await self.site.viewer(request)
-        fields, draft = await self._posted_draft(request, who)
+        request, fields, draft, _ = await self._posted_draft(request, who)
         if fields.get("edit"):
             return await self._compose_page(request, who, draft)
         sent = await desk_actions.send(
@@ -262,6 +299,17 @@ class Pages:
         if isinstance(sent, list):
             return await self._compose_page(request, who, draft, sent)
         raise web.HTTPSeeOther(f"/desk/messages/{sent.ref}?done=sent")
+
+    async def photo(self, request: web.Request) -> web.StreamResponse:
+        """A photo: a draft's for the session that uploaded it, a message's for those who
+        may see the message; anything else is not found."""
+        who = await self.site.viewer(request)
+        sha = request.match_info["sha"][:64]
+        found = await desk_photos.viewable(self.core, who, sha, request.query.get("ref", "")[:32])
+        if found is None:
+            raise self.site.refuse(request, who)
+        data, mime = found
+        return web.Response(body=data, content_type=mime)
 
     # -- BINs and join requests --------------------------------------------------------------
 

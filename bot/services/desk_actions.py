@@ -9,16 +9,17 @@ adapter decides what to show.
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from bot import texts
+from bot import media, texts
 from bot.model import ChatRef, Outgoing, Platform, Rich
 from bot.ports import PlatformError
-from bot.services import alert_limits, alerts, membership
+from bot.services import alert_limits, alerts, desk_photos, membership, photos
 from bot.services import alert_render as render
 from bot.services.audience import status_word, tell_coordinators
 from bot.services.desk import Viewer, may_compose, may_decide, refused
+from bot.services.desk_photos import DeskPhoto
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
@@ -64,6 +65,11 @@ class Draft:
     bin_ids: list[int]
     category: str
     text: str
+    photo: str = ""  # the signed reference of an uploaded photo (bot/services/desk_photos.py)
+
+    def tidy(self) -> Draft:
+        """The text as it is checked and stored."""
+        return replace(self, text=self.text.strip()[:MAX_TEXT])
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,7 @@ class Preview:
     bins: list[str]
     held_until: str | None
     limit: int
+    photo: DeskPhoto | None = None
 
 
 async def _check(
@@ -108,15 +115,30 @@ async def _check(
     return zone, errors, room.limit
 
 
+async def _photo(
+    core: Core, uow: UnitOfWork, who: Viewer, d: Draft, errors: list[str]
+) -> DeskPhoto | None:
+    """The draft's photo; a reference this session was not given (forged, from another
+    session, or its photo gone) adds an error and is audited."""
+    if not d.photo:
+        return None
+    found = await desk_photos.carried(uow, who, d.photo)
+    if found is None:
+        errors.append("media.desk_photo_stale")
+        await refused(core, who, "alert.compose", "photo_ref", zone_id=d.zone_id)
+    return found
+
+
 async def preview(core: Core, who: Viewer, d: Draft) -> Preview | list[str]:
     """Check a draft as the wizard does, and show it as residents will read it."""
-    d = Draft(d.role, d.zone_id, d.bin_ids, d.category, d.text.strip()[:MAX_TEXT])
+    d = d.tidy()
     async with core.uow() as uow:
         zone, errors, limit = await _check(core, uow, who, d)
+        photo = await _photo(core, uow, who, d, errors)
         if errors or zone is None:
             if errors == ["desk.compose_not_allowed"]:
                 await refused(core, who, "alert.compose", "role", zone_id=d.zone_id)
-                await uow.commit()
+            await uow.commit()  # the refusals audited, if any
             return errors
         ref = await alerts.new_ref(uow.alerts, core.rng)
         groups = await alerts.groups_of(uow, d.bin_ids)
@@ -125,7 +147,7 @@ async def preview(core: Core, who: Viewer, d: Draft) -> Preview | list[str]:
     probe = alert_limits.probe(zone, d.role, now, d.text, ref=ref, category=d.category)
     body = render.official(probe, zone, zone.language, "/", buttons=True)
     held = render.when(probe.release_at, zone, who.lang) if probe.release_at > now else None
-    return Preview(d, ref, who.sign(ref), body, len(groups), bins, held, limit)
+    return Preview(d, ref, who.sign(ref), body, len(groups), bins, held, limit, photo)
 
 
 @dataclass(frozen=True)
@@ -139,11 +161,12 @@ class Sent:
 async def send(core: Core, who: Viewer, d: Draft, ref: str, signature: str) -> Sent | list[str]:
     """Store a confirmed draft through `alerts.store` (checked again: the role may have gone
     since the preview), then start the fan-out and post the author's receipt in chat."""
-    d = Draft(d.role, d.zone_id, d.bin_ids, d.category, d.text.strip()[:MAX_TEXT])
+    d = d.tidy()
     good_ref = alerts.normalise_ref(ref) == ref and hmac.compare_digest(who.sign(ref), signature)
     now = core.clock.now()
     async with core.uow() as uow:
         zone, errors, _ = await _check(core, uow, who, d)
+        photo = await _photo(core, uow, who, d, errors)
         if not good_ref:
             errors = [*errors, "desk.compose_stale"]
         if errors or zone is None:
@@ -163,6 +186,7 @@ async def send(core: Core, who: Viewer, d: Draft, ref: str, signature: str) -> S
             receipt.platform.value if receipt else Platform.CONSOLE.value,
             receipt.chat_id if receipt else "",
             who.lang,
+            photo_id=photo.photo_id if photo is not None else None,
         )
         alert, groups = await alerts.store(uow, draft, now, core.rng)
         if receipt is None:  # no private chat to post it in: the desk shows the figures
@@ -200,9 +224,12 @@ async def _post_receipt(core: Core, alert_id: int, chat: ChatRef, body: Rich) ->
 # -- follow-ups -----------------------------------------------------------------------------
 
 
-async def follow_up(core: Core, who: Viewer, ref: str, kind: str, text: str) -> str | None:
-    """Post an update, all-clear or withdrawal through `alerts.follow_up`; None when done,
-    else the reason it was refused (audited)."""
+async def follow_up(
+    core: Core, who: Viewer, ref: str, kind: str, text: str, photo: media.Clean | None = None
+) -> str | None:
+    """Post an update (with a cleaned photo, as /update sent as a photo's caption), all-clear
+    or withdrawal through `alerts.follow_up`; None when done, else the reason it was refused
+    (audited; the photo is stored only once the follow-up is accepted)."""
     text = text.strip()[:MAX_TEXT]
     now = core.clock.now()
     action = f"alert.{kind}" if kind in alerts.FOLLOWUP_KINDS else "alert.followup"
@@ -217,12 +244,21 @@ async def follow_up(core: Core, who: Viewer, ref: str, kind: str, text: str) -> 
             await refused(core, who, action, reason or "unknown_ref", zone_id=zone_id, ref=ref)
             await uow.commit()
             return reason
-        await alerts.follow_up(uow, found, kind, text or None, who.person_id, now)
+        if photo is not None and kind != "update":
+            await refused(core, who, action, "photo", zone_id=found.zone_id, ref=ref)
+            await uow.commit()
+            return "media.desk_photo_update_only"
+        photo_id = (await photos.keep(core, uow, photo)).photo_id if photo is not None else None
+        await alerts.follow_up(
+            uow, found, kind, text or None, who.person_id, now, photo_id=photo_id
+        )
         alert_id = found.id
         await uow.commit()
     if kind == "withdraw":
         core.outbox.withdrawn(alert_id)
     core.outbox.wake()
+    if kind == "withdraw":  # its photos are not kept a moment longer than needed
+        await photos.withdrawn(core, alert_id)
     return None
 
 

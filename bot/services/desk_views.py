@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from bot import texts
 from bot.model import Platform, Rich
 from bot.services import alert_render as render
+from bot.services import desk_photos
 from bot.services.audience import display_name, rights_text
 from bot.services.desk import Viewer, may_follow_up, may_see_alert, may_see_bin, may_see_zone
 from storage.desk import AlertFilter, DeliveryRow
@@ -192,6 +193,7 @@ class ListRow:
     delivered: int
     total: int
     seen: int
+    photo: bool = False
 
 
 @dataclass
@@ -229,6 +231,7 @@ async def message_list(core: Core, who: Viewer, f: AlertFilter, page: int) -> Me
                 c.get("sent", 0),
                 sum(n for s, n in c.items() if s != "cancelled"),
                 seen.get(a.id, 0),
+                a.photo_id is not None,
             )
         )
     pages = max(1, -(-total // PAGE))
@@ -240,6 +243,7 @@ class FollowUpView:
     kind: str
     when: str
     body: Rich
+    photo: desk_photos.DeskPhoto | None = None
 
 
 @dataclass
@@ -255,6 +259,7 @@ class MessageView:
     may_follow_up: bool
     settled: bool
     titles: dict[int | None, str]
+    photo: desk_photos.DeskPhoto | None = None
 
 
 async def message(core: Core, who: Viewer, ref: str) -> MessageView | None:
@@ -272,12 +277,15 @@ async def message(core: Core, who: Viewer, ref: str) -> MessageView | None:
         rows = await uow.desk.deliveries(found.id)
         fus = list(await uow.alerts.followups(found.id))
         seen = await uow.alerts.seen_count(found.id)
+        photo = await desk_photos.of_message(uow, found.photo_id)
+        fu_photos = {fu.id: await desk_photos.of_message(uow, fu.photo_id) for fu in fus}
     body = render.official(found, zone, zone.language, "/", buttons=True)
     views = [
         FollowUpView(
             fu.kind,
             render.when(fu.created_at, zone, who.lang),
             render.followup(found, fu, zone, zone.language, "/"),
+            fu_photos[fu.id],
         )
         for fu in fus
     ]
@@ -293,6 +301,7 @@ async def message(core: Core, who: Viewer, ref: str) -> MessageView | None:
         may_follow_up(who, found),
         all(r.status not in ("pending", "sending") for r in rows),
         {None: ref, **{fu.id: fu.kind for fu in fus}},
+        photo,
     )
 
 

@@ -13,6 +13,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot import media
@@ -31,6 +32,9 @@ routes = Registry()
 
 # A photo not yet attached to a message may belong to one still being written.
 UNATTACHED_GRACE = timedelta(days=1)
+# A file is written before its row is committed: a file younger than this may be one whose
+# row is on its way, and is never taken for a stray.
+STRAY_GRACE = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,33 @@ async def release(core: Core, now: datetime, ids: list[int] | None = None) -> in
     for photo in gone:
         await asyncio.to_thread(store.remove, photo.sha256)
     return len(gone)
+
+
+async def sweep_strays(core: Core, now: datetime, *, dry_run: bool = False) -> int:
+    """Delete (or, dry, count) the files under the media folder that no photo row names and
+    that are older than STRAY_GRACE: left when deleting a file failed, or a process stopped
+    between a row's deletion and its file's, or a crash left a temporary file. Files are
+    listed before the rows are read, so a file whose row is committed meanwhile is known."""
+    store = files(core)
+    before = (now - STRAY_GRACE).timestamp()
+    old = await asyncio.to_thread(lambda: list(store.older_than(before)))
+    if not old:
+        return 0
+    async with core.uow() as uow:
+        known = await uow.media.hashes()
+    strays = [path for name, path in old if name not in known]
+    if not dry_run:
+        await asyncio.to_thread(_unlink_old, strays, before)
+    return len(strays)
+
+
+def _unlink_old(paths: list[Path], before: float) -> None:
+    for path in paths:
+        try:
+            if path.stat().st_mtime < before:  # not kept again since it was listed
+                path.unlink()
+        except FileNotFoundError:
+            continue
 
 
 async def withdrawn(core: Core, alert_id: int) -> None:

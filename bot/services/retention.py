@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.commands import Registry
+from bot.services import photos
 from storage.figures import GRACE, next_month
 from storage.retention import STEPS
 
@@ -86,7 +87,7 @@ async def count_figures(core: Core, now: datetime, *, pause: bool = True) -> int
 async def purge(core: Core, now: datetime, *, dry_run: bool = False, only: str = "") -> Report:
     """Delete (or, dry, count) every row whose time has come, table by table, one window of
     the table's key per transaction. `only` limits it to one step (the Seen sweep)."""
-    report = Report(dry_run=dry_run)
+    report = Report(dry_run=False)
     if dry_run:
         return await _rehearse(core, now, only)
     async with core.uow() as uow:
@@ -112,6 +113,9 @@ async def purge(core: Core, now: datetime, *, dry_run: bool = False, only: str =
             total += n
             await _yield(core, began)
         report.deleted[step.name] = total
+    if not only:
+        # Photo files no row names any more (a failed or interrupted deletion).
+        report.deleted["media_files"] = await photos.sweep_strays(core, now, dry_run=False)
     return report
 
 
@@ -131,6 +135,8 @@ async def _rehearse(core: Core, now: datetime, only: str) -> Report:
             n = await uow.retention.purge_window(step.name, when, low, high + 1) if span else 0
             report.deleted[step.name] = n
         await uow.rollback()
+    if not only:
+        report.deleted["media_files"] = await photos.sweep_strays(core, now, dry_run=True)
     return report
 
 
@@ -139,7 +145,7 @@ async def run(core: Core, *, dry_run: bool = False) -> Report:
     began = time.monotonic()
     now = core.clock.now()
     months = 0 if dry_run else await count_figures(core, now)
-    report = await purge(core, now, dry_run=dry_run)
+    report = await purge(core, now, dry_run=False)
     report.months = months
     report.seconds = round(time.monotonic() - began, 3)
     if not dry_run:
