@@ -87,7 +87,7 @@ async def count_figures(core: Core, now: datetime, *, pause: bool = True) -> int
 async def purge(core: Core, now: datetime, *, dry_run: bool = False, only: str = "") -> Report:
     """Delete (or, dry, count) every row whose time has come, table by table, one window of
     the table's key per transaction. `only` limits it to one step (the Seen sweep)."""
-    report = Report(dry_run=False)
+    report = Report(dry_run=dry_run)
     if dry_run:
         return await _rehearse(core, now, only)
     async with core.uow() as uow:
@@ -115,7 +115,7 @@ async def purge(core: Core, now: datetime, *, dry_run: bool = False, only: str =
         report.deleted[step.name] = total
     if not only:
         # Photo files no row names any more (a failed or interrupted deletion).
-        report.deleted["media_files"] = await photos.sweep_strays(core, now, dry_run=False)
+        report.deleted["media_files"] = await photos.sweep_strays(core, now)
     return report
 
 
@@ -145,7 +145,7 @@ async def run(core: Core, *, dry_run: bool = False) -> Report:
     began = time.monotonic()
     now = core.clock.now()
     months = 0 if dry_run else await count_figures(core, now)
-    report = await purge(core, now, dry_run=False)
+    report = await purge(core, now, dry_run=dry_run)
     report.months = months
     report.seconds = round(time.monotonic() - began, 3)
     if not dry_run:
