@@ -60,14 +60,14 @@ class Taken(DirectoryError):
 async def check_free(
     uow: UnitOfWork, zone: Zone, name: str, code: str, bin_id: int | None = None
 ) -> None:
-    """Refuse a code taken by any BIN, or a name taken by another BIN of the zone (matched
-    by its key: case, accents, spacing); `bin_id` is the BIN being edited."""
-    other = await uow.directory.bin_by_code(code)
-    if other is not None and other.id != bin_id:
-        raise Taken("code", f"BIN code {shown(code)} is taken; choose another with --code")
+    """Refuse a name taken by another BIN of the zone (matched by its key: case, accents,
+    spacing), or a code taken by any BIN; `bin_id` is the BIN being edited."""
     twin = await uow.directory.bin_by_name(zone.id, name)
     if twin is not None and twin.id != bin_id:
         raise Taken("name", f"zone {shown(zone.name)} has a BIN named {shown(twin.name)} already")
+    other = await uow.directory.bin_by_code(code)
+    if other is not None and other.id != bin_id:
+        raise Taken("code", f"BIN code {shown(code)} is taken; choose another with --code")
 
 
 async def add_bin(
