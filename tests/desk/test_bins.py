@@ -320,3 +320,21 @@ async def test_a_resident_and_a_forged_form_change_nothing(
     assert b.archived_at is None and "koersel-centrum" not in await bins(dw)
     reasons = [(e.detail or {}).get("reason") for e in await refused(dw, "desk.post")]
     assert reasons == ["csrf", "origin", "csrf"]
+
+
+async def test_a_follow_up_of_an_earlier_message_still_reaches_an_archived_bins_group(
+    dw: DeskWorld, people: dict[str, Browser]
+) -> None:
+    from tests.desk.test_flows import send
+
+    jan = people["jan"]
+    ref = await send(dw, jan, "zuid")
+    dw.h.new("zuid-1")
+    await jan.post(f"/desk/bins/{dw.bins['zuid']}/archive", {"archive": "archive"})
+    await jan.get(f"/desk/messages/{ref}")
+    await jan.post(f"/desk/messages/{ref}/followup", {"kind": "update", "text": "Van left."})
+    await dw.h.core.idle()
+    # An update (and a withdrawal) is read where the message was, archived or not.
+    assert jan.status == 200 and "Done: it is on its way" in jan.text
+    [update] = dw.h.new("zuid-1")
+    assert "Van left." in update and ref in update
