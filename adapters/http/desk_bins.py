@@ -129,6 +129,7 @@ class BinPages:
             form=form,
             bin_id=bin_id,
             zone_names=zone_names,
+            limits=desk_bins.LIMITS,
             errors=_messages(problems or [], who.lang),
         )
 

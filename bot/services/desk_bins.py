@@ -79,10 +79,15 @@ class BinForm:
         return [line for line in self.intake.splitlines() if line.strip()]
 
 
-_FIELD_KEYS = {
-    "name": "bins.error_name",
-    "code": "bins.error_code",
-    "area": "bins.error_area",
+_FIELD_PROBLEMS = {
+    "name": Problem("name", "bins.error_name", {"longest": validation.NAME_LENGTH}),
+    "code": Problem("code", "bins.error_code"),
+    "area": Problem("area", "bins.error_area", {"longest": validation.AREA_LENGTH}),
+}
+# What the form's hints say, from the same constants as the rules.
+LIMITS = {
+    "questions": validation.QUESTIONS,
+    "question_length": validation.QUESTION_LENGTH,
 }
 
 
@@ -107,7 +112,7 @@ def check(form: BinForm, *, new: bool) -> BinSpec | list[Problem]:
             if where == "intake":
                 problems.append(_intake_problem(questions or []))
             else:
-                problems.append(Problem(where, _FIELD_KEYS.get(where, "bins.error_name")))
+                problems.append(_FIELD_PROBLEMS.get(where, _FIELD_PROBLEMS["name"]))
         return problems
     return problems or spec
 
@@ -120,7 +125,8 @@ def _intake_problem(questions: list[str]) -> Problem:
         try:
             validation.clean_text(question, "", validation.QUESTION_LENGTH)
         except InvalidInput:
-            return Problem("intake", "bins.error_intake_question", {"n": number})
+            values = {"n": number, "longest": validation.QUESTION_LENGTH}
+            return Problem("intake", "bins.error_intake_question", values)
     return Problem("intake", "bins.error_intake_mode")
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from storage.tables import Alert, AuditEntry, Bin, Group, JoinRequest, Zone
 from tests.desk.client import Browser
 from tests.desk.world import DeskWorld
+from tests.unit.test_alerts_world import member
 
 NEW = {
     "zone": "1",
@@ -237,8 +238,10 @@ async def test_a_bins_page_shows_its_groups_members_and_missing_rights(
         g = (await s.execute(select(Group).where(Group.chat_id == "noord-2"))).scalar_one()
         g.missing_rights = "pin,invite"
         await s.commit()
+    await member(dw.h, "kim", "noord")
     page = text(await people["jan"].get(f"/desk/bins/{dw.bins['noord']}"))
     assert "noord-1" in page and "noord-2" in page and "Linked" in page
+    assert "Members: 1" in page and '<span class="pill">telegram 1</span>' in page
     assert "all there (as last seen)" in page  # noord-1
     row = page[page.index('<th scope="row">noord-2') :].split("</tr>")[0]
     assert "pin" in row and "invite" in row and '<span class="fix">' in row

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from storage.tables import Bin
+from storage.tables import Bin, Group
 from tests.desk.test_browser import _why_not, browser, from_chat, person, shoot
 from tests.desk.world import DeskWorld
 
@@ -54,3 +54,19 @@ async def test_an_officer_creates_a_bin_in_the_browser_and_sees_it_listed(
     assert "The BIN is archived" in await page.locator(".flash").inner_text()
     await page.click("nav >> text=BINs")
     assert await page.locator("tr", has_text="Koersel Centrum").count() == 0
+
+
+async def test_a_bins_page_shows_its_groups_and_what_to_grant(dw: DeskWorld, browser: Any) -> None:
+    async with dw.h.db.session() as s:
+        g = (await s.execute(select(Group).where(Group.chat_id == "noord-2"))).scalar_one()
+        g.missing_rights = "pin,invite"
+        await s.commit()
+    page = await person(browser)
+    await from_chat(page, await dw.link("jan"))
+    await page.goto(f"{dw.base}/desk/bins/{dw.bins['noord']}")
+    table = page.locator("table.group-table")
+    assert await table.locator("tbody tr").count() == 2
+    row = table.locator("tr", has_text="noord-2")
+    assert await row.locator(".fix").count() == 1
+    assert "all there" in await table.locator("tr", has_text="noord-1").inner_text()
+    await shoot(page, "bin-groups")
