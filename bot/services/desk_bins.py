@@ -202,7 +202,7 @@ async def create(core: Core, who: Viewer, form: BinForm) -> int | list[Problem] 
     async with core.uow() as uow:
         zone = await uow.directory.zone(form.zone_id) if form.zone_id in who.zones else None
         if zone is None or not may_manage(who, zone.id):
-            await _refused(uow, core, who, "bin.add", zone=form.zone_id)
+            await _refused(uow, core, who, "bin.add", zone_id=form.zone_id)
             return None
         spec = check(form, new=True)
         if isinstance(spec, list):
@@ -292,7 +292,7 @@ async def zone_settings(
     async with core.uow() as uow:
         zone = await uow.directory.zone(zone_id)
         if zone is None or not may_manage(who, zone.id):
-            await _refused(uow, core, who, "zone.update", zone=zone_id)
+            await _refused(uow, core, who, "zone.update", zone_id=zone_id)
             return None
         if problems:
             return problems
