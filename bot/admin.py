@@ -196,7 +196,11 @@ async def _bin(run: _Run) -> None:
     zone_id = await _zone_id(uow, args.zone) if args.zone else None
     zones = {z.id: z.name for z in await uow.directory.zones()}
     for b in await uow.directory.bins(zone_id):
-        run.out(f"{b.code}\t{b.name}\tzone {zones.get(b.zone_id, '?')}\t{b.area or ''}".rstrip())
+        archived = "\tarchived" if b.archived_at is not None else ""
+        run.out(
+            f"{b.code}\t{b.name}\tzone {zones.get(b.zone_id, '?')}\t{b.area or ''}".rstrip()
+            + archived
+        )
 
 
 async def _revoke(run: _Run) -> None:

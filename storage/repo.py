@@ -110,10 +110,13 @@ class DirectoryRepo(_Base):
         q = select(Bin).where(Bin.zone_id == zone_id, Bin.name_key == name_key(name))
         return (await self.session.execute(q)).scalar_one_or_none()
 
-    async def bins(self, zone_id: int | None = None) -> Sequence[Bin]:
+    async def bins(self, zone_id: int | None = None, *, active: bool = False) -> Sequence[Bin]:
+        """The BINs (of a zone), by name; `active`: only those not archived."""
         q = select(Bin).order_by(Bin.zone_id, Bin.name)
         if zone_id is not None:
             q = q.where(Bin.zone_id == zone_id)
+        if active:
+            q = q.where(Bin.archived_at.is_(None))
         return (await self.session.execute(q)).scalars().all()
 
     async def add_zone(

@@ -111,6 +111,9 @@ class Bin(Base):
     area: Mapped[str | None] = mapped_column(Text)
     intake: Mapped[list[Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
+    # When the BIN was archived (migration 0013): it then takes no new members, messages or
+    # groups, and keeps its history. None: active.
+    archived_at: Mapped[datetime | None]
 
     @validates("name")
     def _keep_key(self, _attr: str, name: str) -> str:

@@ -25,6 +25,7 @@ from storage.audit_log import AuditLogRepo
 from storage.conversations import ConversationRepo
 from storage.db import WROTE, changes_pending
 from storage.desk import DeskRepo
+from storage.desk_bins import BinsRepo
 from storage.figures import FigureRepo
 from storage.group_rights import RightsRepo
 from storage.groups import GroupRepo
@@ -67,6 +68,7 @@ class UnitOfWork:
         self.audit_log = AuditLogRepo(session)
         self.media = MediaRepo(session)
         self.rights = RightsRepo(session)
+        self.bins = BinsRepo(session)
         self.committed = False
         self._pending: list[AfterCommit] = []
         self._released: list[AfterCommit] = []

@@ -73,7 +73,7 @@ class Desk:
 
     def install(self, app: web.Application) -> None:
         """Mount the desk at /desk on `app`."""
-        from adapters.http import desk_figures, desk_pages
+        from adapters.http import desk_bins, desk_figures, desk_pages
 
         sub = web.Application(middlewares=[self._headers])
         env = aiohttp_jinja2.setup(
@@ -88,6 +88,7 @@ class Desk:
         sub.router.add_post("/logout", self.logout)
         sub.router.add_post("/language", self.language)
         sub.router.add_static("/static/", HERE / "static", append_version=True)
+        desk_bins.BinPages(self).add_routes(sub.router)  # before /bins/{bin_id}
         pages.add_routes(sub.router)
         desk_figures.FigurePages(self).add_routes(sub.router)
         app.add_subapp("/desk", sub)

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from bot import media
 from bot.services import alert_render as render
-from bot.services import alerts, desk, desk_actions, desk_photos, desk_views
+from bot.services import alerts, desk, desk_actions, desk_bins, desk_photos, desk_views
 from bot.services.desk import Viewer
 from storage.desk import AlertFilter
 
@@ -319,7 +319,8 @@ class Pages:
         bin_id = _int(request.match_info["bin_id"], 0) or 0
         page = max(1, _int(request.query.get("page"), 1) or 1)
         found = await desk_views.bin_view(self.core, who, bin_id, page)
-        if found is None:
+        more = await desk_bins.details(self.core, who, bin_id) if found else None
+        if found is None or more is None:
             await desk.refused(self.core, who, "desk.bin", "not_visible", bin_id=bin_id)
             raise self.site.refuse(request, who)
         return self._page(
@@ -327,6 +328,7 @@ class Pages:
             who,
             "bin.html",
             view=found,
+            more=more,
             done=request.query.get("done", "")[:20],
         )
 

@@ -162,8 +162,9 @@ async def groups_of(uow: UnitOfWork, bin_ids: Sequence[int]) -> Sequence[Group]:
 
 
 async def zone_bins(uow: UnitOfWork, zone_id: int) -> list[tuple[Bin, int]]:
-    """The BINs of a zone with how many active groups each has."""
-    bins = list(await uow.directory.bins(zone_id))
+    """The BINs of a zone that take official messages (not archived), with how many active
+    groups each has."""
+    bins = list(await uow.directory.bins(zone_id, active=True))
     groups = await groups_of(uow, [b.id for b in bins])
     return [(b, sum(1 for g in groups if g.bin_id == b.id)) for b in bins]
 
@@ -201,7 +202,8 @@ async def store(
     ar = uow.alerts
     zone = await uow.directory.zone(draft.zone_id)
     assert zone is not None
-    bins = [b for b in await uow.directory.bins(zone.id) if b.id in set(draft.bin_ids)]
+    # A BIN archived while the message was being written is left out.
+    bins = [b for b in await uow.directory.bins(zone.id, active=True) if b.id in draft.bin_ids]
     urgency = urgency_of(draft.role)
     release = release_at(zone, urgency, now)
     ref = draft.ref if not await ar.ref_taken(draft.ref) else await new_ref(ar, rng)

@@ -97,7 +97,7 @@ async def _check(
     if zone is None:
         return None, ["desk.compose_not_allowed"], 0
     errors: list[str] = []
-    zone_bins = {b.id for b in await uow.directory.bins(zone.id)}
+    zone_bins = {b.id for b in await uow.directory.bins(zone.id, active=True)}
     if not d.bin_ids or not set(d.bin_ids) <= zone_bins:
         errors.append("alerts.compose_targets_empty")
     groups = await alerts.groups_of(uow, [i for i in d.bin_ids if i in zone_bins])

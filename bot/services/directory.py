@@ -48,28 +48,74 @@ async def add_zone(uow: UnitOfWork, now: datetime, spec: ZoneSpec) -> Zone:
     return zone
 
 
-async def add_bin(uow: UnitOfWork, now: datetime, zone_name: str, spec: BinSpec) -> Bin:
+class Taken(DirectoryError):
+    """A BIN's code, or its name in the zone, belongs to another BIN, or a code was to change
+    (codes stay: posters and join links carry them); `what` is "code", "name" or "fixed"."""
+
+    def __init__(self, what: str, message: str) -> None:
+        self.what = what
+        super().__init__(message)
+
+
+async def check_free(
+    uow: UnitOfWork, zone: Zone, name: str, code: str, bin_id: int | None = None
+) -> None:
+    """Refuse a name taken by another BIN of the zone (matched by its key: case, accents,
+    spacing), or a code taken by any BIN; `bin_id` is the BIN being edited."""
+    twin = await uow.directory.bin_by_name(zone.id, name)
+    if twin is not None and twin.id != bin_id:
+        raise Taken("name", f"zone {shown(zone.name)} has a BIN named {shown(twin.name)} already")
+    other = await uow.directory.bin_by_code(code)
+    if other is not None and other.id != bin_id:
+        raise Taken("code", f"BIN code {shown(code)} is taken; choose another with --code")
+
+
+async def add_bin(
+    uow: UnitOfWork, now: datetime, zone_name: str, spec: BinSpec, actor: str = "admin"
+) -> Bin:
     """Create a BIN in a zone; unknown zone, a name taken in the zone or a taken code are
     refused."""
     zone = await uow.directory.zone_by_name(zone_name)
     if zone is None:
         raise DirectoryError(f"unknown zone {shown(zone_name)} (see `binbot zone list`)")
     code = spec.code if spec.code is not None else slug(spec.name)
-    if await uow.directory.bin_by_code(code):
-        raise DirectoryError(f"BIN code {shown(code)} is taken; choose another with --code")
-    taken = await uow.directory.bin_by_name(zone.id, spec.name)
-    if taken is not None:
-        raise DirectoryError(
-            f"zone {shown(zone.name)} has a BIN named {shown(taken.name)} already"
-        )
+    await check_free(uow, zone, spec.name, code)
     b = await uow.directory.add_bin(
         now, zone.id, spec.name, code, area=spec.area, intake=spec.intake
     )
-    await uow.audit.record(now, "admin", "bin.add", zone_id=zone.id, bin_id=b.id)
+    await uow.audit.record(now, actor, "bin.add", zone_id=zone.id, bin_id=b.id)
     return b
 
 
-async def update_zone(uow: UnitOfWork, now: datetime, zone: Zone, spec: ZoneSpec) -> bool:
+async def edit_bin(uow: UnitOfWork, now: datetime, b: Bin, spec: BinSpec, actor: str) -> bool:
+    """Set a BIN's name, area and intake (the desk's form gives them all); its code stays, as
+    for `update_bin`, and the name must stay free in the zone. Whether anything changed."""
+    if spec.code is not None and spec.code != b.code:
+        raise Taken("fixed", f"its code is {shown(b.code)}, and codes stay what they are")
+    zone = await uow.directory.zone(b.zone_id)
+    assert zone is not None
+    await check_free(uow, zone, spec.name, b.code, b.id)
+    wanted = {"name": spec.name, "area": spec.area, "intake": spec.intake}
+    changed = _update(b, wanted)
+    if changed:
+        await uow.audit.record(now, actor, "bin.update", zone_id=b.zone_id, bin_id=b.id)
+    return changed
+
+
+async def set_archived(uow: UnitOfWork, now: datetime, b: Bin, archived: bool, actor: str) -> bool:
+    """Archive a BIN (it keeps its history, groups and members, and takes nothing new) or
+    make it active again; whether anything changed."""
+    if (b.archived_at is not None) == archived:
+        return False
+    b.archived_at = now if archived else None
+    action = "bin.archive" if archived else "bin.unarchive"
+    await uow.audit.record(now, actor, action, zone_id=b.zone_id, bin_id=b.id)
+    return True
+
+
+async def update_zone(
+    uow: UnitOfWork, now: datetime, zone: Zone, spec: ZoneSpec, actor: str = "admin"
+) -> bool:
     """Set what a zone's entry gives (keys left out keep their value); whether it changed."""
     given = spec.model_fields_set
     wanted: dict[str, Any] = {}
@@ -80,7 +126,7 @@ async def update_zone(uow: UnitOfWork, now: datetime, zone: Zone, spec: ZoneSpec
         wanted["quiet_start"], wanted["quiet_end"] = spec.quiet_hours
     changed = _update(zone, wanted)
     if changed:
-        await uow.audit.record(now, "admin", "zone.update", zone_id=zone.id)
+        await uow.audit.record(now, actor, "zone.update", zone_id=zone.id)
     return changed
 
 

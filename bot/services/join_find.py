@@ -59,10 +59,11 @@ def matches(b: Bin, zone: Zone, query: str) -> bool:
 
 
 async def search(uow: UnitOfWork, query: str) -> list[tuple[Bin, Zone]]:
-    """The BINs matching `query` (every BIN for an empty one), by zone and name."""
+    """The BINs matching `query` (every BIN for an empty one), by zone and name; archived
+    BINs take no members and are never listed."""
     zones = {z.id: z for z in await uow.directory.zones()}
     found = []
-    for b in await uow.directory.bins():
+    for b in await uow.directory.bins(active=True):
         zone = zones.get(b.zone_id)
         if zone is not None and (not query or matches(b, zone, query)):
             found.append((b, zone))

@@ -77,8 +77,8 @@ async def check_can_ask(
     uow: UnitOfWork, person_id: int, b: Bin, now: datetime, cooldown_days: float = 0.0
 ) -> Refusal | Waiting | None:
     """None when the person may ask; the open request when one is waiting; else a refusal:
-    a member, someone removed or blocked, or someone declined or who withdrew a request the
-    coordinators had received less than `cooldown_days` ago."""
+    a member, someone removed or blocked, a BIN that is archived, or someone declined or who
+    withdrew a request the coordinators had received less than `cooldown_days` ago."""
     member = await uow.groups.membership(b.id, person_id)
     if member is not None and member.status == "active":
         return Refusal("groups.join_already_member", b.name)
@@ -87,6 +87,8 @@ async def check_can_ask(
     req = await uow.groups.open_request(person_id, b.id)
     if req is not None:
         return Waiting(req.id, req.group_id is None, req.status == "intake")
+    if b.archived_at is not None:
+        return Refusal("bins.join_archived", b.name, "archived")
     last = await uow.groups.last_closed(person_id, b.id, ("declined", "withdrawn"))
     if last is None or last.decided_at is None or cooldown_days <= 0:
         return None

@@ -70,10 +70,13 @@ async def _chosen_bin(ctx: Ctx, word: str) -> Bin | None:
         await ctx.audit("group.link", outcome="refused", reason="not_coordinator", bin_id=named.id)
         await ctx.reply("groups.link_not_your_bin", bin=named.name)
         return None
-    if named is not None:
-        return named
-    if len(bins) == 1:
-        return bins[0]
+    chosen = named if named is not None else bins[0] if len(bins) == 1 else None
+    if chosen is not None and chosen.archived_at is not None:
+        await ctx.audit("group.link", outcome="refused", reason="archived", bin_id=chosen.id)
+        await ctx.reply("bins.link_archived", bin=chosen.name)
+        return None
+    if chosen is not None:
+        return chosen
     await ctx.reply("groups.link_which", codes=", ".join(b.code for b in bins))
     return None
 

@@ -122,8 +122,9 @@ async def post_reminders(core: Core) -> int:
         for group in await uow.groups.active_groups():
             if group.platform not in core.platforms:
                 continue
-            _, zone = await bin_and_zone(uow, group.bin_id)
-            if not in_quiet_hours(zone, now):
+            b, zone = await bin_and_zone(uow, group.bin_id)
+            # An archived BIN's groups stay linked but get nothing new, reminders included.
+            if b.archived_at is None and not in_quiet_hours(zone, now):
                 due.append((group, zone, await group_language(uow, group)))
     posted = 0
     for group, zone, lang in due:
