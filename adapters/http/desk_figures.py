@@ -126,40 +126,64 @@ class FigurePages:
     # -- audit log ---------------------------------------------------------------------------
 
     @staticmethod
-    def _filter(request: web.Request) -> AuditFilter:
+    def _filter(request: web.Request) -> tuple[AuditFilter, list[str]]:
+        """The audit filter the query asks for, and the fields that are not valid (their
+        catalogue keys): a filter that cannot be read is refused, never silently dropped."""
         q = request.query
         action = q.get("action", "")
         actor = q.get("actor", "").strip()
         outcome = q.get("outcome", "")
-        until = _date(q.get("until"))
-        return AuditFilter(
-            action=action if WORD.fullmatch(action) else None,
-            actor=actor if PSEUDONYM.fullmatch(actor) else None,
-            outcome=outcome if WORD.fullmatch(outcome) else None,
-            since=_date(q.get("since")),
+        since, until = _date(q.get("since")), _date(q.get("until"))
+        bad = [
+            key
+            for key, value, ok in (
+                ("desk.col_action", action, WORD.fullmatch(action)),
+                ("desk.col_actor", actor, PSEUDONYM.fullmatch(actor)),
+                ("desk.col_outcome", outcome, WORD.fullmatch(outcome)),
+                ("desk.since", q.get("since", ""), since),
+                ("desk.until", q.get("until", ""), until and (since is None or until >= since)),
+            )
+            if value and not ok
+        ]
+        found = AuditFilter(
+            action=action or None,
+            actor=actor or None,
+            outcome=outcome or None,
+            since=since,
             until=until + timedelta(days=1) if until else None,
         )
+        return found, bad
 
     async def _refuse_audit(self, request: web.Request, who: Viewer) -> web.HTTPException:
         await desk.refused(self.core, who, "desk.audit", "role")
         return self.site.refuse(request, who)
 
     async def audit(self, request: web.Request) -> web.StreamResponse:
-        """The zones' audit log, filtered and paged; pseudonyms only."""
+        """The zones' audit log, filtered and paged; pseudonyms only. A filter that is not
+        valid is named and shows nothing (status 400)."""
         who = await self.site.viewer(request)
         page = max(1, _int(request.query.get("page"), 1) or 1)
-        found = await desk_audit.audit_view(self.core, who, self._filter(request), page)
+        f, bad = self._filter(request)
+        found = await desk_audit.audit_view(self.core, who, None if bad else f, page)
         if found is None:
             raise await self._refuse_audit(request, who)
         query = {k: v for k, v in request.query.items() if k != "page" and len(v) < 70}
         return self.site.render(
-            "audit.html", request, who.lang, {"view": found, "query": query}, who=who
+            "audit.html",
+            request,
+            who.lang,
+            {"view": found, "query": query, "bad": [texts.text(k, who.lang) for k in bad]},
+            who=who,
+            status=400 if bad else 200,
         )
 
     async def audit_csv(self, request: web.Request) -> web.StreamResponse:
         """The filtered audit log as CSV."""
         who = await self.site.viewer(request)
-        rows = await desk_audit.audit_csv(self.core, who, self._filter(request))
+        f, bad = self._filter(request)
+        rows = await desk_audit.audit_csv(self.core, who, None if bad else f)
         if rows is None:
             raise await self._refuse_audit(request, who)
+        if bad:
+            return self.site.notice(request, "desk.bad_request", status=400, who=who)
         return csv_response(rows, "binbot-audit.csv")

@@ -73,30 +73,39 @@ def _row(e: AuditEntry, zones: dict[int, Zone], bins: dict[int, Bin], lang: str)
 
 
 async def audit_view(
-    core: Core, who: Viewer, f: AuditFilter, page: int, *, limit: int = PAGE
+    core: Core, who: Viewer, f: AuditFilter | None, page: int, *, limit: int = PAGE
 ) -> AuditView | None:
-    """One page of the viewer's zones' audit entries matching `f`; None for someone who is
-    not police or prevention of any zone (the caller audits)."""
+    """One page of the viewer's zones' audit entries matching `f` (None: a filter that is not
+    valid, which matches nothing); None for someone who is not police or prevention of any
+    zone (the caller audits). A page past the last one shows the last one."""
     async with core.uow() as uow:
         zones = {z.id: z for z in await uow.directory.zones() if may_see_audit(who, z.id)}
         if not zones:
             return None
         bins = {b.id: b for zid in zones for b in await uow.directory.bins(zid)}
-        found, total = await uow.audit_log.page(
-            sorted(zones), sorted(bins), f, (page - 1) * limit, limit
-        )
+        found: list[AuditEntry] = []
+        total = 0
+        if f is not None:
+            scope = sorted(zones), sorted(bins)
+            found, total = await uow.audit_log.page(*scope, f, (page - 1) * limit, limit)
+            pages = max(1, -(-total // limit))
+            if page > pages:
+                page = pages
+                found, total = await uow.audit_log.page(*scope, f, (page - 1) * limit, limit)
         actions, outcomes = await uow.audit_log.choices(sorted(zones), sorted(bins))
     return AuditView(
         [_row(e, zones, bins, who.lang) for e in found],
         total,
-        page,
+        page if f is not None else 1,
         max(1, -(-total // limit)),
         actions,
         outcomes,
     )
 
 
-async def audit_csv(core: Core, who: Viewer, f: AuditFilter) -> list[tuple[str, ...]] | None:
+async def audit_csv(
+    core: Core, who: Viewer, f: AuditFilter | None
+) -> list[tuple[str, ...]] | None:
     """Every matching entry (up to CSV_MAX) as CSV rows, the header first."""
     found = await audit_view(core, who, f, 1, limit=CSV_MAX)
     if found is None:

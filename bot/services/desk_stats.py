@@ -1,10 +1,12 @@
 """The desk's statistics: a year's monthly figures per BIN, read from `monthly_figures` (the
 same counts the retention job keeps after the detail is gone), as tables and bar charts.
 
-Only aggregates: counts per month and BIN. Nothing here reads who saw, who said what, or
-who called. The open months are counted afresh when the page is asked, through the code the
-retention job uses, so this month's figures are today's: at most once a minute (REFRESH), as
-a recount reads every row of the open months (about a second with 100,000 members on SQLite).
+Only aggregates: counts per month and BIN, and the month's delivery times per BIN (median
+and 95th percentile over its messages, kept as such). Nothing here reads who saw, who said
+what, or who called. The open months are counted afresh when the page is asked, through the
+code the retention job uses, so this month's figures are today's: at most once a minute
+(REFRESH), as a recount reads every row of the open months (about a second with 100,000
+members on SQLite).
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from typing import TYPE_CHECKING
 
 from bot.services import retention
 from bot.services.desk import Viewer, may_see_figures
+from storage.figures import EVENT_KINDS, EVENTS, TIMINGS
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
     from storage.tables import Bin
 
-Value = str | int
+Value = str | int | float
 
 # Each table: its id (also the CSV's name) and its columns; the first three are always the
 # month, the BIN's code and its name.
@@ -32,15 +35,32 @@ TABLES: dict[str, tuple[str, ...]] = {
     "seen": (*KEYS, "seen"),
     "members": (*KEYS, "members", "joined", "left"),
     "requests": (*KEYS, "approved", "declined", "expired"),
+    # From the send time (confirmed, or the end of quiet hours for a held message) to the
+    # first delivery in the BIN's groups and to the last one, in seconds; "" when no message
+    # of that BIN and month was delivered (to all of its groups).
+    "timings": (
+        *KEYS,
+        "first_messages",
+        "first_median_s",
+        "first_p95_s",
+        "all_messages",
+        "all_median_s",
+        "all_p95_s",
+    ),
+    "nudges": (*KEYS, *(f"event_{k}" for k in EVENT_KINDS)),
 }
-# What each table's chart adds up per month (one bar per column and month).
+# What each table's chart shows per month (one bar per column and month): the sum over the
+# BINs shown, or for times (which do not add up) the slowest of them.
 CHARTED: dict[str, tuple[str, ...]] = {
     "messages": ("messages",),
     "deliveries": ("delivered", "failed"),
     "seen": ("seen",),
     "members": ("members",),
     "requests": ("approved", "declined", "expired"),
+    "timings": ("first_p95_s", "all_p95_s"),
+    "nudges": ("event_nudge_101", "event_nudge_112", "event_called"),
 }
+SLOWEST = frozenset({"timings"})
 CHART_WIDTH, CHART_HEIGHT, CHART_TOP = 600, 140, 14
 REFRESH = timedelta(minutes=1)
 COUNTED_KEY = "desk.figures_counted"  # kv: when the page last counted the open months
@@ -54,7 +74,7 @@ class Bar:
     y: float
     width: float
     height: float
-    value: int
+    value: int | float
     series: int
     month: str
 
@@ -68,6 +88,7 @@ class Table:
     rows: list[tuple[Value, ...]] = field(default_factory=list)
     bars: list[Bar] = field(default_factory=list)
     months: list[tuple[float, str]] = field(default_factory=list)  # x of each month's label
+    slowest: bool = False  # the chart shows the slowest BIN per month, not the sum
 
 
 @dataclass
@@ -89,7 +110,7 @@ def _tables(
     figures: list[tuple[str, int, str, str, int]], bins: dict[int, Bin]
 ) -> dict[str, Table]:
     """The monthly figures (month, BIN, figure, detail, value) as the page's tables."""
-    wide: dict[tuple[str, tuple[Value, ...]], dict[str, int]] = defaultdict(dict)
+    wide: dict[tuple[str, tuple[Value, ...]], dict[str, int | float]] = defaultdict(dict)
     for month, bin_id, figure, detail, value in figures:
         b = bins[bin_id]
         key: tuple[Value, ...] = (month, b.code, b.name)
@@ -108,23 +129,34 @@ def _tables(
             cell["left"] = cell.get("left", 0) + value
         elif figure == "requests" and detail in ("approved", "declined", "expired"):
             wide["requests", key][detail] = value
-    tables = {name: Table(name, columns) for name, columns in TABLES.items()}
+        elif figure == TIMINGS:
+            if detail.endswith("_messages"):
+                wide["timings", key][detail] = value
+            else:  # kept in milliseconds, shown in seconds
+                wide["timings", key][f"{detail}_s"] = round(value / 1000, 1)
+        elif figure == EVENTS and detail in EVENT_KINDS:
+            wide["nudges", key][f"event_{detail}"] = value
+    tables = {name: Table(name, cols, slowest=name in SLOWEST) for name, cols in TABLES.items()}
     for (name, key), cells in sorted(wide.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         table = tables[name]
         width = len(table.columns) - len(key)
-        table.rows.append((*key, *(cells.get(c, 0) for c in table.columns[-width:])))
+        missing: Value = "" if name == "timings" else 0
+        table.rows.append((*key, *(cells.get(c, missing) for c in table.columns[-width:])))
     return tables
 
 
 def _chart(table: Table, months: list[str]) -> None:
-    """Bars of the table's charted columns, summed per month, scaled to the tallest."""
+    """Bars of the table's charted columns per month (summed, or the slowest BIN's), scaled
+    to the tallest."""
     charted = CHARTED[table.name]
-    sums = {(m, c): 0 for m in months for c in charted}
+    sums: dict[tuple[str, str], int | float] = {(m, c): 0 for m in months for c in charted}
     for row in table.rows:
         for c in charted:
             value = row[table.columns.index(c)]
-            assert isinstance(value, int)
-            sums[str(row[0]), c] += value
+            if isinstance(value, str) or (str(row[0]), c) not in sums:
+                continue  # no time measured
+            cell = str(row[0]), c
+            sums[cell] = max(sums[cell], value) if table.slowest else sums[cell] + value
     tallest = max(sums.values(), default=0) or 1
     slot = CHART_WIDTH / 12
     width = (slot - 8) / len(charted)
