@@ -267,9 +267,13 @@ class FigureRepo:
         )
 
     async def figures(
-        self, bin_ids: Sequence[int], since: str | None = None
+        self,
+        bin_ids: Sequence[int],
+        since: str | None = None,
+        names: Sequence[str] | None = None,
     ) -> list[tuple[str, int, str, str, int]]:
-        """(month, BIN id, figure, detail, value) of some BINs, oldest month first."""
+        """(month, BIN id, figure, detail, value) of some BINs (and only the figures `names`,
+        if given), oldest month first."""
         q = select(
             MonthlyFigure.month,
             MonthlyFigure.bin_id,
@@ -279,5 +283,7 @@ class FigureRepo:
         ).where(MonthlyFigure.bin_id.in_(list(bin_ids)))
         if since is not None:
             q = q.where(MonthlyFigure.month >= since)
+        if names is not None:
+            q = q.where(MonthlyFigure.figure.in_(list(names)))
         q = q.order_by(MonthlyFigure.month, MonthlyFigure.bin_id, MonthlyFigure.figure)
         return [(m, b, f, d, v) for m, b, f, d, v in await self._rows(q)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -61,25 +61,30 @@ class FigurePages:
 
     # -- statistics --------------------------------------------------------------------------
 
-    async def _stats(self, request: web.Request, who: Viewer) -> desk_stats.Stats:
+    async def _stats(
+        self, request: web.Request, who: Viewer, only: str | None = None
+    ) -> desk_stats.Stats:
         now = self.core.clock.now()
         year = _int(request.query.get("year"), now.year) or now.year
         year = year if 2000 <= year <= now.year else now.year
         bin_id = _int(request.query.get("bin"))
-        found = await desk_stats.stats(self.core, who, year, bin_id)
+        found = await desk_stats.stats(self.core, who, year, bin_id, only)
         if found is None:
             await desk.refused(self.core, who, "desk.stats", "not_visible", bin_id=bin_id)
             raise self.site.refuse(request, who)
         return found
 
     async def stats(self, request: web.Request) -> web.StreamResponse:
-        """A year's monthly figures per BIN: tables, bar charts and a CSV link per table."""
+        """A year's monthly figures: tables (per BIN, or the totals of several), bar charts
+        and a CSV link per table."""
         who = await self.site.viewer(request)
         found = await self._stats(request, who)
         lang = who.lang
-        names = {
+        every = texts.text("desk.stats_all_bins", lang)
+        names: dict[str, Callable[[str], str]] = {
             "urgency": lambda v: render.urgency_name(v, lang),
             "category": lambda v: render.category_name(v, lang),
+            "bin": lambda v: v or every,  # a row of totals over the BINs
         }
         query = f"year={found.year}" + (f"&bin={found.bin_id}" if found.bin_id else "")
         shown = {
@@ -88,7 +93,7 @@ class FigurePages:
                     names[c](v) if c in names and isinstance(v, str) else v
                     for c, v in zip(t.columns, row, strict=True)
                 ]
-                for row in t.rows
+                for row in t.page_rows(found.per_bin)
             ]
             for t in found.tables
         }
@@ -114,12 +119,13 @@ class FigurePages:
         )
 
     async def stats_csv(self, request: web.Request) -> web.StreamResponse:
-        """One table of the statistics page as CSV, with the page's numbers."""
+        """One table of the statistics page as CSV: a row per month and BIN (the page shows
+        the months' totals when it shows several BINs)."""
         who = await self.site.viewer(request)
         name = request.match_info["table"]
         if name not in desk_stats.TABLES:
             raise self.site.refuse(request, who)
-        found = await self._stats(request, who)
+        found = await self._stats(request, who, only=name)
         rows = desk_stats.csv_rows(found, name) or []
         return csv_response(rows, f"binbot-{name}-{found.year}.csv")
 

@@ -61,6 +61,18 @@ CHARTED: dict[str, tuple[str, ...]] = {
     "nudges": ("event_nudge_101", "event_nudge_112", "event_called"),
 }
 SLOWEST = frozenset({"timings"})
+# The figures (storage/figures.py) each table is made of: a CSV reads only its own.
+FIGURES: dict[str, tuple[str, ...]] = {
+    "messages": ("alerts",),
+    "deliveries": ("deliveries",),
+    "seen": ("seen",),
+    "members": ("members", "joined", "left"),
+    "requests": ("requests",),
+    "timings": (TIMINGS,),
+    "nudges": (EVENTS,),
+}
+# Columns that name what a row counts (kept apart in the totals), after the month and BIN.
+DETAIL = frozenset({"urgency", "category", "platform"})
 CHART_WIDTH, CHART_HEIGHT, CHART_TOP = 600, 140, 14
 REFRESH = timedelta(minutes=1)
 COUNTED_KEY = "desk.figures_counted"  # kv: when the page last counted the open months
@@ -86,20 +98,27 @@ class Table:
     name: str
     columns: tuple[str, ...]
     rows: list[tuple[Value, ...]] = field(default_factory=list)
+    totals: list[tuple[Value, ...]] = field(default_factory=list)  # summed over the BINs
     bars: list[Bar] = field(default_factory=list)
     months: list[tuple[float, str]] = field(default_factory=list)  # x of each month's label
     slowest: bool = False  # the chart shows the slowest BIN per month, not the sum
 
+    def page_rows(self, per_bin: bool) -> list[tuple[Value, ...]]:
+        return self.rows if per_bin else self.totals
+
 
 @dataclass
 class Stats:
-    """The statistics page: the year, the BINs it may show, and the tables."""
+    """The statistics page: the year, the BINs it may show, and the tables. The page shows
+    a row per BIN when one BIN is shown (`per_bin`), else the months' totals over the BINs (a
+    zone's year would be thousands of rows); the CSVs always have a row per BIN."""
 
     year: int
     years: list[int]
     bins: list[tuple[int, str]]
     bin_id: int | None
     tables: list[Table]
+    per_bin: bool = True
 
 
 def _months(year: int, now_month: str) -> list[str]:
@@ -111,9 +130,9 @@ def _tables(
 ) -> dict[str, Table]:
     """The monthly figures (month, BIN, figure, detail, value) as the page's tables."""
     wide: dict[tuple[str, tuple[Value, ...]], dict[str, int | float]] = defaultdict(dict)
+    names = {i: (b.code, b.name) for i, b in bins.items()}  # read once, not once a figure
     for month, bin_id, figure, detail, value in figures:
-        b = bins[bin_id]
-        key: tuple[Value, ...] = (month, b.code, b.name)
+        key: tuple[Value, ...] = (month, *names[bin_id])
         if figure == "alerts":
             urgency, _, category = detail.partition("/")
             wide["messages", (*key, urgency, category)]["messages"] = value
@@ -145,6 +164,29 @@ def _tables(
     return tables
 
 
+def _totals(table: Table) -> None:
+    """The table's rows added up per month (and detail) over the BINs: counts summed, times
+    the slowest BIN's (as the chart), the BIN's code and name left empty."""
+    kept = [i for i, c in enumerate(table.columns) if c in DETAIL]
+    numbers = [i for i, c in enumerate(table.columns) if c not in DETAIL and c not in KEYS]
+    found: dict[tuple[Value, ...], list[Value]] = {}
+    for row in table.rows:
+        key = (row[0], *(row[i] for i in kept))
+        cells = found.setdefault(key, ["" if table.slowest else 0] * len(numbers))
+        for n, i in enumerate(numbers):
+            value, before = row[i], cells[n]
+            if isinstance(value, str):
+                continue  # no time measured
+            if isinstance(before, str):
+                cells[n] = value
+            elif table.slowest and table.columns[i].endswith("_s"):
+                cells[n] = max(before, value)
+            else:
+                cells[n] = before + value
+    for key, cells in sorted(found.items()):
+        table.totals.append((key[0], "", "", *key[1:], *cells))
+
+
 def _chart(table: Table, months: list[str]) -> None:
     """Bars of the table's charted columns per month (summed, or the slowest BIN's), scaled
     to the tallest."""
@@ -170,9 +212,11 @@ def _chart(table: Table, months: list[str]) -> None:
             table.bars.append(Bar(x, y, round(width, 1), height, value, s, m))
 
 
-async def stats(core: Core, who: Viewer, year: int, bin_id: int | None) -> Stats | None:
-    """A year's figures of the BINs this person may see (or of one of them); None when
-    `bin_id` is not theirs to see (the caller audits)."""
+async def stats(
+    core: Core, who: Viewer, year: int, bin_id: int | None, only: str | None = None
+) -> Stats | None:
+    """A year's figures of the BINs this person may see (or of one of them), all tables or
+    `only` one; None when `bin_id` is not theirs to see (the caller audits)."""
     now = core.clock.now()
     await refresh(core, now)
     async with core.uow() as uow:
@@ -183,14 +227,23 @@ async def stats(core: Core, who: Viewer, year: int, bin_id: int | None) -> Stats
         if bin_id is not None and bin_id not in visible:
             return None
         shown = [bin_id] if bin_id is not None else sorted(visible)
+        names = FIGURES[only] if only is not None else None
         figures = [
-            f for f in await uow.figures.figures(shown, since=f"{year}-01") if f[0] <= f"{year}-12"
+            f
+            for f in await uow.figures.figures(shown, since=f"{year}-01", names=names)
+            if f[0] <= f"{year}-12"
         ]
-        first = await uow.figures.first_month()
+        first = await uow.figures.first_month() if only is None else None  # the years
     months = _months(year, now.strftime("%Y-%m"))
     tables = _tables(figures, visible)
-    for table in tables.values():
-        _chart(table, months)
+    per_bin = bin_id is not None or len(visible) <= 1
+    if only is not None:
+        tables = {only: tables[only]}
+    else:  # a CSV needs neither chart nor totals
+        for table in tables.values():
+            _chart(table, months)
+            if not per_bin:
+                _totals(table)
     oldest = first.year if first is not None else now.year
     return Stats(
         year,
@@ -198,6 +251,7 @@ async def stats(core: Core, who: Viewer, year: int, bin_id: int | None) -> Stats
         [(b.id, b.name) for b in sorted(visible.values(), key=lambda b: b.name)],
         bin_id,
         list(tables.values()),
+        per_bin,
     )
 
 

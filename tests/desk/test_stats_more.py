@@ -5,6 +5,7 @@ pages, for the zone's police and prevention only."""
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -87,6 +88,11 @@ async def timed_messages(dw: DeskWorld, jan: Browser) -> str:
     return month
 
 
+def section(page: str, table: str) -> str:
+    """One table's section of the statistics page."""
+    return page.split(f'id="{table}"', 1)[1].split("</section>", 1)[0]
+
+
 def p(values: list[float], q: int) -> float:
     """The q-th percentile, inclusive method, in seconds to a tenth."""
     if len(values) == 1:
@@ -147,6 +153,9 @@ async def test_the_timings_csv_matches_the_deliveries_and_outlives_them(
     page = await jan.get("/desk/stats")
     assert jan.status == 200 and "Time from sending to delivery, in seconds" in page
     assert "First delivery, 95th percentile" in page and "slowest BIN" in page
+    # The month's totals of the zone's BINs: messages added up, times the slowest BIN's.
+    cells = re.findall(r'class="num">([\d.]+)</td>', section(page, "timings"))
+    assert cells == ["6", "2.0", "3.8", "5", "4.5", "5.8"]
     rows = await download(jan, f"/desk/stats/timings.csv?year={month[:4]}")
     assert rows[0] == TIMINGS_HEADER
     want = await expected_timings(dw, month)
@@ -232,6 +241,12 @@ async def test_the_nudges_csv_counts_what_happened_and_a_recount_keeps_it(
     month = dw.h.clock.now().strftime("%Y-%m")
     page = await jan.get("/desk/stats")
     assert "Reminders to call 101 first" in page and "Reminders (112)" in page
+    # Several BINs: the page shows the month's totals, the CSV a row per BIN.
+    cells = re.findall(r'<td data-label="([^"]+)" class="num">(\d+)</td>', section(page, "nudges"))
+    assert [int(v) for _, v in cells] == [2, 1, 2, 1] and "all BINs" in section(page, "nudges")
+    page = await jan.get(f"/desk/stats?bin={dw.bins['noord']}")
+    cells = re.findall(r'class="num">(\d+)</td>', section(page, "nudges"))
+    assert cells == ["2", "1", "2", "0"] and "all BINs</td>" not in section(page, "nudges")
     rows = await download(jan, "/desk/stats/nudges.csv")
     assert rows[0] == NUDGES_HEADER
     want = {(month, code): [str(n) for n in counts] for code, counts in seen.items()}
