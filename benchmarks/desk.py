@@ -2,16 +2,21 @@
 
 The memory benchmark's data (10,000 groups, 100,000 members; `benchmarks/memory.py`'s
 builder) plus 5,000 official messages, all in the zone measured (the worst case for its pages),
-each to one to three BINs with one delivery per group (some failed), and Seen marks. Then an
-officer of that zone, logged in through a real login link, asks for the overview, the message
-list (first and a later page, and filtered), a message's page, the statistics page (its open
-months counted afresh each time, as the page does) and a CSV of it, and the audit log (15,000
-entries: first page, and a filtered later page) over HTTP, many times each.
+each to one to three BINs with one delivery per group (some failed), each delivered between a
+fifth of a second and half a minute after its send time (the delivery-time figures), Seen
+marks, and a year of 101 nudge counts for every BIN of the zone. Then an officer of that zone,
+logged in through a real login link, asks for the overview, the message list (first and a
+later page, and filtered), a message's page, the statistics page (its open months counted
+afresh at most once a minute, as the page does) and CSVs of it (deliveries, delivery times,
+nudges), and the audit log (15,000 entries: first page, a filtered later page, and filtered
+by actor and period) over HTTP, many times each. The recount of the open months, which the
+statistics page does once a minute, is timed on its own.
 
     python benchmarks/desk.py [--groups 10000] [--members 100000] [--messages 5000]
                               [--requests 60] [--postgres URL]
 
-Target: every page under 150 ms at the 95th percentile. The last line is JSON.
+Target: every page under 150 ms at the 95th percentile (the issue asks 300 ms for the
+statistics and audit pages; this is stricter). The last line is JSON.
 """
 
 from __future__ import annotations
@@ -41,7 +46,17 @@ async def add_messages(url: str, messages: int, seed: int = 7) -> None:
     from sqlalchemy import insert, select, text
 
     from storage.db import open_database
-    from storage.tables import Alert, AlertTarget, AuditEntry, Bin, Delivery, Group, Seen
+    from storage.figures import EVENT_KINDS, EVENTS
+    from storage.tables import (
+        Alert,
+        AlertTarget,
+        AuditEntry,
+        Bin,
+        Delivery,
+        Group,
+        MonthlyFigure,
+        Seen,
+    )
 
     rng = random.Random(seed)
     now = datetime.now(UTC)
@@ -78,6 +93,7 @@ async def add_messages(url: str, messages: int, seed: int = 7) -> None:
                 targets.append({"alert_id": i + 1, "bin_id": bid})
                 for gid, chat in groups.get(bid, []):
                     failed = rng.random() < 0.01
+                    delay = timedelta(seconds=rng.uniform(0.2, 30.0))
                     deliveries.append(
                         {
                             "alert_id": i + 1,
@@ -88,7 +104,7 @@ async def add_messages(url: str, messages: int, seed: int = 7) -> None:
                             "error": "forbidden" if failed else None,
                             "next_attempt_at": created,
                             "created_at": created,
-                            "sent_at": None if failed else created,
+                            "sent_at": None if failed else created + delay,
                             "priority": 0,
                             "attempts": 1,
                         }
@@ -105,6 +121,24 @@ async def add_messages(url: str, messages: int, seed: int = 7) -> None:
             await s.execute(insert(Delivery), deliveries[start : start + 10_000])
         await s.execute(insert(Seen), seen)
         await s.execute(insert(AuditEntry), audit)
+        # 101 nudges and what followed, counted as they happen: every month of the past year.
+        events = []
+        for months_back in range(12):
+            month = (now.replace(day=15) - timedelta(days=30 * months_back)).strftime("%Y-%m")
+            for bid in bins:
+                for kind in EVENT_KINDS:
+                    n = rng.randint(0, 6)
+                    if n:
+                        events.append(
+                            {
+                                "month": month,
+                                "bin_id": bid,
+                                "figure": EVENTS,
+                                "detail": kind,
+                                "value": n,
+                            }
+                        )
+        await s.execute(insert(MonthlyFigure), events)
         if db.engine.dialect.name == "postgresql":  # rows were given their ids: move on
             for table in ("persons", "alerts", "zones", "bins"):
                 await s.execute(
@@ -131,7 +165,7 @@ async def measure(url: str, requests: int) -> dict[str, Any]:
     from bot.dispatch import Core
     from bot.health import Health
     from bot.model import Platform
-    from bot.services import desk
+    from bot.services import desk, retention
     from storage.db import open_database
 
     db = await open_database(url)
@@ -151,6 +185,13 @@ async def measure(url: str, requests: int) -> dict[str, Any]:
     await server.start()
     base = f"http://127.0.0.1:{server.port}"
     site.__init__(core, base)  # type: ignore[misc]
+    since = (now - timedelta(days=20)).strftime("%Y-%m-%d")
+    until = (now - timedelta(days=5)).strftime("%Y-%m-%d")
+    recounts = []
+    for _ in range(5):  # what the statistics page does at most once a minute
+        began = time.perf_counter()
+        await retention.count_figures(core, core.clock.now(), pause=False)
+        recounts.append((time.perf_counter() - began) * 1000)
     pages = {
         "overview": "/desk/",
         "messages": "/desk/messages",
@@ -159,8 +200,12 @@ async def measure(url: str, requests: int) -> dict[str, Any]:
         "message": "/desk/messages/B-1000",
         "stats": "/desk/stats",
         "stats_csv": "/desk/stats/deliveries.csv",
+        "stats_timings_csv": "/desk/stats/timings.csv",
+        "stats_nudges_csv": "/desk/stats/nudges.csv",
         "audit": "/desk/audit",
         "audit_filtered": "/desk/audit?action=alert.compose&page=3",
+        "audit_actor_period": f"/desk/audit?actor=p-0007&since={since}&until={until}",
+        "audit_csv": f"/desk/audit.csv?action=alert.compose&since={since}",
     }
     timings: dict[str, list[float]] = {name: [] for name in pages}
     jar = aiohttp.CookieJar(unsafe=True)
@@ -186,6 +231,10 @@ async def measure(url: str, requests: int) -> dict[str, Any]:
             "median_ms": round(statistics.median(values), 1),
             "p95_ms": round(values[int(len(values) * 0.95) - 1], 1),
         }
+    out["recount_open_months"] = {
+        "median_ms": round(statistics.median(recounts), 1),
+        "p95_ms": round(max(recounts), 1),  # of five: the slowest
+    }
     return out
 
 
@@ -220,12 +269,17 @@ def main() -> int:
         f"database: {engine}, filled in {filled:.0f} s: {args.groups} groups, "
         f"{args.members} members, {args.messages} official messages in the zone measured"
     )
+    recount = result.pop("recount_open_months")
     worst = 0.0
     for name, figures in result.items():
         worst = max(worst, figures["p95_ms"])
         print(f"{name:20} median {figures['median_ms']:7.1f} ms   p95 {figures['p95_ms']:7.1f} ms")
     verdict = "met" if worst < TARGET_MS else "NOT met"
     print(f"target: p95 < {TARGET_MS:.0f} ms on every page: {verdict}")
+    print(
+        f"recount of the open months (once a minute at most): median "
+        f"{recount['median_ms']:.0f} ms, slowest of five {recount['p95_ms']:.0f} ms"
+    )
     print(
         json.dumps(
             {
@@ -235,6 +289,7 @@ def main() -> int:
                 "members": args.members,
                 "messages": args.messages,
                 "pages": result,
+                "recount_open_months": recount,
                 "worst_p95_ms": worst,
                 "target_ms": TARGET_MS,
                 "met": worst < TARGET_MS,

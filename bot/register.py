@@ -248,7 +248,9 @@ RECORDS: tuple[Record, ...] = (
         "Monthly figures",
         ("monthly_figures",),
         "per BIN and month: official messages by urgency and category, deliveries by "
-        "platform and status, Seen, members, joins and departures, join requests by outcome",
+        "platform and status, Seen, members, joins and departures, join requests by outcome, "
+        "the median and 95th percentile of the time from sending to delivery, and how many "
+        '101 nudges, thank-yous and "I called 101" confirmations there were',
         "the programme's statistics outlive the rows they count",
         "police and prevention (the desk's statistics), the admin",
         "{figures_days} days",

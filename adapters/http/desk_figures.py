@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -61,25 +61,30 @@ class FigurePages:
 
     # -- statistics --------------------------------------------------------------------------
 
-    async def _stats(self, request: web.Request, who: Viewer) -> desk_stats.Stats:
+    async def _stats(
+        self, request: web.Request, who: Viewer, only: str | None = None
+    ) -> desk_stats.Stats:
         now = self.core.clock.now()
         year = _int(request.query.get("year"), now.year) or now.year
         year = year if 2000 <= year <= now.year else now.year
         bin_id = _int(request.query.get("bin"))
-        found = await desk_stats.stats(self.core, who, year, bin_id)
+        found = await desk_stats.stats(self.core, who, year, bin_id, only)
         if found is None:
             await desk.refused(self.core, who, "desk.stats", "not_visible", bin_id=bin_id)
             raise self.site.refuse(request, who)
         return found
 
     async def stats(self, request: web.Request) -> web.StreamResponse:
-        """A year's monthly figures per BIN: tables, bar charts and a CSV link per table."""
+        """A year's monthly figures: tables (per BIN, or the totals of several), bar charts
+        and a CSV link per table."""
         who = await self.site.viewer(request)
         found = await self._stats(request, who)
         lang = who.lang
-        names = {
+        every = texts.text("desk.stats_all_bins", lang)
+        names: dict[str, Callable[[str], str]] = {
             "urgency": lambda v: render.urgency_name(v, lang),
             "category": lambda v: render.category_name(v, lang),
+            "bin": lambda v: v or every,  # a row of totals over the BINs
         }
         query = f"year={found.year}" + (f"&bin={found.bin_id}" if found.bin_id else "")
         shown = {
@@ -88,7 +93,7 @@ class FigurePages:
                     names[c](v) if c in names and isinstance(v, str) else v
                     for c, v in zip(t.columns, row, strict=True)
                 ]
-                for row in t.rows
+                for row in t.page_rows(found.per_bin)
             ]
             for t in found.tables
         }
@@ -114,52 +119,77 @@ class FigurePages:
         )
 
     async def stats_csv(self, request: web.Request) -> web.StreamResponse:
-        """One table of the statistics page as CSV, with the page's numbers."""
+        """One table of the statistics page as CSV: a row per month and BIN (the page shows
+        the months' totals when it shows several BINs)."""
         who = await self.site.viewer(request)
         name = request.match_info["table"]
         if name not in desk_stats.TABLES:
             raise self.site.refuse(request, who)
-        found = await self._stats(request, who)
+        found = await self._stats(request, who, only=name)
         rows = desk_stats.csv_rows(found, name) or []
         return csv_response(rows, f"binbot-{name}-{found.year}.csv")
 
     # -- audit log ---------------------------------------------------------------------------
 
     @staticmethod
-    def _filter(request: web.Request) -> AuditFilter:
+    def _filter(request: web.Request) -> tuple[AuditFilter, list[str]]:
+        """The audit filter the query asks for, and the fields that are not valid (their
+        catalogue keys): a filter that cannot be read is refused, never silently dropped."""
         q = request.query
         action = q.get("action", "")
         actor = q.get("actor", "").strip()
         outcome = q.get("outcome", "")
-        until = _date(q.get("until"))
-        return AuditFilter(
-            action=action if WORD.fullmatch(action) else None,
-            actor=actor if PSEUDONYM.fullmatch(actor) else None,
-            outcome=outcome if WORD.fullmatch(outcome) else None,
-            since=_date(q.get("since")),
+        since, until = _date(q.get("since")), _date(q.get("until"))
+        bad = [
+            key
+            for key, value, ok in (
+                ("desk.col_action", action, WORD.fullmatch(action)),
+                ("desk.col_actor", actor, PSEUDONYM.fullmatch(actor)),
+                ("desk.col_outcome", outcome, WORD.fullmatch(outcome)),
+                ("desk.since", q.get("since", ""), since),
+                ("desk.until", q.get("until", ""), until and (since is None or until >= since)),
+            )
+            if value and not ok
+        ]
+        found = AuditFilter(
+            action=action or None,
+            actor=actor or None,
+            outcome=outcome or None,
+            since=since,
             until=until + timedelta(days=1) if until else None,
         )
+        return found, bad
 
     async def _refuse_audit(self, request: web.Request, who: Viewer) -> web.HTTPException:
         await desk.refused(self.core, who, "desk.audit", "role")
         return self.site.refuse(request, who)
 
     async def audit(self, request: web.Request) -> web.StreamResponse:
-        """The zones' audit log, filtered and paged; pseudonyms only."""
+        """The zones' audit log, filtered and paged; pseudonyms only. A filter that is not
+        valid is named and shows nothing (status 400)."""
         who = await self.site.viewer(request)
         page = max(1, _int(request.query.get("page"), 1) or 1)
-        found = await desk_audit.audit_view(self.core, who, self._filter(request), page)
+        f, bad = self._filter(request)
+        found = await desk_audit.audit_view(self.core, who, None if bad else f, page)
         if found is None:
             raise await self._refuse_audit(request, who)
         query = {k: v for k, v in request.query.items() if k != "page" and len(v) < 70}
         return self.site.render(
-            "audit.html", request, who.lang, {"view": found, "query": query}, who=who
+            "audit.html",
+            request,
+            who.lang,
+            {"view": found, "query": query, "bad": [texts.text(k, who.lang) for k in bad]},
+            who=who,
+            status=400 if bad else 200,
         )
 
     async def audit_csv(self, request: web.Request) -> web.StreamResponse:
         """The filtered audit log as CSV."""
         who = await self.site.viewer(request)
-        rows = await desk_audit.audit_csv(self.core, who, self._filter(request))
+        f, bad = self._filter(request)
+        rows = await desk_audit.audit_csv(self.core, who, None if bad else f)
         if rows is None:
             raise await self._refuse_audit(request, who)
+        if bad:
+            return self.site.notice(request, "desk.bad_request", status=400, who=who)
         return csv_response(rows, "binbot-audit.csv")

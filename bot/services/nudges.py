@@ -4,7 +4,9 @@ quiet in that group for a while. A post that says the police were already called
 nudge, only a short thank-you, and only when the group had no nudge within the cooldown.
 
 Message text is classified here, in memory, by `bot.nudge`, and dropped: it is never stored
-or logged, and neither is what the classifier made of it.
+or logged, and neither is what the classifier made of it. The monthly figures count per BIN
+the nudges posted, the thank-yous and the "I called 101" confirmations: a number, never who
+or what (storage/figures.py, EVENTS).
 """
 
 from __future__ import annotations
@@ -182,8 +184,10 @@ async def maybe_nudge(core: Core, event: MessagePosted) -> bool:
         log.warning("nudge in group %s failed: %s", group.id, exc.reason)
         return False
     stored: Kind = "112" if kind == "112" else "101"
+    counted = "thanks" if kind == "called" else f"nudge_{stored}"
     async with core.uow() as uow:
         await _keep(uow, group.id, Nudge(ref.message_id, lang, now, kind == "called", stored))
+        await uow.figures.count_event(now, group.bin_id, counted)
         await uow.commit()
     return True
 
@@ -207,6 +211,7 @@ async def called(ctx: Ctx) -> None:
             await ctx.reply("groups.called_already")
             return
         await _keep(uow, group.id, replace(nudge, called=True))
+        await uow.figures.count_event(now, group.bin_id, "called")
         _, zone = await bin_and_zone(uow, group.bin_id)
         await uow.commit()
     platform = ctx.core.platform(group.platform)
