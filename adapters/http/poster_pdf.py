@@ -36,6 +36,9 @@ MUTED = HexColor("#4a525c")
 BAND = HexColor("#123a63")  # the top band: dark blue, as on police signage
 ALARM = HexColor("#c0171c")  # the call-101-first box
 ALARM_FILL = HexColor("#fdeceb")
+# The QR code's side in points: 9.5 cm on a poster in one language, smaller in two; never
+# under 5 cm, which a phone still reads from an arm's length.
+QR_SIZE, QR_SIZE_TWO, QR_SMALLEST = 270.0, 165.0, 142.0
 
 
 @cache
@@ -60,19 +63,15 @@ class _Page:
         bold: bool = False,
         color: Color = INK,
         width: float = WIDTH - 2 * MARGIN,
-        centre: bool = True,
         leading: float = 1.25,
     ) -> None:
-        """`text` wrapped to `width`, each line centred (or from the left margin)."""
+        """`text` wrapped to `width`, each line centred."""
         font = BOLD if bold else REGULAR
         self.c.setFont(font, size)
         self.c.setFillColor(color)
         for line in simpleSplit(text, font, size, width):
             self.y -= size * leading
-            if centre:
-                self.c.drawCentredString(WIDTH / 2, self.y + size * (leading - 1), line)
-            else:
-                self.c.drawString(MARGIN, self.y + size * (leading - 1), line)
+            self.c.drawCentredString(WIDTH / 2, self.y + size * (leading - 1), line)
 
     def fitted(self, text: str, size: float, minimum: float, width: float) -> float:
         """The largest size up to `size` at which `text` fits `width` on one line."""
@@ -91,6 +90,7 @@ def _qr(c: Canvas, value: str, x: float, y: float, size: float) -> None:
 
 
 def _band_text(page: _Page, poster: Poster, words: Sequence[Wording]) -> None:
+    """What the band says, in white, from the top of the page down."""
     page.y = HEIGHT - 22
     page.lines(words[0].zone, 15, color=white)
     page.lines(" / ".join(w.network for w in words), 14, color=white)
@@ -111,7 +111,15 @@ def _band(page: _Page, poster: Poster, words: Sequence[Wording]) -> None:
     page.y -= 24
 
 
-def _each(page: _Page, words: Sequence[Wording], field: str, size: float, **kw: object) -> None:
+def _each(
+    page: _Page,
+    words: Sequence[Wording],
+    field: str,
+    size: float,
+    *,
+    bold: bool = False,
+    color: Color = INK,
+) -> None:
     """One line of the poster in each language: the zone's first, then a second one smaller
     and greyed."""
     for i, w in enumerate(words):
@@ -119,37 +127,45 @@ def _each(page: _Page, words: Sequence[Wording], field: str, size: float, **kw: 
         if not text:
             continue
         if i == 0:
-            page.lines(text, size, **kw)  # type: ignore[arg-type]
+            page.lines(text, size, bold=bold, color=color)
         else:
             page.y -= 1
             page.lines(text, size * 0.8, color=MUTED)
 
 
-def _join(page: _Page, poster: Poster, words: Sequence[Wording]) -> None:
-    """The QR code with what it does, or without links the command to type, large."""
+def _join(
+    page: _Page, poster: Poster, words: Sequence[Wording], size: float, compact: bool
+) -> None:
+    """The QR code (`size` points square) with what it does, or without links the command to
+    type, large. `compact` leaves out what the QR code and the zone's language already say
+    (the link in print, the commands in a second language)."""
     c = page.c
     if poster.qr:
-        size = 270.0 if len(words) == 1 else 165.0
         page.y -= size
         _qr(c, poster.qr, (WIDTH - size) / 2, page.y, size)
         page.y -= 4
         _each(page, words, "scan", 12.5, bold=True)
-        page.y -= 4
-        page.lines(poster.qr.removeprefix("https://"), 10, color=MUTED)
+        if not compact:
+            page.y -= 4
+            page.lines(poster.qr.removeprefix("https://"), 10, color=MUTED)
     else:
-        box = 96.0
+        # a BIN code may be long: the box widens up to the margins, then the command shrinks
+        command, box = poster.links.command, 96.0
+        wide = pdfmetrics.stringWidth(command, BOLD, 44) + 48
+        across = min(max(wide, WIDTH - 2 * MARGIN - 120), WIDTH - 2 * MARGIN)
+        size = page.fitted(command, 44, 16, across - 24)
         page.y -= box
         c.setStrokeColor(BAND)
         c.setLineWidth(3)
-        c.roundRect(MARGIN + 60, page.y, WIDTH - 2 * MARGIN - 120, box, 14, stroke=1, fill=0)
-        c.setFont(BOLD, 44)
+        c.roundRect((WIDTH - across) / 2, page.y, across, box, 14, stroke=1, fill=0)
+        c.setFont(BOLD, size)
         c.setFillColor(BAND)
-        c.drawCentredString(WIDTH / 2, page.y + box / 2 - 15, poster.links.command)
+        c.drawCentredString(WIDTH / 2, page.y + box / 2 - size * 0.35, command)
         page.y -= 8
         _each(page, words, "command", 13, bold=True)
     page.y -= 6
     for field in ("telegram", "matrix"):
-        _each(page, words, field, 11)
+        _each(page, words[:1] if compact else words, field, 11)
 
 
 def _call_lines(w: Wording, alone: bool) -> list[tuple[str, float, bool, Color]]:
@@ -191,9 +207,11 @@ def _call(page: _Page, words: Sequence[Wording]) -> float:
     return bottom + height
 
 
-def _middle(page: _Page, poster: Poster, words: Sequence[Wording]) -> None:
+def _middle(
+    page: _Page, poster: Poster, words: Sequence[Wording], qr: float, compact: bool = False
+) -> None:
     """How to join: the QR code or the command, and what happens next."""
-    _join(page, poster, words)
+    _join(page, poster, words, qr, compact)
     page.y -= 10
     _each(page, words, "approval", 11, color=MUTED)
 
@@ -222,9 +240,16 @@ def render(poster: Poster) -> bytes:
     top = page.y
     bottom = _call(page, words)
     # the middle part centred in the room left between the invitation and the call box
-    need = _height(lambda p: _middle(p, poster, words))
+    room = top - bottom - 24
+    qr, compact = (QR_SIZE if len(words) == 1 else QR_SIZE_TWO), False
+    need = _height(lambda p: _middle(p, poster, words, qr))
+    if need > room:  # a long name in two languages: first the QR code gives way, then words
+        qr = max(QR_SMALLEST, qr - (need - room))
+        need = _height(lambda p: _middle(p, poster, words, qr))
+        compact = need > room
+        need = _height(lambda p: _middle(p, poster, words, qr, compact))
     page.y = top - max(12.0, (top - bottom - need) / 2)
-    _middle(page, poster, words)
+    _middle(page, poster, words, qr, compact)
     c.showPage()
     c.save()
     return out.getvalue()

@@ -37,6 +37,21 @@ class Printed:
     pages: int
     text: str
     codes: list[str]
+    clashes: list[tuple[str, str]]  # pieces of text printed over each other
+
+
+def _clashes(textpage: pdfium.PdfTextPage) -> list[tuple[str, str]]:
+    """Pairs of text runs whose boxes overlap (by more than half a point)."""
+    boxes = [textpage.get_rect(i) for i in range(textpage.count_rects())]
+    found = []
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            if all(
+                lo < hi - 0.5
+                for lo, hi in ((a[0], b[2]), (b[0], a[2]), (a[1], b[3]), (b[1], a[3]))
+            ):
+                found.append((textpage.get_text_bounded(*a), textpage.get_text_bounded(*b)))
+    return found
 
 
 def read(data: bytes, png: Path | None = None) -> Printed:
@@ -49,11 +64,12 @@ def read(data: bytes, png: Path | None = None) -> Printed:
             image.save(png)
         textpage = page.get_textpage()
         text = " ".join(textpage.get_text_range().split())
+        clashes = _clashes(textpage)
         textpage.close()
         size = page.get_size()
         page.close()
         codes = [found.text for found in zxingcpp.read_barcodes(image)]
-        return Printed((round(size[0], 1), round(size[1], 1)), len(pdf), text, codes)
+        return Printed((round(size[0], 1), round(size[1], 1)), len(pdf), text, codes, clashes)
     finally:
         pdf.close()
 
@@ -106,7 +122,7 @@ async def test_jan_prints_the_poster_of_noord_and_its_qr_code_is_the_join_link(
     status, kind, body = await fetch(jan, f"/desk/bins/{noord}/poster.pdf")
     assert (status, kind) == (200, "application/pdf")
     printed = read(body, tmp_path / "poster-noord.png")
-    assert printed.pages == 1 and printed.size == A4
+    assert printed.pages == 1 and printed.size == A4 and printed.clashes == []
     assert printed.codes == [join]
     assert printed.codes[0] == links.join(dw.h.core.config, "noord").telegram
     text = printed.text
@@ -155,7 +171,7 @@ async def test_without_any_account_the_poster_prints_the_command_and_no_qr_code(
     assert "The bot's accounts are not known here" in page and "t.me" not in page
     status, _, body = await fetch(jan, f"/desk/bins/{dw.bins['noord']}/poster.pdf")
     printed = read(body, tmp_path / "poster-no-link.png")
-    assert status == 200 and printed.codes == []
+    assert status == 200 and printed.codes == [] and printed.clashes == []
     assert "/join noord" in printed.text
     assert "Send /join noord in a private chat with your police zone's bot." in printed.text
     assert "Call 101 first, 112 when life is at stake" in printed.text
@@ -268,10 +284,33 @@ def test_a_bilingual_poster_says_everything_in_both_languages(tmp_path: Path) ->
     made = poster.build(config, b, zone, ["nl", "fr"])
     assert made.languages == ("nl", "fr")
     printed = read(poster_pdf.render(made), tmp_path / "poster-bilingual.png")
-    assert printed.codes == [f"https://t.me/{BOT}?start=join-flagey"]
+    assert printed.codes == [f"https://t.me/{BOT}?start=join-flagey"] and printed.clashes == []
     text = printed.text
     assert "Flagey – Étangs d'Ixelles" in text
     assert "Bel eerst 101, 112 bij levensgevaar" in text
     assert "Appelez d'abord le 101, le 112 en cas de danger de mort" in text
     assert "Pas urgent ? Appelez la zone de police : 02 515 71 11" in text  # split() ate the nbsp
     assert "Buurtinformatienetwerk / Partenariat local de prévention (PLP)" in text
+
+
+@pytest.mark.parametrize("accounts_known", [True, False])
+def test_a_long_name_and_code_in_two_languages_still_fit_one_page(accounts_known: bool) -> None:
+    config = CoreConfig(
+        telegram_username=BOT if accounts_known else "",
+        matrix_user_id=MATRIX_BOT if accounts_known else "",
+    )
+    zone = Zone(
+        name="Brussel-Hoofdstad/Elsene",
+        urgent_number="101",
+        emergency_number="112",
+        non_urgent_number="02 279 79 79",
+        language="nl",
+    )
+    code = "koersel-noord-kiezelstraat-zuid2"  # 32 characters, the longest a code may be
+    name = "Koersel Noord – Kiezelstraat, Stationsstraat en Heidestraat-Zuid"
+    b = Bin(name=name, code=code, zone_id=1)
+    printed = read(poster_pdf.render(poster.build(config, b, zone, ["nl", "fr"])))
+    assert printed.pages == 1 and printed.clashes == []
+    assert printed.codes == ([f"https://t.me/{BOT}?start=join-{code}"] if accounts_known else [])
+    assert f"/join {code}" in printed.text
+    assert "Bel eerst 101," in printed.text and "Appelez d'abord le 101," in printed.text
