@@ -115,7 +115,7 @@ def with_accounts(config: CoreConfig, platforms: dict[Platform, PlatformPort]) -
 
     if not isinstance(telegram, TelegramPlatform) or not telegram.identity.username:
         return config
-    log.info("telegram links name @%s, as getMe says", telegram.identity.username)
+    log.info("telegram: links name the bot by the username getMe gave")
     return dataclasses.replace(config, telegram_username=telegram.identity.username)
 
 
