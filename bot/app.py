@@ -104,6 +104,21 @@ def core_config(settings: Settings) -> CoreConfig:
     )
 
 
+def with_accounts(config: CoreConfig, platforms: dict[Platform, PlatformPort]) -> CoreConfig:
+    """The bot's accounts for the links on desk pages and posters: what the settings name,
+    else what a started platform learnt about itself (Telegram's getMe gives the @username,
+    so BINBOT_TELEGRAM__USERNAME may be left out)."""
+    telegram = platforms.get(Platform.TELEGRAM)
+    if config.telegram_username or telegram is None:
+        return config
+    from adapters.telegram.platform import TelegramPlatform
+
+    if not isinstance(telegram, TelegramPlatform) or not telegram.identity.username:
+        return config
+    log.info("telegram: links name the bot by the username getMe gave")
+    return dataclasses.replace(config, telegram_username=telegram.identity.username)
+
+
 def build_platforms(settings: Settings, db: Database) -> dict[Platform, PlatformPort]:
     """The adapters the settings enable."""
     platforms: dict[Platform, PlatformPort] = {}
@@ -207,6 +222,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             started.append(platform)
             health.started(platform.platform)
             log.info("platform %s started", platform.platform.value)
+        core.config = with_accounts(core.config, core.platforms)
         await publish_commands(core)
         for service in services:
             await service.start()

@@ -73,7 +73,7 @@ class Desk:
 
     def install(self, app: web.Application) -> None:
         """Mount the desk at /desk on `app`."""
-        from adapters.http import desk_bins, desk_figures, desk_pages
+        from adapters.http import desk_bins, desk_figures, desk_pages, desk_poster
 
         sub = web.Application(middlewares=[self._headers])
         env = aiohttp_jinja2.setup(
@@ -91,6 +91,9 @@ class Desk:
         desk_bins.BinPages(self).add_routes(sub.router)  # before /bins/{bin_id}
         pages.add_routes(sub.router)
         desk_figures.FigurePages(self).add_routes(sub.router)
+        posters = desk_poster.PosterPages(self)
+        posters.add_routes(sub.router)
+        env.globals.update(posters.template_globals())
         app.add_subapp("/desk", sub)
         app.router.add_get("/desk", self._slash)
 
