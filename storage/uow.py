@@ -31,6 +31,7 @@ from storage.groups import GroupRepo
 from storage.media import MediaRepo
 from storage.repo import AuditRepo, DirectoryRepo, InviteRepo, PeopleRepo, StateRepo
 from storage.retention import RetentionRepo
+from storage.roles import RoleRepo
 
 if TYPE_CHECKING:
     from storage.db import Database
@@ -67,6 +68,7 @@ class UnitOfWork:
         self.audit_log = AuditLogRepo(session)
         self.media = MediaRepo(session)
         self.rights = RightsRepo(session)
+        self.roles = RoleRepo(session)
         self.committed = False
         self._pending: list[AfterCommit] = []
         self._released: list[AfterCommit] = []

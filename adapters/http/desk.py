@@ -72,7 +72,7 @@ class Desk:
 
     def install(self, app: web.Application) -> None:
         """Mount the desk at /desk on `app`."""
-        from adapters.http import desk_figures, desk_pages
+        from adapters.http import desk_figures, desk_pages, desk_people
 
         sub = web.Application(middlewares=[self._headers])
         env = aiohttp_jinja2.setup(
@@ -89,6 +89,7 @@ class Desk:
         sub.router.add_static("/static/", HERE / "static", append_version=True)
         pages.add_routes(sub.router)
         desk_figures.FigurePages(self).add_routes(sub.router)
+        desk_people.PeoplePages(self).add_routes(sub.router)
         app.add_subapp("/desk", sub)
         app.router.add_get("/desk", self._slash)
 
