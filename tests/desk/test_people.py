@@ -12,6 +12,7 @@ import re
 from collections.abc import AsyncIterator
 
 import pytest
+from markupsafe import escape
 from sqlalchemy import select
 
 from bot import texts
@@ -561,3 +562,35 @@ async def test_who_granted_a_role_outlives_the_invite(
     page = await people["pia"].get("/desk/people")
     [row_text] = [r for r in rows_of(page, "coordinators") if r.startswith("Oost")]
     assert " unknown " in row_text + " "
+
+
+def said(key: str, lang: str, **values: object) -> str:
+    """A text as the page shows it (escaped)."""
+    return str(escape(texts.text(key, lang, **values)))
+
+
+@pytest.mark.parametrize("lang", ["nl", "fr", "de"])
+async def test_every_step_speaks_the_desks_language(
+    dw: DeskWorld, people: dict[str, Browser], lang: str
+) -> None:
+    jan = people["jan"]
+    await jan.get("/desk/people")
+    await jan.post("/desk/language", {"lang": lang, "back": "/desk/people"})
+    page = await jan.get("/desk/people")
+    assert said("people.title", lang) in page and said("people.nav", lang) in page
+    assert said("people.rules_title", lang) in page
+    form = await jan.get("/desk/people/invite")
+    assert said("people.choice_coordinator", lang, bin="Oost", zone="Beringen") in form
+    assert said("people.expiry_7d", lang) in form
+    done = await jan.post(
+        "/desk/people/invite", {"what": f"coordinator:{dw.bins['oost']}", "expires": "7d"}
+    )
+    assert said("people.issued_title", lang) in done and CODE.search(done)
+    [made] = await desk_invites(dw)
+    confirm = await jan.get(f"/desk/people/invites/{made.id}/revoke")
+    assert said("people.confirm_revoke_invite", lang) in confirm
+    an_role = await grant_of(dw, "an", "coordinator")
+    confirm = await jan.get(f"/desk/people/roles/{an_role.id}/revoke")
+    assert said("people.confirm_revoke_role", lang) in confirm
+    await jan.get(f"/desk/people/roles/{(await grant_of(dw, 'jan', 'police')).id}/revoke")
+    assert jan.status == 403 and said("people.own_role_title", lang) in jan.text
