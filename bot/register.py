@@ -91,8 +91,7 @@ RECORDS: tuple[Record, ...] = (
         "who issued it (the admin, or an officer's pseudonym) and the person who redeemed it",
         "a role can only be granted by redeeming an invite the admin, or an officer of the "
         "zone on the desk, issued",
-        "the admin (CLI: `binbot invite list`); the zone's police and prevention (desk: "
-        "People)",
+        "the admin (CLI: `binbot invite list`); the zone's police and prevention (desk: People)",
         "until used, revoked or expired; then {invites_days} days",
         "long enough for the admin to see what became of an invite; the audit log keeps the rest",
         "the link to the person who redeemed it goes with `/forgetme`",

@@ -13,7 +13,6 @@ import segno
 from aiohttp import web
 from markupsafe import Markup
 
-from adapters.http.desk_pages import _int
 from bot.services import desk, desk_people
 from bot.services.desk import Viewer
 from bot.services.desk_people import Refused
@@ -28,6 +27,12 @@ REFUSALS = {
     "invite_closed": ("people.invite_closed", 409),
     "bad_request": ("desk.bad_request", 400),
 }
+
+
+def _id(request: web.Request, name: str) -> int:
+    """A row id from the path (0, which matches nothing, for anything but ASCII digits)."""
+    value = request.match_info[name]
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else 0
 
 
 def qr_svg(content: str, title: str) -> Markup:
@@ -134,7 +139,7 @@ class PeoplePages:
     async def confirm_invite(self, request: web.Request) -> web.StreamResponse:
         """Revoking an open invite: what it is, and a button to confirm."""
         who = await self.site.viewer(request)
-        invite_id = _int(request.match_info["invite_id"], 0) or 0
+        invite_id = _id(request, "invite_id")
         found = await desk_people.invite_to_revoke(self.core, who, invite_id)
         if isinstance(found, Refused):
             raise self._refusal(request, who, found)
@@ -144,7 +149,7 @@ class PeoplePages:
         """Revoke the invite (confirmed)."""
         who = await self.site.viewer(request)
         await self.site.form(request, who)
-        invite_id = _int(request.match_info["invite_id"], 0) or 0
+        invite_id = _id(request, "invite_id")
         done = await desk_people.revoke_invite(self.core, who, invite_id)
         if isinstance(done, Refused):
             raise self._refusal(request, who, done)
@@ -155,7 +160,7 @@ class PeoplePages:
     async def confirm_role(self, request: web.Request) -> web.StreamResponse:
         """Revoking a role: whose, and what will follow, with a button to confirm."""
         who = await self.site.viewer(request)
-        grant_id = _int(request.match_info["grant_id"], 0) or 0
+        grant_id = _id(request, "grant_id")
         found = await desk_people.role_to_revoke(self.core, who, grant_id)
         if isinstance(found, Refused):
             raise self._refusal(request, who, found)
@@ -165,7 +170,7 @@ class PeoplePages:
         """Revoke the role (confirmed), and show what followed: sessions ended, who was told."""
         who = await self.site.viewer(request)
         await self.site.form(request, who)
-        grant_id = _int(request.match_info["grant_id"], 0) or 0
+        grant_id = _id(request, "grant_id")
         done = await desk_people.revoke_role(self.core, who, grant_id)
         if isinstance(done, Refused):
             raise self._refusal(request, who, done)

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 EXPIRY_CHOICES = ("1d", "3d", "7d", "14d", "30d")
 DEFAULT_EXPIRY = "7d"
 ZONE_ROLES = (Role.POLICE, Role.PREVENTION)
+INVITABLE = frozenset(r.value for r in (Role.COORDINATOR, *ZONE_ROLES))
 
 
 # -- the rule ------------------------------------------------------------------------------
@@ -299,25 +300,23 @@ async def issue(core: Core, who: Viewer, what: str, expires: str) -> Issued | Re
     now = core.clock.now()
     role, _, target = what.partition(":")
     async with core.uow() as uow:
-        if role not in {r.value for r in (Role.COORDINATOR, *ZONE_ROLES)} or not target.isdigit():
+        if role not in INVITABLE or not (target.isascii() and target.isdigit()):
             await _refused(uow, core, who, "invite.issue", Refused("bad_request"))
             return Refused("bad_request")
         try:
             valid_for = validation.duration(expires, "expires")
         except validation.InvalidInput:
-            return Refused("expires")
+            return Refused("expires")  # the form says why; nothing was attempted
         found = await _scope_zone(uow, role, int(target[:9]))
-        reason = None
+        refusal = None
         if found is None or not _visible(who, *found):
-            reason = "not_visible"
+            refusal = Refused("not_visible", hidden=True)
         elif not may_invite(who, role, found[0].id):
-            reason = "not_allowed"
-        if reason is not None or found is None:
-            await uow.audit.record(
-                now, who.pseudonym, "invite.issue", outcome="refused", reason=reason, role=role
-            )
-            await uow.commit()
-            return Refused(reason or "not_visible", hidden=reason == "not_visible")
+            refusal = Refused("not_allowed")
+        if refusal is not None or found is None:
+            refusal = refusal or Refused("not_visible", hidden=True)
+            await _refused(uow, core, who, "invite.issue", refusal, role=role)
+            return refusal
         zone, b = found
         made = await invites.issue(
             uow,

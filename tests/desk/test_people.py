@@ -594,3 +594,17 @@ async def test_every_step_speaks_the_desks_language(
     assert said("people.confirm_revoke_role", lang) in confirm
     await jan.get(f"/desk/people/roles/{(await grant_of(dw, 'jan', 'police')).id}/revoke")
     assert jan.status == 403 and said("people.own_role_title", lang) in jan.text
+
+
+async def test_odd_ids_and_choices_are_refused_plainly(
+    dw: DeskWorld, people: dict[str, Browser]
+) -> None:
+    jan = people["jan"]
+    for path in ("/desk/people/roles/²/revoke", "/desk/people/invites/1٣/revoke"):
+        await jan.get(path)
+        assert jan.status == 404, path
+    await jan.get("/desk/people")
+    for what in ("coordinator:²", "coordinator:", "coordinator", ":1", "coordinator:1:2"):
+        await jan.post("/desk/people/invite", {"what": what, "expires": "7d"})
+        assert jan.status == 400 and "not understood" in jan.text, what
+    assert await desk_invites(dw) == []
