@@ -95,3 +95,14 @@ async def test_an_officer_invites_a_coordinator_who_redeems_the_code_in_chat(
     await shoot(page, "people-revoked")
     assert blocked == []
     assert (SHOTS / "people-invite-phone.png").exists()
+
+    # The coordinator's view: her own BIN's coordinators, and who to ask for more.
+    an = await person(browser)
+    await from_chat(an, await dw.link("an"))
+    await an.click("nav >> text=People")
+    rows = an.locator("table.coordinators tbody tr")
+    assert await rows.count() == 1 and "An (you)" in await rows.inner_text()
+    assert "The coordinators of your BIN" in await an.locator("main").inner_text()
+    assert await an.locator("text=New invite").count() == 0
+    assert await an.locator("text=Revoke…").count() == 0
+    await shoot(an, "people-coordinator")
