@@ -433,10 +433,12 @@ async def revoke_role(core: Core, who: Viewer, grant_id: int) -> RoleRevoked | R
     person_id, role = grant.person_id, grant.role
     scope = b.name if b is not None else zone.name
     name = names.person(person_id)
+    found_name = names.names.get(person_id)
+    key = "people.told_revoked_sessions" if done.sessions_ended else "people.told_revoked"
 
     def to_person(lang: str, prefix: str) -> Rich:
         return texts.rich(
-            "people.told_revoked",
+            key,
             lang,
             role=texts.text(f"role.{role}", lang),
             scope=scope,
@@ -447,7 +449,9 @@ async def revoke_role(core: Core, who: Viewer, grant_id: int) -> RoleRevoked | R
         return texts.rich(
             "people.told_coordinator_revoked",
             lang,
-            name=name,
+            name=audience.shown_name(found_name)
+            if found_name
+            else texts.text("people.no_name", lang),
             bin=scope,
             organisation=_organisation(who, zone, lang),
         )
