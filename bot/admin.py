@@ -210,8 +210,10 @@ async def _revoke(run: _Run) -> None:
         await invites.revoke_invite(run.uow, number, run.now)
         run.out(f"invite {number} revoked")
     else:
-        g = await invites.revoke_grant(run.uow, number, run.now)
-        run.out(f"role {g.role} (grant {g.id}) revoked")
+        done = await invites.revoke_grant(run.uow, number, run.now)
+        g = done.grant
+        ended = f"; desk sessions ended: {done.sessions_ended}" if done.sessions_ended else ""
+        run.out(f"role {g.role} (grant {g.id}) revoked{ended}")
 
 
 async def _audit(run: _Run) -> None:

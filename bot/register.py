@@ -71,10 +71,12 @@ RECORDS: tuple[Record, ...] = (
         "roles",
         "Roles",
         ("role_grants",),
-        "the role (police, prevention, coordinator), its zone or BIN, when it was granted, "
-        "and when and by whom it was revoked",
+        "the role (police, prevention, coordinator), its zone or BIN, when and by whom (the "
+        "admin, or an officer's pseudonym) it was granted, and when and by whom it was revoked",
         "official messages, approvals and member lists are for verified roles only",
-        "the person (`/mydata`); the admin (CLI: `binbot role list`)",
+        "the person (`/mydata`); the admin (CLI: `binbot role list`); on the desk's People "
+        "page the zone's police and prevention, and a BIN's coordinators for their BIN (names "
+        "as in chat)",
         "while held; {ended_days} days after it was revoked",
         "the audit log keeps the grant and the revocation; the row itself only needs to "
         "outlive a mistaken revocation",
@@ -86,9 +88,10 @@ RECORDS: tuple[Record, ...] = (
         "Role invites",
         ("invites",),
         "a hash of the single-use code (never the code), the role and its scope, its expiry, "
-        "and the person who redeemed it",
-        "a role can only be granted by redeeming an invite the admin issued",
-        "the admin (CLI: `binbot invite list`)",
+        "who issued it (the admin, or an officer's pseudonym) and the person who redeemed it",
+        "a role can only be granted by redeeming an invite the admin, or an officer of the "
+        "zone on the desk, issued",
+        "the admin (CLI: `binbot invite list`); the zone's police and prevention (desk: People)",
         "until used, revoked or expired; then {invites_days} days",
         "long enough for the admin to see what became of an invite; the audit log keeps the rest",
         "the link to the person who redeemed it goes with `/forgetme`",

@@ -266,8 +266,10 @@ class PeopleRepo(_Base):
         zone_id: int | None,
         bin_id: int | None,
         invite_id: int | None = None,
+        granted_by: str | None = None,
     ) -> RoleGrant:
-        """Give a person a role, scoped to a zone or a BIN."""
+        """Give a person a role, scoped to a zone or a BIN; `granted_by` is who issued the
+        invite ("admin" or a pseudonym)."""
         row = RoleGrant(
             person_id=person_id,
             role=role,
@@ -275,6 +277,7 @@ class PeopleRepo(_Base):
             bin_id=bin_id,
             invite_id=invite_id,
             granted_at=now,
+            granted_by=granted_by,
         )
         added: RoleGrant = await self.add(row)
         return added

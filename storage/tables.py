@@ -166,6 +166,8 @@ class RoleGrant(Base):
     bin_id: Mapped[int | None] = mapped_column(ForeignKey("bins.id"))
     invite_id: Mapped[int | None] = mapped_column(ForeignKey("invites.id"))
     granted_at: Mapped[datetime]
+    # Who issued the invite it was granted by: "admin" (the shell) or an officer's pseudonym.
+    granted_by: Mapped[str | None] = mapped_column(String(64))
     revoked_at: Mapped[datetime | None]
     revoked_by: Mapped[str | None] = mapped_column(String(64))
 

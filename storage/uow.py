@@ -32,6 +32,7 @@ from storage.groups import GroupRepo
 from storage.media import MediaRepo
 from storage.repo import AuditRepo, DirectoryRepo, InviteRepo, PeopleRepo, StateRepo
 from storage.retention import RetentionRepo
+from storage.roles import RoleRepo
 
 if TYPE_CHECKING:
     from storage.db import Database
@@ -69,6 +70,7 @@ class UnitOfWork:
         self.media = MediaRepo(session)
         self.rights = RightsRepo(session)
         self.bins = BinsRepo(session)
+        self.roles = RoleRepo(session)
         self.committed = False
         self._pending: list[AfterCommit] = []
         self._released: list[AfterCommit] = []

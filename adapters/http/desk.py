@@ -73,7 +73,7 @@ class Desk:
 
     def install(self, app: web.Application) -> None:
         """Mount the desk at /desk on `app`."""
-        from adapters.http import desk_bins, desk_figures, desk_pages, desk_poster
+        from adapters.http import desk_bins, desk_figures, desk_pages, desk_people, desk_poster
 
         sub = web.Application(middlewares=[self._headers])
         env = aiohttp_jinja2.setup(
@@ -94,6 +94,7 @@ class Desk:
         posters = desk_poster.PosterPages(self)
         posters.add_routes(sub.router)
         env.globals.update(posters.template_globals())
+        desk_people.PeoplePages(self).add_routes(sub.router)
         app.add_subapp("/desk", sub)
         app.router.add_get("/desk", self._slash)
 

@@ -203,6 +203,7 @@ async def _grant(uow: UnitOfWork, person: Person, invite: Invite, now: datetime)
         zone_id=invite.zone_id,
         bin_id=invite.bin_id,
         invite_id=invite.id,
+        granted_by=invite.created_by,
     )
     await uow.audit.record(
         now,
@@ -235,10 +236,20 @@ async def revoke_invite(
     return invite
 
 
+@dataclass(frozen=True)
+class Revoked:
+    """A role revoked, and how many desk sessions of its holder that ended."""
+
+    grant: RoleGrant
+    sessions_ended: int
+
+
 async def revoke_grant(
     uow: UnitOfWork, grant_id: int, now: datetime, by: str = "admin"
-) -> RoleGrant:
-    """Revoke a role a person holds."""
+) -> Revoked:
+    """Revoke a role a person holds; their desk sessions end with it (a session would lose
+    the role at its next request anyway: this makes it visible, and audited, at once). Raises
+    LookupError / ValueError with a clear message."""
     grant = await uow.people.grant(grant_id)
     if grant is None:
         raise LookupError(f"no role grant {grant_id}")
@@ -247,6 +258,7 @@ async def revoke_grant(
     grant.revoked_at = now
     grant.revoked_by = by
     person = await uow.people.person(grant.person_id)
+    pseudonym = person.pseudonym if person else None
     await uow.audit.record(
         now,
         by,
@@ -255,9 +267,14 @@ async def revoke_grant(
         bin_id=grant.bin_id,
         grant=grant.id,
         role=grant.role,
-        person=person.pseudonym if person else None,
+        person=pseudonym,
     )
-    return grant
+    ended = await uow.desk.end_sessions_of(grant.person_id)
+    if ended:
+        await uow.audit.record(
+            now, pseudonym or "unknown", "desk.session_end", reason="role", sessions=ended
+        )
+    return Revoked(grant, ended)
 
 
 @dataclass(frozen=True)

@@ -117,11 +117,14 @@ async def test_revoking_the_role_ends_the_session_at_once(dw: DeskWorld, browser
             .first()
         )
     assert grant is not None
-    await dw.h.admin(f"revoke role {grant.id}")
+    said = await dw.h.admin(f"revoke role {grant.id}")
+    assert said == [f"role police (grant {grant.id}) revoked; desk sessions ended: 1"]
     await browser.get("/desk/")
     assert browser.status == 401
     assert await dw.count(DeskSession) == 0
-    assert [e.detail for e in await dw.audit("desk.session_end")] == [{"reason": "role"}]
+    assert [e.detail for e in await dw.audit("desk.session_end")] == [
+        {"reason": "role", "sessions": 1}
+    ]
 
 
 async def test_forgetme_ends_the_session(dw: DeskWorld, browser: Browser) -> None:
