@@ -158,9 +158,12 @@ class NullPlatform:
         return MessageRef(chat, str(next(self._ids)))
 
     async def send_direct(self, user_id: str, message: Any) -> Any:
+        return await self.send(await self.direct_chat(user_id), message)
+
+    async def direct_chat(self, user_id: str) -> Any:
         from bot.model import ChatRef
 
-        return await self.send(ChatRef(self.platform, f"dm:{user_id}", True), message)
+        return ChatRef(self.platform, f"dm:{user_id}", True)
 
     async def edit(self, ref: Any, message: Any) -> None:
         return None

@@ -140,6 +140,12 @@ class Conversations:
             *self._key(ctx), ctx.person.id, type(conv).kind, conv.state, data, conv.expires_at
         )
 
+    async def drop(self, uow: UnitOfWork, ctx: Ctx) -> None:
+        """End whatever conversation this person has open in this chat, in `uow`."""
+        stored = await uow.conversations.get(*self._key(ctx))
+        if stored is not None:
+            await uow.conversations.end(stored.id, stored.version)
+
     def _load(self, stored: StoredConversation) -> Conversation | None:
         kind = self.kinds.get(stored.kind)
         if kind is None:

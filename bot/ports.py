@@ -109,6 +109,10 @@ class PlatformPort(Protocol):
     async def send_direct(self, user_id: str, message: Outgoing) -> MessageRef:
         """Post `message` in the private chat with `user_id`, creating it where needed."""
 
+    async def direct_chat(self, user_id: str) -> ChatRef:
+        """The private chat with `user_id`, created where needed, without posting in it (so
+        that what a first message there starts can be stored before it is sent)."""
+
     async def send_photo(
         self, chat: ChatRef, photo: Picture, caption: Outgoing, *, txn_id: str | None = None
     ) -> SentPhoto:

@@ -137,6 +137,11 @@ class RecordingPlatform:
     async def send_direct(self, user_id: str, message: Outgoing) -> MessageRef:
         return await self.send(ChatRef(self.platform, user_id, True), message)
 
+    async def direct_chat(self, user_id: str) -> ChatRef:
+        if units.current() is not None:
+            raise AssertionError("platform called while a unit of work is open")
+        return ChatRef(self.platform, user_id, True)
+
     async def send_photo(
         self, chat: ChatRef, photo: Picture, caption: Outgoing, *, txn_id: str | None = None
     ) -> SentPhoto:

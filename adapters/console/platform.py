@@ -225,6 +225,9 @@ class ConsolePlatform:
     async def send_direct(self, user_id: str, message: Outgoing) -> MessageRef:
         return await self.send(self._dm(user_id).ref, message)
 
+    async def direct_chat(self, user_id: str) -> ChatRef:
+        return self._dm(user_id).ref
+
     async def send_photo(
         self, chat: ChatRef, photo: Picture, caption: Outgoing, *, txn_id: str | None = None
     ) -> SentPhoto:

@@ -214,8 +214,11 @@ class MatrixPlatform:
 
     async def send_direct(self, user_id: str, message: Outgoing) -> MessageRef:
         """Post in the direct room with `user_id`, creating it (and inviting them) once."""
-        room_id = await self._direct_room(user_id)
-        return await self.send(ChatRef(Platform.MATRIX, room_id, is_private=True), message)
+        return await self.send(await self.direct_chat(user_id), message)
+
+    async def direct_chat(self, user_id: str) -> ChatRef:
+        """The direct room with `user_id`, created (and they invited) if there is none."""
+        return ChatRef(Platform.MATRIX, await self._direct_room(user_id), is_private=True)
 
     async def edit(self, ref: MessageRef, message: Outgoing) -> None:
         """Replace a message's text with an `m.replace` edit."""

@@ -336,8 +336,12 @@ class TelegramPlatform:
 
     async def send_direct(self, user_id: str, message: Outgoing) -> MessageRef:
         """Post in the private chat with `user_id` (a private chat's id is the user's id)."""
-        chat = ChatRef(platform=Platform.TELEGRAM, chat_id=user_id, is_private=True)
-        return await self.send(chat, message)
+        return await self.send(await self.direct_chat(user_id), message)
+
+    async def direct_chat(self, user_id: str) -> ChatRef:
+        """A private chat's id is the user's id (whether they may be written to shows only
+        when a message is sent)."""
+        return ChatRef(platform=Platform.TELEGRAM, chat_id=user_id, is_private=True)
 
     async def edit(self, ref: MessageRef, message: Outgoing) -> None:
         """Replace a message's text and buttons; an identical edit is not an error."""

@@ -403,25 +403,41 @@ async def _refuse(
     await tell(core, person_id, refusal.key, lang=lang, bin=refusal.name, date=refusal.until)
 
 
+async def _ask_privately(core: Core, rec: Recorded, user: UserRef) -> bool:
+    """Store the intake conversation for the private chat, then ask its first question there:
+    in that order, an answer typed at once (and handled by any process) finds the
+    conversation. False when the person cannot be written to privately (nothing kept)."""
+    conv = rec.intake(core.clock.now())
+    intro = conv.intro(prefix_for(user.platform))
+    platform = core.platform(user.platform)
+    try:
+        chat = await platform.direct_chat(user.user_id)
+    except PlatformError as exc:
+        log.info("intake for request %s not possible: %s", rec.request_id, exc.reason)
+        return False
+    ctx = await core.context(chat, user)
+    async with core.uow() as uow:
+        await core.conversations.begin(ctx, uow, conv)
+        await uow.commit()
+    try:
+        await platform.send(chat, Outgoing(intro))
+    except PlatformError as exc:
+        log.info("intake for request %s not possible: %s", rec.request_id, exc.reason)
+        async with core.uow() as uow:
+            await core.conversations.drop(uow, ctx)
+            await uow.commit()
+        return False
+    # A crash before the question went out leaves the conversation waiting for an answer
+    # that never comes: it expires after the timeout, and the request goes on as it is.
+    return True
+
+
 async def _start_privately(core: Core, rec: Recorded, user: UserRef) -> None:
     """The intake of a platform request: the first question in a private chat, then the
     conversation stored for that chat. Without questions, or when the person cannot be
     written to privately, the request goes to the coordinators as it is."""
-    if rec.questions:
-        conv = rec.intake(core.clock.now())
-        intro = conv.intro(prefix_for(user.platform))
-        try:
-            ref = await core.platform(user.platform).send_direct(user.user_id, Outgoing(intro))
-        except PlatformError as exc:
-            log.info("intake for request %s not possible: %s", rec.request_id, exc.reason)
-        else:
-            # A crash before this commit leaves the request in intake without a conversation:
-            # the expiry job passes it on after the conversation timeout.
-            ctx = await core.context(ref.chat, user)
-            async with core.uow() as uow:
-                await core.conversations.begin(ctx, uow, conv)
-                await uow.commit()
-            return
+    if rec.questions and await _ask_privately(core, rec, user):
+        return
     async with core.uow() as uow:
         view = await submit(uow, rec.request_id, {}, now=core.clock.now())
         await uow.commit()

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import random
 import re
+from typing import Any
 
 import pytest
 
 from bot.dispatch import Core
 from bot.events import CommandIssued
+from bot.ports import PermanentError
 from bot.services.membership import expire_requests
-from storage.tables import JoinRequest, Membership, RequestCopy
+from storage.tables import ConversationRow, JoinRequest, Membership, RequestCopy
 from tests.fakes import Harness
 from tests.unit.test_groups_support import (
     audit,
@@ -437,3 +439,33 @@ async def test_a_failure_after_the_approval_was_committed_says_what_was_done(
     assert "Nothing was sent" not in answer
     [m] = await rows(h, Membership)
     assert m.status == "active"
+
+
+async def test_the_intake_is_stored_before_its_first_question_goes_out(h: Harness) -> None:
+    """An answer typed the moment the question arrives (and taken by another process) finds
+    the conversation: it is committed before the question is sent."""
+    await ready(h)
+    stored_when_asked: list[int] = []
+    send = h.platform.send
+
+    async def watching(chat: Any, message: Any, *, txn_id: str | None = None) -> Any:
+        if chat.chat_id == "jan":
+            stored_when_asked.append(len(await rows(h, ConversationRow)))
+        return await send(chat, message, txn_id=txn_id)
+
+    h.platform.send = watching  # type: ignore[method-assign]
+    await h.ask_join("jan", "buurt")
+    assert stored_when_asked == [1]
+    assert "In welke straat woon je?" in h.last("jan")
+
+
+async def test_who_cannot_be_written_to_privately_goes_to_the_coordinators_as_is(
+    h: Harness,
+) -> None:
+    await ready(h)
+    h.platform.fail("jan", PermanentError("forbidden"))
+    await h.ask_join("jan", "buurt")
+    assert await rows(h, ConversationRow) == []  # the conversation stored first is gone
+    [req] = await rows(h, JoinRequest)
+    assert req.status == "pending"
+    assert "Nieuwe aanvraag #1 voor BIN Noord: Jan wil lid worden." in h.last("an")
