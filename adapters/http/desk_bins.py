@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from adapters.http.desk_pages import _int as _number
 from bot import texts
 from bot.model import LANGUAGES
 from bot.services import desk, desk_bins
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 
 
 def _int(value: str | None) -> int:
-    return int(value) if value is not None and value.isdigit() and len(value) < 10 else 0
+    """A row id from an address or a form (0, which matches nothing, for anything else)."""
+    return _number(value, 0) or 0
 
 
 def _form(fields: Mapping[str, str], zone_id: int) -> BinForm:

@@ -28,7 +28,9 @@ STATES = ("active", "updated", "resolved", "withdrawn", "expired")
 
 
 def _int(value: str | None, default: int | None = None) -> int | None:
-    if value is None or not value.isdigit() or len(value) > 9:
+    """A whole number from an address or a form: ASCII digits only (`"²".isdigit()` is true
+    too, and int() refuses it), at most 9 of them; else `default`."""
+    if value is None or not (value.isascii() and value.isdigit()) or len(value) > 9:
         return default
     return int(value)
 
@@ -251,7 +253,7 @@ class Pages:
     @staticmethod
     def _draft(fields: dict[str, str], request_bins: list[str]) -> desk_actions.Draft:
         role, _, zone = fields.get("as", "").partition(":")
-        bins = [int(b) for b in request_bins if b.isdigit() and len(b) < 10]
+        bins = [n for n in map(_int, request_bins) if n is not None]
         photo = "" if fields.get("no_photo") else fields.get("photo", "")[:100]
         return desk_actions.Draft(
             role,

@@ -13,6 +13,7 @@ import segno
 from aiohttp import web
 from markupsafe import Markup
 
+from adapters.http.desk_pages import _int
 from bot.services import desk, desk_people
 from bot.services.desk import Viewer
 from bot.services.desk_people import Refused
@@ -31,8 +32,7 @@ REFUSALS = {
 
 def _id(request: web.Request, name: str) -> int:
     """A row id from the path (0, which matches nothing, for anything but ASCII digits)."""
-    value = request.match_info[name]
-    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else 0
+    return _int(request.match_info[name], 0) or 0
 
 
 def qr_svg(content: str, title: str) -> Markup:

@@ -166,3 +166,22 @@ async def test_every_page_forbids_inline_scripts_and_framing(
         assert "unsafe-inline" not in csp
         assert jan.headers["X-Frame-Options"] == "DENY"
         assert jan.headers["Referrer-Policy"] == "same-origin"
+
+
+async def test_numbers_that_are_digits_only_to_unicode_are_refused_plainly(
+    dw: DeskWorld, people: dict[str, Browser]
+) -> None:
+    """"²" and "٣" pass str.isdigit() but not int(): every page answers, none fails."""
+    jan = people["jan"]
+    for odd in ("²", "٣", "1²"):
+        for path in (
+            f"/desk/bins/{odd}",
+            f"/desk/bins/{odd}/edit",
+            f"/desk/bins/{odd}/poster.pdf",
+            f"/desk/people/invites/{odd}/revoke",
+            f"/desk/stats?year={odd}&bin={odd}",
+            f"/desk/audit?page={odd}",
+            f"/desk/messages?bin={odd}",
+        ):
+            await jan.get(path)
+            assert jan.status in (200, 404), (path, jan.status)
