@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Integer, bindparam, literal, select, union_all, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.selectable import CompoundSelect
@@ -407,3 +408,13 @@ class StateRepo(_Base):
             self.session.add(KeyValue(key=key, value=value))
         else:
             row.value = value
+
+    async def put_once(self, key: str, value: str) -> str:
+        """Store `value` under `key` unless a value is there already (another process may
+        have stored one a moment ago); the value that holds."""
+        dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
+        await self.session.execute(
+            dialect.insert(KeyValue).values(key=key, value=value).on_conflict_do_nothing()
+        )
+        held = await self.session.execute(select(KeyValue.value).where(KeyValue.key == key))
+        return str(held.scalar_one())

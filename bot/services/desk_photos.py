@@ -87,8 +87,8 @@ async def accept(core: Core, who: Viewer, data: bytes) -> DeskPhoto | str:
     async with core.uow() as uow:
         key = await _key(uow)
         if key is None:
-            key = f"{core.rng.getrandbits(256):064x}".encode()
-            await uow.state.put(KEY, key.decode())
+            made = f"{core.rng.getrandbits(256):064x}"
+            key = (await uow.state.put_once(KEY, made)).encode()
         kept = await photos.keep(core, uow, cleaned)
         row = await uow.media.photo(kept.photo_id)
         assert row is not None

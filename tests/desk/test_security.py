@@ -171,7 +171,7 @@ async def test_every_page_forbids_inline_scripts_and_framing(
 async def test_numbers_that_are_digits_only_to_unicode_are_refused_plainly(
     dw: DeskWorld, people: dict[str, Browser]
 ) -> None:
-    """"²" and "٣" pass str.isdigit() but not int(): every page answers, none fails."""
+    """ "²" and "٣" pass str.isdigit() but not int(): every page answers, none fails."""
     jan = people["jan"]
     for odd in ("²", "٣", "1²"):
         for path in (

@@ -175,6 +175,17 @@ async def test_key_value_state(db: Database) -> None:
         assert await uow.state.get("nothing") is None
 
 
+async def test_a_value_stored_once_is_the_first_one_kept(db: Database) -> None:
+    """Two processes making a secret at the same moment both end up with the same one."""
+    async with db.unit_of_work() as first, db.unit_of_work() as second:
+        assert await first.state.put_once("secret", "a") == "a"
+        await first.commit()
+        assert await second.state.put_once("secret", "b") == "a"
+        await second.commit()
+    async with db.unit_of_work() as uow:
+        assert await uow.state.get("secret") == "a"
+
+
 async def test_processes_starting_together_migrate_once(pg_url: str) -> None:
     """Three processes' worth of engines upgrade an empty PostgreSQL database at once."""
     dbs = [Database(pg_url) for _ in range(3)]
