@@ -304,9 +304,14 @@ async def _invite(run: _Run) -> None:
         if not args.zone or args.bin:
             raise AdminError(f"a {role.value} invite takes --zone ZONE (and no --bin)")
         zone_id, bin_id = await _zone_id(uow, args.zone), None
-    issued = await invites.issue(
-        uow, run.rng, now, role, zone_id=zone_id, bin_id=bin_id, valid_for=valid_for
-    )
+    try:
+        issued = await invites.issue(
+            uow, run.rng, now, role, zone_id=zone_id, bin_id=bin_id, valid_for=valid_for
+        )
+    except invites.BinArchived as archived:
+        raise AdminError(
+            f"BIN {archived} is archived: make it active again before inviting a coordinator"
+        ) from None
     expires = issued.invite.expires_at.isoformat(timespec="minutes")
     run.out(f"invite {issued.invite.id} for {role.value}, single use, expires {expires}")
     run.out("redeem in a private chat with the bot: /redeem CODE (Matrix: !redeem CODE)")

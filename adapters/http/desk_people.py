@@ -26,6 +26,7 @@ REFUSALS = {
     "not_allowed": ("people.not_allowed", 403),
     "own_role": ("people.own_role", 403),
     "invite_closed": ("people.invite_closed", 409),
+    "archived": ("people.bin_archived", 409),
     "bad_request": ("desk.bad_request", 400),
 }
 

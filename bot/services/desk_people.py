@@ -245,7 +245,8 @@ async def choices(core: Core, who: Viewer) -> list[Choice]:
             zone = await uow.directory.zone(zone_id)
             if zone is None:
                 continue
-            for b in sorted(await uow.directory.bins(zone_id), key=lambda b: b.name.casefold()):
+            active = [b for b in await uow.directory.bins(zone_id) if b.archived_at is None]
+            for b in sorted(active, key=lambda b: b.name.casefold()):
                 found.append(Choice(f"coordinator:{b.id}", "coordinator", zone.name, b.name))
             for role in ZONE_ROLES:
                 if may_invite(who, role.value, zone_id):
@@ -313,6 +314,8 @@ async def issue(core: Core, who: Viewer, what: str, expires: str) -> Issued | Re
             refusal = Refused("not_visible", hidden=True)
         elif not may_invite(who, role, found[0].id):
             refusal = Refused("not_allowed")
+        elif found[1] is not None and found[1].archived_at is not None:
+            refusal = Refused("archived")
         if refusal is not None or found is None:
             refusal = refusal or Refused("not_visible", hidden=True)
             await _refused(uow, core, who, "invite.issue", refusal, role=role)

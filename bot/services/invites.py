@@ -72,6 +72,10 @@ class IssuedInvite:
     code: str
 
 
+class BinArchived(ValueError):
+    """An invite for a coordinator of an archived BIN was asked for."""
+
+
 async def issue(
     uow: UnitOfWork,
     rng: random.Random,
@@ -83,11 +87,16 @@ async def issue(
     valid_for: timedelta,
     created_by: str = "admin",
 ) -> IssuedInvite:
-    """Create a single-use invite for `role`, scoped to a zone or a BIN (in `uow`)."""
+    """Create a single-use invite for `role`, scoped to a zone or a BIN (in `uow`). Raises
+    BinArchived for a coordinator of an archived BIN (it takes on no one new)."""
     if role in (Role.POLICE, Role.PREVENTION) and zone_id is None:
         raise ValueError("a police or prevention invite needs a zone")
     if role == Role.COORDINATOR and bin_id is None:
         raise ValueError("a coordinator invite needs a BIN")
+    if bin_id is not None:
+        b = await uow.directory.bin(bin_id)
+        if b is not None and b.archived_at is not None:
+            raise BinArchived(b.name)
     code = new_code(rng)
     invite = await uow.invites.add_invite(
         now,

@@ -613,3 +613,23 @@ async def test_odd_ids_and_choices_are_refused_plainly(
         await jan.post("/desk/people/invite", {"what": what, "expires": "7d"})
         assert jan.status == 400 and "not understood" in jan.text, what
     assert await desk_invites(dw) == []
+
+
+async def test_an_archived_bin_takes_no_new_coordinator(
+    dw: DeskWorld, people: dict[str, Browser]
+) -> None:
+    jan = people["jan"]
+    await jan.post(f"/desk/bins/{dw.bins['oost']}/archive", {"archive": "archive"})
+    assert "archived" in jan.text
+    form = await jan.get("/desk/people/invite")
+    assert "Coordinator of Oost" not in form and "Coordinator of Noord" in form
+    await jan.post(
+        "/desk/people/invite", {"what": f"coordinator:{dw.bins['oost']}", "expires": "3d"}
+    )
+    assert jan.status == 409 and "This BIN is archived" in jan.text
+    assert await desk_invites(dw) == []
+    assert ("invite.issue", "archived") in await refusals(dw)
+    # The shell keeps the same rule.
+    await dw.h.admin("invite coordinator --bin oost")
+    assert "Oost is archived" in " ".join(dw.h.output)
+    assert await desk_invites(dw) == []
