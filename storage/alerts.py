@@ -249,15 +249,19 @@ class AlertRepo(AlertWrites):
         platforms: Sequence[str],
         *,
         lock: int | None = None,
+        below: int | None = None,
     ) -> list[Delivery]:
         """Mark up to `limit` due rows `sending` for `token` and return them, in the order
-        they are to go: by priority, then oldest first.
+        they are to go: by priority, then oldest first; only rows more urgent than `below`
+        if given.
 
         Due: pending and past `next_attempt_at`; or `sending` for a process that has gone
         (PostgreSQL: the advisory lock of its `claim_lock` is free; the claiming process
         holds `lock`), or since before `stale_before` (the lease, a last resort).
         """
         due = self._due(now, stale_before, lock)
+        if below is not None:
+            due = and_(due, Delivery.priority < below)
         q = (
             select(Delivery.id)
             .where(due, Delivery.platform.in_(list(platforms)))
