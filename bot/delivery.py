@@ -33,10 +33,16 @@ Telegram's usual latency, and the second copies follow within seconds. Every oth
 (429, 5xx, timeouts, a stopped worker) is retried without duplicates.
 
 In the background the worker keeps up to `concurrency` rows in hand and claims more once
-half of them have settled, rather than waiting for a whole batch. A chat's rows go out one
-after another in the order claimed, a row claimed later waiting behind the chat's rows still
-in hand, except that a more urgent row goes before less urgent ones waiting there (a
-follow-up has its message's priority, so it never overtakes its original). A 429 or a
+half of them have settled, rather than waiting for a whole batch. On a rate-limited platform
+it claims no more than the limit lets out within `AHEAD`, counting the rows in hand that have
+not taken their slot yet; those take the slots most urgent first, then in claim order
+(`Turns`), and when they hold all the room the worker still claims rows more urgent than the
+least urgent of them, which then go first while the rows they push back return to the outbox
+(without spending an attempt). So an urgent message confirmed in the middle of a notice's
+fan-out waits for no notice row that has not started. A chat's rows go out one after another
+in the order claimed, a row claimed later waiting behind the chat's rows still in hand,
+except that a more urgent row goes before less urgent ones waiting there (a follow-up has its
+message's priority, so it never overtakes its original). A 429 or a
 transient error puts back only that chat's rows, with back-off; the other chats are sent
 concurrently and never wait for it. Non-urgent messages are stored with a `next_attempt_at`
 after the zone's quiet hours, so they simply are not due. A withdrawal cancels the rows not
@@ -326,6 +332,7 @@ class DeliveryWorker:
                 ar = uow.alerts
                 for platform in platforms:
                     limit, below = self._room(Platform(platform), now)
+                    limit = min(most, limit)
                     if limit:
                         asked += limit
                         stale = now - self.lease
