@@ -212,3 +212,10 @@ async def test_sends_under_way_are_let_go_most_urgent_first() -> None:
     flight.release(0.01)
     await asyncio.gather(*waiting)
     assert order == ["urgent", "notice"]
+
+
+async def test_a_claim_takes_no_more_than_the_room_left_in_hand(hp: Harness) -> None:
+    await queue(hp, "els", "prevention", "noord", NOTICE_TEXT)
+    worker = DeliveryWorker(hp.core, DeliverySettings(concurrency=16))  # no rate limit
+    items, asked = await worker._claim(3)  # 13 of the 16 places are taken
+    assert (len(items), asked) == (3, 3)
