@@ -323,6 +323,9 @@ class DeliveryWorker:
             if not platforms or most <= 0:
                 return [], 0
             lock = await self._liveness() if self._task is not None else None
+            # Rows this worker claimed under its key stay its own while it lives, even when
+            # its lock's connection has just gone and the claim runs without the lock.
+            own = self._alive.key if self.core.db.is_postgres else None
             now = self.core.clock.now()
             token = f"{self.name}#{self._instance}.{next(self._batches)}"
             rows: list[Delivery] = []
@@ -337,7 +340,7 @@ class DeliveryWorker:
                         asked += limit
                         stale = now - self.lease
                         rows += await ar.claim(
-                            now, token, limit, stale, [platform], lock=lock, below=below
+                            now, token, limit, stale, [platform], lock=lock, below=below, own=own
                         )
                 ctx = await ar.context(rows) if rows else None
                 await uow.commit()  # a claim that found nothing may still have written

@@ -135,10 +135,13 @@ class InFlight:
             heapq.heappush(self._waiting, waiter)
             try:
                 await waiter[2]
-            finally:
+            except BaseException:
                 if waiter in self._waiting:
                     self._waiting.remove(waiter)
                     heapq.heapify(self._waiting)
+                else:  # it had been let go: pass that on
+                    self._next()
+                raise
         self.under_way += 1
         self._next()
 
