@@ -139,6 +139,37 @@ class DelayProxy:
             sender.cancel()
 
 
+class Cpu:
+    """CPU seconds used by Synapse (its process, from /proc) and by this process (the bot's
+    worker, its clients, the proxy and the plain loops all run here), between two marks."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._at = self._now()
+
+    def _now(self) -> tuple[float, float, float]:
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        synapse = (int(fields[11]) + int(fields[12])) / self.TICK  # utime + stime
+        return time.monotonic(), synapse, time.process_time()
+
+    def lap(self) -> dict[str, float]:
+        """Seconds since the last lap: wall, Synapse's CPU, this process's CPU, and each CPU
+        as a share of one core over the wall time."""
+        now = self._now()
+        wall, synapse, here = (b - a for a, b in zip(self._at, now, strict=True))
+        self._at = now
+        return {
+            "wall_s": round(wall, 2),
+            "synapse_cpu_s": round(synapse, 2),
+            "synapse_cores": round(synapse / wall, 2) if wall else 0.0,
+            "bench_cpu_s": round(here, 2),
+            "bench_cores": round(here / wall, 2) if wall else 0.0,
+        }
+
+
 class Through:
     """The Synapse as the bot's clients reach it: through the proxy when there is one."""
 
@@ -358,6 +389,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         text = "Inbraak in de Kerkstraat; twee daders te voet richting station."
         await says(jan, dm, stack, text, "Versturen?")
 
+        cpu = Cpu(server.pid)
         await jan.say(dm, "ja")
         async with stack.core.db.session() as session:
             alert = None
@@ -366,6 +398,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 if alert is None:
                     await asyncio.sleep(0.01)
         rows = await settled(stack, alert.id, within=300)
+        cpu_worker = cpu.lap()
         stored_ms = alert.created_at.timestamp() * 1000
 
         seen = await copies(an, rooms, bot.user_id, f"Ref. {alert.ref}")
@@ -385,12 +418,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         content = {
             k: sample["content"][k] for k in ("msgtype", "body", "format", "formatted_body")
         }
+        cpu.lap()
         seq_seconds, per_send, seq_errors = await plain_loop(via, bot, rooms, content)
+        cpu_seq = cpu.lap()
         seq_rate = len(rooms) / seq_seconds
         # The ceiling: what any client gets from this homeserver with many sends at once.
         raw_seconds, _, raw_errors = await plain_loop(
             via, bot, rooms, content, args.matrix_concurrency
         )
+        cpu_raw = cpu.lap()
         raw_rate = len(rooms) / raw_seconds
         again = await copies(an, rooms, bot.user_id, f"Ref. {alert.ref}")
         seq_lost = sum(1 for room in again if len(room) < 3)
@@ -428,6 +464,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "rate_fraction": round(rate / raw_rate, 2) if raw_rate else None,
         "ceiling_fraction": round(rate / raw_rate, 2) if raw_rate else None,
         "rtt_ms": args.rtt_ms,
+        # CPU per phase: a homeserver near one core (`synapse_cores` ~1: Synapse runs its
+        # Python on one core) is the ceiling, whatever the client does.
+        "cpu_worker": cpu_worker,
+        "cpu_sequential": cpu_seq,
+        "cpu_plain_concurrent": cpu_raw,
+        "synapse_cpu_ms_per_send": {
+            "worker": round(cpu_worker["synapse_cpu_s"] * 1000 / len(rooms), 1),
+            "sequential": round(cpu_seq["synapse_cpu_s"] * 1000 / len(rooms), 1),
+            "plain_concurrent": round(cpu_raw["synapse_cpu_s"] * 1000 / len(rooms), 1),
+        },
         "confirm_to_first_ms": c2f,
         "bot_rate_limit": args.bot_rate or None,
         "target_speedup": TARGET_SPEEDUP,
@@ -481,6 +527,13 @@ def main() -> None:
         f"p50 {c2f['p50']} ms, p95 {c2f['p95']} ms, max {c2f['max']} ms (target p95 < 200 ms)"
     )
     print(f"ceiling_fraction {figures['ceiling_fraction']} (at --rtt-ms 0, target >= 0.9)")
+    for phase in ("cpu_worker", "cpu_sequential", "cpu_plain_concurrent"):
+        c = figures[phase]
+        print(
+            f"{phase}: {c['wall_s']} s wall; Synapse {c['synapse_cpu_s']} s CPU "
+            f"({c['synapse_cores']} of a core), this process {c['bench_cpu_s']} s "
+            f"({c['bench_cores']} of a core)"
+        )
     met = (figures["speedup"] or 0) >= TARGET_SPEEDUP and not figures["lost"]
     figures["target_met"] = met = met and not figures["duplicates"]
     print(

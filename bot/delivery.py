@@ -33,10 +33,16 @@ Telegram's usual latency, and the second copies follow within seconds. Every oth
 (429, 5xx, timeouts, a stopped worker) is retried without duplicates.
 
 In the background the worker keeps up to `concurrency` rows in hand and claims more once
-half of them have settled, rather than waiting for a whole batch. A chat's rows go out one
-after another in the order claimed, a row claimed later waiting behind the chat's rows still
-in hand, except that a more urgent row goes before less urgent ones waiting there (a
-follow-up has its message's priority, so it never overtakes its original). A 429 or a
+half of them have settled, rather than waiting for a whole batch. On a rate-limited platform
+it claims no more than the limit lets out within `AHEAD`, counting the rows in hand that have
+not taken their slot yet; those take the slots most urgent first, then in claim order
+(`Turns`), and when they hold all the room the worker still claims rows more urgent than the
+least urgent of them, which then go first while the rows they push back return to the outbox
+(without spending an attempt). So an urgent message confirmed in the middle of a notice's
+fan-out waits for no notice row that has not started. A chat's rows go out one after another
+in the order claimed, a row claimed later waiting behind the chat's rows still in hand,
+except that a more urgent row goes before less urgent ones waiting there (a follow-up has its
+message's priority, so it never overtakes its original). A 429 or a
 transient error puts back only that chat's rows, with back-off; the other chats are sent
 concurrently and never wait for it. Non-urgent messages are stored with a `next_attempt_at`
 after the zone's quiet hours, so they simply are not due. A withdrawal cancels the rows not
@@ -125,7 +131,11 @@ class DeliveryWorker:
         self._flusher: asyncio.Task[None] | None = None
         self._receipts_at = 0.0
         self.receipts = Receipts(core)
-        self._rows = RowSender(core, self.settings, self.limiter, self._wake.set)
+        self._seq = itertools.count()  # claim order, for the rows' turns at the rate limit
+        # A claim found the rate limit's room taken by rows in hand not yet sent: look again
+        # as soon as one of them has taken its slot.
+        self._starved = False
+        self._rows = RowSender(core, self.settings, self.limiter, self._wake.set, self._started)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -184,6 +194,12 @@ class DeliveryWorker:
         """An official message was withdrawn here: its rows in hand are not sent after all."""
         self._rows.withdrawn(alert_id)
 
+    def _started(self) -> None:
+        """A row in hand took its slot (or settled): if a claim was held back for it, claim."""
+        if self._starved:
+            self._starved = False
+            self._wake.set()
+
     def receipt_posted(self, alert_id: int, text: str) -> None:
         """The author's receipt was posted with this text (so a refresh that would change
         nothing is not sent)."""
@@ -231,6 +247,8 @@ class DeliveryWorker:
             self._dispatch(items)
         if self._more:
             return None
+        if self._starved:  # woken when a row in hand takes its slot
+            return self.settings.poll_interval
         return await self._idle_delay()
 
     async def _finish(self) -> None:
@@ -305,18 +323,25 @@ class DeliveryWorker:
             if not platforms or most <= 0:
                 return [], 0
             lock = await self._liveness() if self._task is not None else None
+            # Rows this worker claimed under its key stay its own while it lives, even when
+            # its lock's connection has just gone and the claim runs without the lock.
+            own = self._alive.key if self.core.db.is_postgres else None
             now = self.core.clock.now()
             token = f"{self.name}#{self._instance}.{next(self._batches)}"
             rows: list[Delivery] = []
             asked = 0
+            self._starved = False
             async with self.core.uow() as uow:
                 ar = uow.alerts
                 for platform in platforms:
-                    limit = min(most, self._room(Platform(platform), now))
+                    limit, below = self._room(Platform(platform), now)
+                    limit = min(most, limit)
                     if limit:
                         asked += limit
                         stale = now - self.lease
-                        rows += await ar.claim(now, token, limit, stale, [platform], lock=lock)
+                        rows += await ar.claim(
+                            now, token, limit, stale, [platform], lock=lock, below=below, own=own
+                        )
                 ctx = await ar.context(rows) if rows else None
                 await uow.commit()  # a claim that found nothing may still have written
             if ctx is None:
@@ -335,19 +360,34 @@ class DeliveryWorker:
             items.append(Item(row, token, job, loop.create_future()))
         return items, asked
 
-    def _room(self, platform: Platform, now: datetime) -> int:
-        """How many rows of `platform` to claim now.
+    def _room(self, platform: Platform, now: datetime) -> tuple[int, int | None]:
+        """How many rows of `platform` to claim now, and below which priority (None: any).
 
-        No more than the platform's overall limit lets out within AHEAD: a row claimed only
-        to be put back costs two transactions and delays the rest. And no more than the limit
-        lets out in AHEAD at its steady pace, so that a second's worth of slots freeing at
-        once goes out in small batches that each send promptly, not in one crowded one."""
+        No more than the platform's overall limit lets out within AHEAD, less the rows in
+        hand that have not taken their slot yet: a row claimed only to be put back costs two
+        transactions. When those rows hold all the room, rows more urgent than the least
+        urgent of them are still claimed for the room it holds: they take the slots first
+        (`Turns`), and a notice's rows pushed back so go back to the outbox. And no more than
+        the limit lets out in AHEAD at its steady pace, so that a second's worth of slots
+        freeing at once goes out in small batches that each send promptly, not in one
+        crowded one."""
         most = self.settings.concurrency
         room = self.limiter.room(platform, now + AHEAD)
         limits = self.limiter.limits.get(platform)
         if room is None or limits is None or limits.overall_per_second is None:
-            return most
-        return min(room, most, math.ceil(limits.overall_per_second * AHEAD.total_seconds()))
+            return most, None
+        most = min(most, math.ceil(limits.overall_per_second * AHEAD.total_seconds()))
+        waiting = self._rows.unstarted.get(platform.value)
+        held = sum(waiting.values()) if waiting else 0
+        if room > held:
+            return min(most, room - held), None
+        if waiting and room > 0:
+            self._starved = True  # woken when one of them takes its slot
+            below = max(waiting)
+            ahead = held - waiting[below]
+            if room > ahead:
+                return min(most, room - ahead), below
+        return 0, None
 
     # -- rows in hand ----------------------------------------------------------------------
 
@@ -356,6 +396,8 @@ class DeliveryWorker:
         self._in_hand += len(items)
         loop = asyncio.get_running_loop()
         for item in items:
+            item.seq = next(self._seq)
+            self._rows.taken(item)
             chat = self._chats.get(item.row.group_id)
             if chat is None:
                 chat = self._chats[item.row.group_id] = ChatRows()
@@ -413,6 +455,7 @@ class DeliveryWorker:
             del self._chats[group_id]
 
     def _settled(self, item: Item) -> None:
+        self._rows.started(item)
         self._in_hand -= 1
         if not item.done.done():
             item.done.set_result(None)

@@ -11,9 +11,11 @@ transient errors.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import math
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -49,6 +51,8 @@ log = logging.getLogger(__name__)
 # A follow-up waits this long for its original when another process is still sending it.
 ORIGINAL_WAIT = timedelta(seconds=2)
 MIN_RETRY = 0.5
+# A row behind more urgent ones looks again after at most this long (seconds).
+MIN_TURN = 0.005
 # A batch takes the rows whose overall-limit slot frees within this time, and each waits for
 # its slot in the batch: claiming and reading then overlap the wait instead of adding to it.
 AHEAD = timedelta(seconds=0.25)
@@ -78,6 +82,13 @@ class Item:
     done: asyncio.Future[None]
     receipt: bool = False  # refresh the receipt in the background once settled
     error: BaseException | None = None
+    seq: int = 0  # claim order: with the priority, the row's place in the queue for slots
+    started: bool = False  # its send has taken its slot in the rate limit (or settled)
+
+    @property
+    def turn(self) -> tuple[int, int]:
+        """Its place among the rows waiting to send: most urgent first, then claim order."""
+        return (self.row.priority, self.seq)
 
 
 @dataclass
@@ -107,7 +118,8 @@ class InFlight:
         self.most = max(1, most)
         self.latency = self.START_LATENCY
         self.under_way = 0
-        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._waiting: list[tuple[tuple[int, int], int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
 
     @property
     def cap(self) -> int:
@@ -115,27 +127,83 @@ class InFlight:
         need = self.per_second * self.latency / (1 + self.latency)
         return min(self.most, max(2, math.ceil(need) + self.SPARE))
 
-    async def acquire(self) -> None:
-        """Wait for room, then count one more send under way."""
-        while self.under_way >= self.cap:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiting.append(waiter)
+    async def acquire(self, turn: tuple[int, int]) -> None:
+        """Wait for room, most urgent first, then count one more send under way."""
+        loop = asyncio.get_running_loop()
+        while self.under_way >= self.cap or (self._waiting and self._waiting[0][0] < turn):
+            waiter = (turn, next(self._order), loop.create_future())
+            heapq.heappush(self._waiting, waiter)
             try:
-                await waiter
-            finally:
+                await waiter[2]
+            except BaseException:
                 if waiter in self._waiting:
                     self._waiting.remove(waiter)
+                    heapq.heapify(self._waiting)
+                else:  # it had been let go: pass that on
+                    self._next()
+                raise
         self.under_way += 1
+        self._next()
 
     def release(self, took: float) -> None:
         """One send is over after `took` seconds: learn from it, let the next go."""
         self.under_way -= 1
         self.latency += self.SMOOTHING * (took - self.latency)
-        for _ in range(max(0, self.cap - self.under_way)):
-            if not self._waiting:
-                break
-            waiter = self._waiting.popleft()
+        self._next()
+
+    def _next(self) -> None:
+        """Let the most urgent waiter look again if there is room for it."""
+        if self.under_way < self.cap and self._waiting:
+            _, _, waiter = heapq.heappop(self._waiting)
             if not waiter.done():
+                waiter.set_result(None)
+
+
+class Turns:
+    """The rows of one rate-limited platform waiting for a slot in its overall limit: the
+    slots go most urgent first, then in claim order, so that an urgent row claimed while a
+    notice's rows are in hand overtakes those not yet sent. A row whose own chat must wait
+    (its per-chat limit, a 429) keeps no one else waiting."""
+
+    def __init__(self, limiter: RateLimiter, platform: Platform) -> None:
+        self.limiter = limiter
+        self.platform = platform
+        self._waiting: dict[tuple[int, int], tuple[str, asyncio.Future[None]]] = {}
+
+    def wait(self, turn: tuple[int, int], chat_id: str, now: datetime) -> float:
+        """Seconds until the row in `turn` may send to `chat_id` (0: go ahead, counted)."""
+        ahead = sum(
+            1
+            for other, (chat, _) in self._waiting.items()
+            if other < turn and self.limiter.chat_wait(self.platform, chat, now) <= 0
+        )
+        if ahead:
+            room = self.limiter.room(self.platform, now) or 0
+            if ahead >= room:  # the slots freeing next are theirs
+                return self.limiter.free_in(self.platform, now, ahead + 1) or MIN_TURN
+        return self.limiter.wait(self.platform, chat_id, now)
+
+    def enter(self, turn: tuple[int, int], chat_id: str) -> None:
+        """The row in `turn` waits for a slot, to send to `chat_id`."""
+        _, waiter = self._waiting.get(turn, ("", None))
+        self._waiting[turn] = (chat_id, waiter or asyncio.get_running_loop().create_future())
+
+    async def sleep(self, turn: tuple[int, int], seconds: float) -> None:
+        """Wait `seconds`, or less if a row ahead took its slot or left."""
+        chat_id, waiter = self._waiting[turn]
+        if waiter.done():
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiting[turn] = (chat_id, waiter)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), seconds)
+        except TimeoutError:
+            pass
+
+    def leave(self, turn: tuple[int, int]) -> None:
+        """The row took its slot or goes back to the outbox: those behind it look again."""
+        self._waiting.pop(turn, None)
+        for other, (_, waiter) in self._waiting.items():
+            if other > turn and not waiter.done():
                 waiter.set_result(None)
 
 
@@ -159,11 +227,13 @@ class RowSender:
         settings: DeliverySettings,
         limiter: RateLimiter,
         wake: Callable[[], None],
+        started: Callable[[], None] = lambda: None,
     ) -> None:
         self.core = core
         self.settings = settings
         self.limiter = limiter
         self._wake = wake  # a row put back may be due again at once: the worker looks
+        self._on_start = started  # a row took its slot: room for the worker to claim
         self._slots = asyncio.Semaphore(settings.connections)
         self._writer = SentWriter(core.db, settings.connections)
         self._flights = {
@@ -171,10 +241,38 @@ class RowSender:
             for platform, limits in limiter.limits.items()
             if limits.overall_per_second is not None
         }
+        self._turns = {
+            platform: Turns(limiter, platform)
+            for platform, limits in limiter.limits.items()
+            if limits.overall_per_second is not None
+        }
+        # Rows in hand that have not yet taken their slot (`Item.started`), per platform and
+        # priority.
+        self.unstarted: dict[str, Counter[int]] = {}
         # Official messages withdrawn in this process since their rows were claimed: those
         # rows in hand are cancelled rather than sent.
         self._withdrawn: set[int] = set()
         self._photos = PhotoSender(core)
+
+    def taken(self, item: Item) -> None:
+        """A claimed row is in hand: it counts against its platform's room until it starts."""
+        self.unstarted.setdefault(item.row.platform, Counter())[item.row.priority] += 1
+        turns = self._turns.get(Platform(item.row.platform))
+        if turns is not None and item.job is not None and item.job.group is not None:
+            turns.enter(item.turn, item.job.group.chat_id)  # in the queue from now on
+
+    def started(self, item: Item) -> None:
+        """The row took its slot, or settled without one: no longer waiting to start."""
+        if not item.started:
+            item.started = True
+            waiting = self.unstarted[item.row.platform]
+            waiting[item.row.priority] -= 1
+            if not waiting[item.row.priority]:
+                del waiting[item.row.priority]
+            turns = self._turns.get(Platform(item.row.platform))
+            if turns is not None:
+                turns.leave(item.turn)
+            self._on_start()
 
     def withdrawn(self, alert_id: int) -> None:
         """An official message was withdrawn here: its rows in hand are not sent after all."""
@@ -201,7 +299,8 @@ class RowSender:
         port = self.core.platforms[Platform(row.platform)]
         # Read the clock again: the row may have waited behind the rest of its chat, and the
         # limiter must count the send when it leaves, not when its row was picked up.
-        wait, now = await self._slot(port.platform, go.group.chat_id)
+        wait, now = await self._slot(port.platform, go.group.chat_id, item.turn)
+        self.started(item)
         if wait > 0:
             return await self._later(row, token, now + timedelta(seconds=wait))
         flight = self._flights.get(port.platform)
@@ -209,7 +308,7 @@ class RowSender:
             return await self._send(item, chat_state, port, go, now)
         # A rate-limited platform (Telegram) has no more sends under way than its rate needs:
         # a crash can show twice only a message whose send had not been answered.
-        await flight.acquire()
+        await flight.acquire(item.turn)
         loop = asyncio.get_running_loop()
         began = loop.time()
         try:
@@ -250,20 +349,28 @@ class RowSender:
             )
         return Go(job, group, original.platform_message_id)
 
-    async def _slot(self, platform: Platform, chat_id: str) -> tuple[float, datetime]:
+    async def _slot(
+        self, platform: Platform, chat_id: str, turn: tuple[int, int]
+    ) -> tuple[float, datetime]:
         """(seconds until the rate limit lets this send out, as of when): 0 once it has, and
         then it counted the send at that time.
 
-        A slot about to free is waited for here: other rows of the batch may take the first
-        free slots, and a row that finds none soon enough goes back to the queue."""
+        A slot about to free is waited for here, in turn: the rows in hand take the slots
+        most urgent first, then in claim order (`Turns`, which holds them from their claim
+        until `started`); a row that finds none soon enough goes back to the outbox, where a
+        more urgent row is claimed before it."""
+        turns = self._turns.get(platform)
         now = self.core.clock.now()
-        wait = self.limiter.wait(platform, chat_id, now)
+        if turns is None:
+            return self.limiter.wait(platform, chat_id, now), now
         ahead, loop = AHEAD.total_seconds(), asyncio.get_running_loop()
         deadline = loop.time() + 2 * ahead
+        turns.enter(turn, chat_id)  # its chat as it is now (the group may have moved)
+        wait = turns.wait(turn, chat_id, now)
         while 0 < wait <= ahead and loop.time() + wait < deadline:
-            await asyncio.sleep(wait)
+            await turns.sleep(turn, wait)
             now = self.core.clock.now()
-            wait = self.limiter.wait(platform, chat_id, now)
+            wait = turns.wait(turn, chat_id, now)
         return wait, now
 
     async def _send(

@@ -53,20 +53,12 @@ class RateLimiter:
         """Seconds until a send to `chat_id` is allowed (0: go ahead, and it is counted)."""
         t = now.timestamp()
         key = (platform, chat_id)
-        waits = [self._blocked.get(key, t) - t]
+        waits = [self.chat_wait(platform, chat_id, now, group=group)]
         lim = self.limits.get(platform, Limits())
         overall = self._overall.setdefault(platform, deque())
         _trim(overall, t - 1.0)
         if lim.overall_per_second is not None and len(overall) >= lim.overall_per_second:
             waits.append(overall[0] + 1.0 - t)
-        if lim.per_chat_per_second is not None and key in self._last:
-            waits.append(self._last[key] + 1.0 / lim.per_chat_per_second - t)
-        minute = self._minute.get(key)
-        if minute is not None:
-            _trim(minute, t - 60.0)
-        if group and lim.per_group_per_minute is not None and minute is not None:
-            if len(minute) >= lim.per_group_per_minute:
-                waits.append(minute[0] + 60.0 - t)
         delay = max(waits)
         if delay > 0:
             return delay
@@ -75,6 +67,25 @@ class RateLimiter:
         self._minute.setdefault(key, deque()).append(t)
         self._blocked.pop(key, None)
         return 0.0
+
+    def chat_wait(
+        self, platform: Platform, chat_id: str, now: datetime, *, group: bool = True
+    ) -> float:
+        """Seconds until the limits of `chat_id` itself (a 429's block, per chat, per group
+        and minute) let a send through, whatever the overall limit says; nothing is counted."""
+        t = now.timestamp()
+        key = (platform, chat_id)
+        waits = [self._blocked.get(key, t) - t]
+        lim = self.limits.get(platform, Limits())
+        if lim.per_chat_per_second is not None and key in self._last:
+            waits.append(self._last[key] + 1.0 / lim.per_chat_per_second - t)
+        minute = self._minute.get(key)
+        if minute is not None:
+            _trim(minute, t - 60.0)
+        if group and lim.per_group_per_minute is not None and minute is not None:
+            if len(minute) >= lim.per_group_per_minute:
+                waits.append(minute[0] + 60.0 - t)
+        return max(waits)
 
     def room(self, platform: Platform, at: datetime) -> int | None:
         """How many sends the overall limit lets through at `at` (now, or a moment ahead,
@@ -86,13 +97,16 @@ class RateLimiter:
         used = sum(1 for t in self._overall.get(platform, ()) if t > since)
         return max(0, math.ceil(lim.overall_per_second) - used)
 
-    def free_in(self, platform: Platform, now: datetime) -> float:
-        """Seconds until the overall limit lets a send through (0: now)."""
-        if self.room(platform, now) != 0:
+    def free_in(self, platform: Platform, now: datetime, sends: int = 1) -> float:
+        """Seconds until the overall limit lets `sends` sends through (0: now)."""
+        room = self.room(platform, now)
+        if room is None or room >= sends:
             return 0.0
         since = now.timestamp() - 1.0
-        first = next(t for t in self._overall[platform] if t > since)
-        return first + 1.0 - now.timestamp()
+        window = [t for t in self._overall[platform] if t > since]
+        # The window holds `len(window)` sends; `sends - room` of them must leave it.
+        leaving = min(len(window), sends - room) - 1
+        return window[leaving] + 1.0 - now.timestamp()
 
     def sent(self, platform: Platform, chat_id: str, started: datetime, done: datetime) -> None:
         """The send that `wait` let through at `started` was answered at `done`.

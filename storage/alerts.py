@@ -225,15 +225,15 @@ class AlertRepo(AlertWrites):
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
-    def _due(self, now: datetime, stale_before: datetime, lock: int | None) -> ColumnElement[bool]:
+    def _due(self, now: datetime, stale_before: datetime, own: int | None) -> ColumnElement[bool]:
         stuck: list[ColumnElement[bool]] = [Delivery.claimed_at < stale_before]
         if self._postgres:  # its process has gone: its lock is free
             gone: list[ColumnElement[bool]] = [
                 Delivery.claim_lock.is_not(None),
                 Delivery.claim_lock.not_in(_LIVE_LOCKS),
             ]
-            if lock is not None:  # never our own rows in hand, even while our lock is lost
-                gone.append(Delivery.claim_lock != lock)
+            if own is not None:  # never our own rows in hand, even while our lock is lost
+                gone.append(Delivery.claim_lock != own)
             stuck.append(and_(*gone))
         return or_(
             and_(Delivery.status == PENDING, Delivery.next_attempt_at <= now),
@@ -249,15 +249,22 @@ class AlertRepo(AlertWrites):
         platforms: Sequence[str],
         *,
         lock: int | None = None,
+        below: int | None = None,
+        own: int | None = None,
     ) -> list[Delivery]:
         """Mark up to `limit` due rows `sending` for `token` and return them, in the order
-        they are to go: by priority, then oldest first.
+        they are to go: by priority, then oldest first; only rows more urgent than `below`
+        if given.
 
         Due: pending and past `next_attempt_at`; or `sending` for a process that has gone
         (PostgreSQL: the advisory lock of its `claim_lock` is free; the claiming process
-        holds `lock`), or since before `stale_before` (the lease, a last resort).
+        holds `lock`), or since before `stale_before` (the lease, a last resort). Rows
+        stamped with `own` (the claiming worker's key: its rows in hand) are never taken back
+        for a free lock, even while that worker has lost its lock's connection.
         """
-        due = self._due(now, stale_before, lock)
+        due = self._due(now, stale_before, own if own is not None else lock)
+        if below is not None:
+            due = and_(due, Delivery.priority < below)
         q = (
             select(Delivery.id)
             .where(due, Delivery.platform.in_(list(platforms)))

@@ -323,12 +323,20 @@ class AlertComposer(TargetSteps):
             photo_id=self.photo_id or None,
         )
         alert, _ = await alerts.store(uow, draft, now, ctx.core.rng)
-        body, _ = await alerts.status_of(uow, alert, ctx.lang, ctx.prefix, now, receipt=True)
         # Once committed, an error answer must say the message is on its way.
         ctx.done("alerts.failed_after_store", ref=alert.ref)
         alert_id = alert.id
 
         async def deliver_and_receipt() -> None:
+            # The fan-out starts before the receipt is even read: its figures are four
+            # queries the groups need not wait for.
+            ctx.core.outbox.wake()
+            async with ctx.core.uow() as reader:
+                stored = await reader.alerts.alert(alert_id)
+                assert stored is not None
+                body, _ = await alerts.status_of(
+                    reader, stored, ctx.lang, ctx.prefix, ctx.core.clock.now(), receipt=True
+                )
             await alert_receipts.start(ctx, alert_id, body)
 
         uow.after_commit(deliver_and_receipt)

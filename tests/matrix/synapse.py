@@ -168,6 +168,11 @@ class SynapseServer:
     # -- lifecycle -------------------------------------------------------------------------
 
     @property
+    def pid(self) -> int:
+        """The homeserver's process id (benchmarks read its CPU time)."""
+        return self._process.pid
+
+    @property
     def running(self) -> bool:
         """Whether the process is still alive."""
         return self._process.poll() is None

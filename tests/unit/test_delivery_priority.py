@@ -1,18 +1,25 @@
 """The outbox goes urgent first: a police message overtakes a prevention notice queued before
 it, first in first out within a priority, and within one chat a follow-up never overtakes its
-original. On SQLite and on PostgreSQL (skipped, with the reason, when unreachable)."""
+original; rows of a notice already in hand, waiting for the rate limit, give their slots to an
+urgent message confirmed meanwhile. On SQLite and on PostgreSQL (skipped, with the reason, when
+unreachable)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.delivery import DeliveryWorker
+from bot.delivery_send import InFlight, Turns
+from bot.model import Platform
+from bot.ratelimit import RateLimiter
 from bot.services import alerts
 from config.settings import DeliverySettings
-from storage.alerts import NOTICE, URGENT
+from storage.alerts import NOTICE, PENDING, SENT, URGENT
 from storage.repo import DirectoryRepo
 from storage.tables import Group
 from tests.fakes import Harness
@@ -132,3 +139,83 @@ async def test_in_one_chat_urgent_may_overtake_a_notice_but_no_follow_up_its_ori
         assert NOTICE_TEXT in texts[2]
         assert "bicycles too" in texts[3]
     assert {r.status for r in await deliveries(hp)} == {"sent"}
+
+
+async def test_notice_rows_in_hand_give_their_slots_to_an_urgent_message(hp: Harness) -> None:
+    """The regression this guards: a notice's rows claimed while the rate limit was full went
+    out ahead of an urgent message confirmed a moment later, because the worker kept claiming
+    notice rows beyond what the limit let out, and rows in hand took the slots as they freed
+    whatever their priority."""
+    tg = Platform.TELEGRAM
+    limiter = RateLimiter.telegram(overall=8)
+    t0 = hp.clock.now()
+    # A fan-out has used the second's eight sends: two slots free at t0 + 0.1 s, six at 0.5 s.
+    for i in range(8):
+        assert limiter.wait(tg, f"x{i}", t0 - timedelta(seconds=0.9 if i < 2 else 0.5)) == 0
+    worker = DeliveryWorker(hp.core, DeliverySettings(concurrency=16), limiter)
+    await queue(hp, "els", "prevention", "noord", NOTICE_TEXT)
+    notice, _ = await worker._claim(16)  # what the two slots freeing soon let out
+    assert [i.row.priority for i in notice] == [NOTICE, NOTICE]
+    worker._dispatch(notice)  # in hand, waiting for those slots
+    more, _ = await worker._claim(16)
+    assert more == []  # no more of the notice than the limit lets out
+    hp.platform.sent.clear()
+
+    await queue(hp, "jan", "police", "zuid", URGENT_TEXT)  # Confirm pressed
+    urgent, _ = await worker._claim(16)  # for the slots the notice's rows hold
+    assert [i.row.priority for i in urgent] == [URGENT, URGENT]
+    worker._dispatch(urgent)
+    hp.clock.advance(seconds=0.15)  # the two slots are free
+    await asyncio.gather(*(i.done for i in notice + urgent))
+
+    assert [chat for chat, _ in group_sends(hp)] == ["z1", "z2"]  # no notice send started
+    status = {r.id: (r.status, r.attempts) for r in await deliveries(hp)}
+    assert [status[i.row.id] for i in urgent] == [(SENT, 1)] * 2
+    # The notice's rows went back to the outbox, their attempt not spent.
+    assert [status[i.row.id] for i in notice] == [(PENDING, 0)] * 2
+
+
+async def test_the_slots_go_most_urgent_first_unless_its_own_chat_must_wait() -> None:
+    from datetime import UTC, datetime
+
+    tg = Platform.TELEGRAM
+    t0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+    limiter = RateLimiter.telegram(overall=2)
+    assert limiter.wait(tg, "x", t0 - timedelta(seconds=0.5)) == 0  # one slot left
+    turns = Turns(limiter, tg)
+    turns.enter((NOTICE, 1), "n1")
+    turns.enter((URGENT, 2), "z1")
+    # The urgent row is ahead: the notice waits until a second slot frees.
+    assert turns.wait((NOTICE, 1), "n1", t0) == pytest.approx(0.5)
+    # An urgent row whose own chat must wait (a 429) keeps no one waiting.
+    limiter.block(tg, "z1", t0 + timedelta(seconds=5))
+    assert turns.wait((NOTICE, 1), "n1", t0) == 0
+    turns.leave((URGENT, 2))
+    turns.leave((NOTICE, 1))
+
+
+async def test_sends_under_way_are_let_go_most_urgent_first() -> None:
+    flight = InFlight(per_second=30, most=1)
+    order: list[str] = []
+    await flight.acquire((NOTICE, 0))
+
+    async def send(name: str, turn: tuple[int, int]) -> None:
+        await flight.acquire(turn)
+        order.append(name)
+        flight.release(0.01)
+
+    waiting = [
+        asyncio.create_task(send("notice", (NOTICE, 1))),
+        asyncio.create_task(send("urgent", (URGENT, 2))),
+    ]
+    await asyncio.sleep(0)
+    flight.release(0.01)
+    await asyncio.gather(*waiting)
+    assert order == ["urgent", "notice"]
+
+
+async def test_a_claim_takes_no_more_than_the_room_left_in_hand(hp: Harness) -> None:
+    await queue(hp, "els", "prevention", "noord", NOTICE_TEXT)
+    worker = DeliveryWorker(hp.core, DeliverySettings(concurrency=16))  # no rate limit
+    items, asked = await worker._claim(3)  # 13 of the 16 places are taken
+    assert (len(items), asked) == (3, 3)
