@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -68,8 +69,20 @@ async def pg_url(pg_server: str) -> AsyncIterator[str]:
     """An async URL to an empty (no tables) PostgreSQL database."""
     import asyncpg
 
-    conn = await asyncpg.connect(pg_server)
+    conn = await asyncpg.connect(pg_server, timeout=10)
     try:
+        # A connection an earlier test left open (a pool not disposed, a killed process's
+        # session not yet reaped) may hold a lock the reset would wait for without end.
+        left = await conn.fetch(
+            "SELECT pid, state FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        for row in left:
+            await conn.execute("SELECT pg_terminate_backend($1)", row["pid"])
+        if left:
+            states = ", ".join(sorted(str(r["state"]) for r in left))
+            warnings.warn(f"closed {len(left)} connection(s) left open ({states})", stacklevel=1)
+        await conn.execute("SET lock_timeout = '30s'")
         await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
     finally:
         await conn.close()
