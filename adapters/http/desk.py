@@ -224,9 +224,13 @@ class Desk:
             await desk.refused(self.core, who, "desk.post", "too_big", path=request.path[:100])
             mb = media.MAX_BYTES // (1024 * 1024)
             page = self.notice(request, "media.desk_upload_too_big", status=413, who=who, mb=mb)
-            raise web.HTTPRequestEntityTooLarge(
+            refusal = web.HTTPRequestEntityTooLarge(
                 limit, request.content_length or 0, text=page.text, content_type="text/html"
             )
+            # The rest of the body is not read: close the connection after the answer rather
+            # than keep it for a next request it can no longer carry.
+            refusal.force_close()
+            raise refusal
         fields = await self.form(big, who)
         chosen = (await big.post()).get(field)
         data = None
