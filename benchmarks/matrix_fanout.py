@@ -374,6 +374,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         people.append(an)
         rooms = await make_rooms(server, an, bot, args.rooms)
         small = await make_rooms(server, an, bot, 3)
+        # As in a real BIN, the bot has written in each room before (the rules it posts when
+        # a room is linked): no timed phase pays Synapse's first-message-in-a-room work, which
+        # would fall on whichever phase came first (the worker's).
+        rules = {"msgtype": "m.notice", "body": "Groepsregels – BIN Koersel Noord"}
+        await plain_loop(server, bot, rooms + small, rules, args.matrix_concurrency)
         print(f"setup: {len(rooms)} rooms in {time.monotonic() - t:.1f}s", flush=True)
 
         stack = await MatrixStack.start(
