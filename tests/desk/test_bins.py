@@ -225,9 +225,9 @@ async def test_the_zones_settings_are_set_with_the_clis_rules(
     async with dw.h.db.session() as s:
         zone = await s.get(Zone, 1)
         assert zone is not None and zone.reminder_days == 14 and zone.quiet_start == 23 * 60
-    # The BIN's page shows the zone's values, read-only, with where to change them.
+    # The BIN's page shows the zone's values as the ones it follows, with where to change them.
     page = text(await jan.get(f"/desk/bins/{dw.bins['noord']}"))
-    assert "23:00–06:30" in page and "change them on the BINs page" in page
+    assert "23:00–06:30 (as the zone)" in page and "change on the BINs page" in page
     assert len(await dw.audit("zone.update", "ok")) == 1
 
 
