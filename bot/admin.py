@@ -75,6 +75,9 @@ def add_admin_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     ba.add_argument("--area")
     ba.add_argument("--intake", action="append", help="an intake question (repeatable)")
     ba.add_argument("--no-intake", action="store_true", help="ask no intake questions")
+    ba.add_argument("--quiet", help="its own quiet hours, e.g. 23:00-06:00 (default: the zone's)")
+    ba.add_argument("--reminder-days", help="its own, 1-365 (default: the zone's)")
+    ba.add_argument("--language", help="its own: nl, fr, de or en (default: the zone's)")
     bl = bsub.add_parser("list", help="list BINs")
     bl.add_argument("--zone")
 
@@ -187,7 +190,15 @@ async def _bin(run: _Run) -> None:
     if args.action == "add":
         if args.no_intake and args.intake is not None:
             raise AdminError("--intake and --no-intake contradict each other: give one")
-        options = {"name": args.name, "code": args.code, "area": args.area}
+        days = args.reminder_days
+        options = {
+            "name": args.name,
+            "code": args.code,
+            "area": args.area,
+            "quiet_hours": args.quiet,
+            "reminder_days": validation.reminder_days(days) if days is not None else None,
+            "language": args.language,
+        }
         spec = _spec(BinSpec, {**options, "intake": [] if args.no_intake else args.intake})
         b = await directory.add_bin(uow, run.now, args.zone, spec)
         zone = await uow.directory.zone(b.zone_id)

@@ -356,7 +356,9 @@ class DeliveryWorker:
             if alert is not None and zone is not None:
                 fu = ctx.followups.get(row.followup_id) if row.followup_id else None
                 shared = renders.setdefault(alert.id, {})
-                job = Job(alert, zone, ctx.groups.get(row.group_id), fu, renders=shared)
+                group = ctx.groups.get(row.group_id)
+                bin_lang = ctx.bin_languages.get(group.bin_id) if group is not None else None
+                job = Job(alert, zone, group, fu, bin_language=bin_lang, renders=shared)
             items.append(Item(row, token, job, loop.create_future()))
         return items, asked
 

@@ -67,6 +67,8 @@ class Job:
     group: Group | None
     followup: FollowUp | None
     original: Delivery | None = None
+    # The language of the group's BIN, where it has its own.
+    bin_language: str | None = None
     # The message as rendered for (language, platform, buttons), shared by the jobs of one
     # alert in one claim: a fan-out renders it once per language, not once per group.
     renders: dict[tuple[str, str, bool], Outgoing] = field(default_factory=dict)
@@ -435,7 +437,7 @@ class RowSender:
     def _message(
         self, job: Job, group: Group, port: PlatformPort, reply_to: str | None
     ) -> Outgoing:
-        lang = alerts.group_language(group, job.zone)
+        lang = alerts.group_language(group, job.zone, job.bin_language)
         if job.followup is None:
             key = (lang, group.platform, port.capabilities.buttons)
             msg = job.renders.get(key)

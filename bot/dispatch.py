@@ -35,6 +35,7 @@ from bot.model import (
 )
 from bot.patience import Patient
 from bot.ports import Clock, NoOutbox, Outbox, PlatformError, PlatformPort, SystemClock
+from bot.services import bin_settings
 from storage import uow as units
 from storage.db import Database
 from storage.uow import UnitOfWork
@@ -285,7 +286,7 @@ class Core:
     async def _bin_language(self, uow: UnitOfWork, bin_id: int) -> str | None:
         b = await self.bin(bin_id, uow)
         zone = await self.zone(b.zone_id, uow) if b else None
-        return zone.language if zone else None
+        return bin_settings.language(zone, b) if zone else None
 
     async def _person_zone_language(self, uow: UnitOfWork, roles: Roles) -> str | None:
         for g in roles.grants:

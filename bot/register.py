@@ -266,8 +266,8 @@ RECORDS: tuple[Record, ...] = (
 EXEMPT: Mapping[str, str] = {
     "zones": "the zones' names, numbers, languages and quiet hours: no personal data, kept "
     "until the admin removes the zone",
-    "bins": "the BINs' names, codes, areas and intake questions: no personal data, kept until "
-    "the admin removes the BIN",
+    "bins": "the BINs' names, codes, areas, intake questions and own settings (quiet hours, "
+    "reminder frequency, language): no personal data, kept until the admin removes the BIN",
     "kv": "adapter state such as the Matrix sync token: no personal data, overwritten in place",
 }
 

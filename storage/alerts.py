@@ -45,6 +45,7 @@ from storage.alert_writes import (
 from storage.tables import (
     Alert,
     AlertTarget,
+    Bin,
     Delivery,
     FollowUp,
     Group,
@@ -89,6 +90,8 @@ class Context:
     zones: dict[int, Zone] = field(default_factory=dict)
     groups: dict[int, Group] = field(default_factory=dict)
     followups: dict[int, FollowUp] = field(default_factory=dict)
+    # The language of each group's BIN where the BIN has its own (see Bin.language).
+    bin_languages: dict[int, str] = field(default_factory=dict)
 
 
 _BY_REF = select(Alert).where(Alert.ref == bindparam("ref"))  # built once: /check runs it often
@@ -317,8 +320,15 @@ class AlertRepo(AlertWrites):
                 ctx.alerts[alert.id], ctx.zones[zone.id] = alert, zone
         group_ids = sorted({r.group_id for r in rows})
         if group_ids:
-            groups = select(Group).where(Group.id.in_(group_ids))
-            ctx.groups = {g.id: g for g in (await self.session.execute(groups)).scalars()}
+            groups = (
+                select(Group, Bin.language)
+                .join(Bin, Bin.id == Group.bin_id)
+                .where(Group.id.in_(group_ids))
+            )
+            for g, lang in await self.session.execute(groups):
+                ctx.groups[g.id] = g
+                if lang:
+                    ctx.bin_languages[g.bin_id] = lang
         fu_ids = sorted({r.followup_id for r in rows if r.followup_id is not None})
         if fu_ids:
             fus = select(FollowUp).where(FollowUp.id.in_(fu_ids))

@@ -157,9 +157,19 @@ class DirectoryRepo(_Base):
         *,
         area: str | None = None,
         intake: list[str] | None = None,
+        own: dict[str, Any] | None = None,
     ) -> Bin:
-        """Create a BIN in a zone (values checked by the caller)."""
-        row = Bin(zone_id=zone_id, name=name, code=code, area=area, intake=intake, created_at=now)
+        """Create a BIN in a zone (values checked by the caller); `own` its settings that
+        differ from the zone's (quiet_start, quiet_end, reminder_days, language)."""
+        row = Bin(
+            zone_id=zone_id,
+            name=name,
+            code=code,
+            area=area,
+            intake=intake,
+            created_at=now,
+            **(own or {}),
+        )
         added: Bin = await self.add(row)
         return added
 

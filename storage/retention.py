@@ -23,6 +23,7 @@ from storage.figures import OPEN_STATUSES, first_open_month, month_name
 from storage.tables import (
     Alert,
     AuditEntry,
+    Bin,
     ConversationRow,
     Delivery,
     DeskLogin,
@@ -293,9 +294,10 @@ class RetentionRepo:
         self.session = session
 
     async def when(self, now: datetime, rules: Retention) -> When:
-        """The moment of a run, with the longest reminder period of any zone."""
-        longest = (await self.session.execute(select(func.max(Zone.reminder_days)))).scalar()
-        return When(now, rules, int(longest or 0))
+        """The moment of a run, with the longest reminder period of any zone or BIN."""
+        zones = (await self.session.execute(select(func.max(Zone.reminder_days)))).scalar()
+        bins = (await self.session.execute(select(func.max(Bin.reminder_days)))).scalar()
+        return When(now, rules, max(int(zones or 0), int(bins or 0)))
 
     async def key_range(self, step: str) -> tuple[int, int] | None:
         """The lowest and highest key of a step's table (None when it is empty)."""

@@ -114,6 +114,12 @@ class Bin(Base):
     # When the BIN was archived (migration 0013): it then takes no new members, messages or
     # groups, and keeps its history. None: active.
     archived_at: Mapped[datetime | None]
+    # The BIN's own quiet hours (local minutes, both or neither), reminder frequency and
+    # language (migration 0015); None follows the zone (bot/services/bin_settings.py).
+    quiet_start: Mapped[int | None] = mapped_column(Integer)
+    quiet_end: Mapped[int | None] = mapped_column(Integer)
+    reminder_days: Mapped[int | None] = mapped_column(Integer)
+    language: Mapped[str | None] = mapped_column(String(2))
 
     @validates("name")
     def _keep_key(self, _attr: str, name: str) -> str:

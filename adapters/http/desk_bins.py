@@ -34,6 +34,10 @@ def _form(fields: Mapping[str, str], zone_id: int) -> BinForm:
         fields.get("area", "")[:1000],
         fields.get("intake_mode", "default"),
         fields.get("intake", "")[:10_000],
+        fields.get("quiet_start", "")[:10],
+        fields.get("quiet_end", "")[:10],
+        fields.get("reminder_days", "")[:10],
+        fields.get("language", "")[:10],
     )
 
 
@@ -133,6 +137,7 @@ class BinPages:
             zone_names=zone_names,
             limits=desk_bins.LIMITS,
             errors=_messages(problems or [], who.lang),
+            language_names=texts.language_names(),
         )
 
     async def _zone_names(self, who: Viewer) -> dict[int, str]:
@@ -174,7 +179,7 @@ class BinPages:
         return self._form_page(request, who, BinForm.of(b), names, bin_id=bin_id)
 
     async def edit(self, request: web.Request) -> web.StreamResponse:
-        """Save a BIN's name, area and intake questions (its code stays)."""
+        """Save a BIN's name, area, intake questions and own settings (its code stays)."""
         who = await self.site.viewer(request)
         fields = await self.site.form(request, who)
         bin_id = _int(request.match_info["bin_id"])

@@ -137,8 +137,9 @@ class AlertComposer(TargetSteps):
         platform measures it, and the limit in characters."""
         groups = await alerts.groups_of(uow, self.chosen)
         zone = await self._zone(ctx, uow)
+        bins = [b for b in await uow.directory.bins(zone.id) if b.id in self.chosen]
         return alert_limits.text_room(
-            ctx.core, zone, self.role, self.category, groups, ctx.platform.value, text
+            ctx.core, zone, self.role, self.category, groups, ctx.platform.value, text, bins
         )
 
     async def _on_text(self, ctx: Ctx, uow: UnitOfWork, answer: Answer) -> str | None:
@@ -220,11 +221,12 @@ class AlertComposer(TargetSteps):
         """One message: where it goes, the message exactly as residents will read it, and
         Confirm / Cancel under it (or how to answer, where there are no buttons)."""
         groups = await alerts.groups_of(uow, self.chosen)
-        bins = [b.name for b in await uow.directory.bins(self.zone_id) if b.id in self.chosen]
+        chosen = [b for b in await uow.directory.bins(self.zone_id) if b.id in self.chosen]
+        bins = [b.name for b in chosen]
         zone = await self._zone(ctx, uow)
         now = ctx.core.clock.now()
         probe = alert_limits.probe(
-            zone, self.role, now, self.text, ref=self.ref, category=self.category
+            zone, self.role, now, self.text, ref=self.ref, category=self.category, bins=chosen
         )
         tap = self._buttons(ctx)
         head = ctx.t("alerts.compose_preview", groups=len(groups), bins=", ".join(bins))

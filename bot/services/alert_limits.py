@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 
 from bot.model import Outgoing
 from bot.services import alert_render as render
-from bot.services import alerts
+from bot.services import alerts, bin_settings
 from storage.alerts import unsaved_alert, unsaved_followup
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
     from bot.model import Capabilities
-    from storage.tables import Alert, Group, Zone
+    from storage.tables import Alert, Bin, Group, Zone
     from storage.uow import UnitOfWork
 
 # The frame's length varies a little with the date written in it (day and month names).
@@ -74,11 +74,20 @@ def tightest(rooms: Iterable[Room]) -> Room:
 
 
 def probe(
-    zone: Zone, role: str, now: datetime, text: str, *, ref: str = "", category: str = ""
+    zone: Zone,
+    role: str,
+    now: datetime,
+    text: str,
+    *,
+    ref: str = "",
+    category: str = "",
+    bins: Sequence[Bin] = (),
 ) -> Alert:
-    """An unsaved alert, to preview or measure a message before it exists."""
+    """An unsaved alert, to preview or measure a message before it exists; released as the
+    stored one will be: with the first of its `bins` to leave its quiet hours."""
     urgency = alerts.urgency_of(role)
-    release = alerts.release_at(zone, urgency, now)
+    releases = [alerts.release_at(bin_settings.of(zone, b), urgency, now) for b in bins]
+    release = min(releases, default=alerts.release_at(bin_settings.of(zone), urgency, now))
     return unsaved_alert(
         id=0,
         ref=ref or "X-XXXX",
@@ -102,10 +111,13 @@ def text_room(
     groups: Sequence[Group],
     here: str,
     text: str = "",
+    bins: Sequence[Bin] = (),
 ) -> Room:
-    """The room an official message's `text` gets in every target group's platform."""
+    """The room an official message's `text` gets in every target group's platform (in the
+    language of each group, or of its BIN among `bins`, or of the zone)."""
     now = core.clock.now()
-    targets = {(g.platform, alerts.group_language(g, zone)) for g in groups}
+    own = {b.id: b.language for b in bins}
+    targets = {(g.platform, alerts.group_language(g, zone, own.get(g.bin_id))) for g in groups}
     # The officer sees the preview in their own chat, in the zone's language: it must fit too.
     targets = {t for t in targets if t[0] in core.platforms} | {(here, zone.language)}
     rooms = []
@@ -143,8 +155,9 @@ async def followup_room(core: Core, uow: UnitOfWork, alert: Alert, kind: str, te
     ar = uow.alerts
     groups = [await ar.group(d.group_id) for d in await ar.originals(alert.id)]
     assert zone is not None
+    own = {b.id: b.language for b in await uow.directory.bins(zone.id)}
     targets = {
-        (g.platform, alerts.group_language(g, zone))
+        (g.platform, alerts.group_language(g, zone, own.get(g.bin_id)))
         for g in groups
         if g is not None and g.platform in core.platforms
     }

@@ -18,6 +18,8 @@ from bot.commands import Registry
 from bot.context import Roles
 from bot.model import Rich, Role, Urgency
 from bot.services import alert_render as render
+from bot.services import bin_settings
+from bot.services.bin_settings import Settings
 from storage.alerts import NOTICE, PENDING, SENDING, SENT, URGENT, AlertRepo
 
 if TYPE_CHECKING:
@@ -83,8 +85,9 @@ async def new_ref(ar: AlertRepo, rng: random.Random) -> str:
             return ref
 
 
-def in_quiet_hours(zone: Zone, now: datetime) -> bool:
-    """Whether `now` falls in the zone's quiet hours (local time; may span midnight)."""
+def in_quiet_hours(zone: Settings, now: datetime) -> bool:
+    """Whether `now` falls in the quiet hours of a BIN or zone (`bin_settings.of`; local
+    time; may span midnight)."""
     start, end = zone.quiet_start, zone.quiet_end
     if start == end:
         return False
@@ -93,8 +96,9 @@ def in_quiet_hours(zone: Zone, now: datetime) -> bool:
     return start <= minute < end if start < end else minute >= start or minute < end
 
 
-def release_at(zone: Zone, urgency: str, now: datetime) -> datetime:
-    """When a message may go out: urgent at once, non-urgent after the quiet hours."""
+def release_at(zone: Settings, urgency: str, now: datetime) -> datetime:
+    """When a message may go out to a BIN (or a zone, `bin_settings.of`): urgent at once,
+    non-urgent after its quiet hours."""
     if urgency == Urgency.URGENT or not in_quiet_hours(zone, now):
         return now
     tz = ZoneInfo(zone.timezone)
@@ -169,9 +173,10 @@ async def zone_bins(uow: UnitOfWork, zone_id: int) -> list[tuple[Bin, int]]:
     return [(b, sum(1 for g in groups if g.bin_id == b.id)) for b in bins]
 
 
-def group_language(group: Group, zone: Zone) -> str:
-    """The language a group reads official messages in."""
-    return group.language or zone.language
+def group_language(group: Group, zone: Zone, bin_language: str | None = None) -> str:
+    """The language a group reads official messages in: its own, else its BIN's, else its
+    zone's."""
+    return group.language or bin_language or zone.language
 
 
 @dataclass
@@ -205,7 +210,11 @@ async def store(
     # A BIN archived while the message was being written is left out.
     bins = [b for b in await uow.directory.bins(zone.id, active=True) if b.id in draft.bin_ids]
     urgency = urgency_of(draft.role)
-    release = release_at(zone, urgency, now)
+    # Each BIN's groups get a non-urgent message when that BIN's quiet hours end; the message
+    # itself is released with the first of them, and stays valid as long after the last.
+    releases = {b.id: release_at(bin_settings.of(zone, b), urgency, now) for b in bins}
+    release = min(releases.values(), default=release_at(bin_settings.of(zone), urgency, now))
+    last = max(releases.values(), default=release)
     ref = draft.ref if not await ar.ref_taken(draft.ref) else await new_ref(ar, rng)
     alert = await ar.add_alert(
         ref=ref,
@@ -218,7 +227,7 @@ async def store(
         state="active",
         created_at=now,
         release_at=release,
-        valid_until=release + VALIDITY[urgency],
+        valid_until=last + VALIDITY[urgency],
         receipt_platform=draft.receipt_platform,
         receipt_chat_id=draft.receipt_chat_id,
         receipt_language=draft.receipt_language,
@@ -226,7 +235,11 @@ async def store(
     )
     await ar.add_targets(alert.id, [b.id for b in bins])
     groups = await groups_of(uow, [b.id for b in bins])
-    await ar.queue(alert.id, None, groups, release, now, priority=priority_of(alert.urgency))
+    priority = priority_of(alert.urgency)
+    for b in bins:
+        mine = [g for g in groups if g.bin_id == b.id]
+        if mine:
+            await ar.queue(alert.id, None, mine, releases[b.id], now, priority=priority)
     await uow.audit.record(
         now,
         await _pseudonym(uow, draft.author_id),
@@ -286,16 +299,27 @@ async def follow_up(
         alert.state = "resolved"
     else:
         alert.state = "withdrawn"
-    # A withdrawal corrects at once (quietly); the rest keeps the zone's quiet hours.
-    due = now if kind == "withdraw" else max(release_at(zone, urgency, now), alert.release_at)
-    groups = []
+    # A withdrawal corrects at once (quietly); the rest keeps the quiet hours of each group's
+    # BIN, and never goes before the message it follows up in that group.
+    settings = {b.id: bin_settings.of(zone, b) for b in await uow.directory.bins(zone.id)}
+    due: dict[datetime, list[Group]] = {}
     for original in await ar.originals(alert.id):
         if original.status not in (PENDING, SENDING, SENT):
             continue
         group = await ar.group(original.group_id)
-        if group is not None:
-            groups.append(group)
-    count = await ar.queue(alert.id, fu.id, groups, due, now, priority=priority_of(alert.urgency))
+        if group is None:
+            continue
+        when = now
+        if kind != "withdraw":
+            quiet = release_at(settings.get(group.bin_id, bin_settings.of(zone)), urgency, now)
+            after = original.next_attempt_at if original.status == PENDING else now
+            when = max(quiet, after)
+        due.setdefault(when, []).append(group)
+    count = 0
+    for when, groups in sorted(due.items()):
+        count += await ar.queue(
+            alert.id, fu.id, groups, when, now, priority=priority_of(alert.urgency)
+        )
     await uow.audit.record(
         now,
         await _pseudonym(uow, author_id),

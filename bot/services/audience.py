@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from bot import texts
 from bot.model import LANGUAGES, Button, ChatRef, MessageRef, Outgoing, Platform, Rich, Role
 from bot.ports import PlatformError
+from bot.services import bin_settings
 from storage import uow as units
 
 if TYPE_CHECKING:
@@ -80,11 +81,13 @@ async def bin_and_zone(uow: UnitOfWork, bin_id: int) -> tuple[Bin, Zone]:
 
 
 async def group_language(uow: UnitOfWork, group: Group) -> str:
-    """The language the bot writes in a group: its own choice, else its zone's."""
+    """The language the bot writes in a group: its own choice, else its BIN's, else its
+    zone's."""
     if group.language in LANGUAGES:
         return group.language
-    _, zone = await bin_and_zone(uow, group.bin_id)
-    return zone.language if zone.language in LANGUAGES else "nl"
+    b, zone = await bin_and_zone(uow, group.bin_id)
+    lang = bin_settings.language(zone, b)
+    return lang if lang in LANGUAGES else "nl"
 
 
 # Display names are the platform's, and some allow thousands of characters (Matrix): each

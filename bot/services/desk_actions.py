@@ -97,7 +97,8 @@ async def _check(
     if zone is None:
         return None, ["desk.compose_not_allowed"], 0
     errors: list[str] = []
-    zone_bins = {b.id for b in await uow.directory.bins(zone.id, active=True)}
+    active = list(await uow.directory.bins(zone.id, active=True))
+    zone_bins = {b.id for b in active}
     if not d.bin_ids or not set(d.bin_ids) <= zone_bins:
         errors.append("alerts.compose_targets_empty")
     groups = await alerts.groups_of(uow, [i for i in d.bin_ids if i in zone_bins])
@@ -107,7 +108,7 @@ async def _check(
         errors.append("desk.compose_pick_category")
     here = next(iter(core.platforms)).value if core.platforms else "console"
     category = d.category if d.category in alerts.CATEGORIES else "other"
-    room = alert_limits.text_room(core, zone, d.role, category, groups, here, d.text)
+    room = alert_limits.text_room(core, zone, d.role, category, groups, here, d.text, active)
     if not alerts.visible(d.text):  # empty, or only spaces and zero-width characters
         errors.append("alerts.compose_text_empty")
     elif not room.fits:
@@ -142,9 +143,12 @@ async def preview(core: Core, who: Viewer, d: Draft) -> Preview | list[str]:
             return errors
         ref = await alerts.new_ref(uow.alerts, core.rng)
         groups = await alerts.groups_of(uow, d.bin_ids)
-        bins = [b.name for b in await uow.directory.bins(zone.id) if b.id in d.bin_ids]
+        chosen = [b for b in await uow.directory.bins(zone.id) if b.id in d.bin_ids]
+        bins = [b.name for b in chosen]
     now = core.clock.now()
-    probe = alert_limits.probe(zone, d.role, now, d.text, ref=ref, category=d.category)
+    probe = alert_limits.probe(
+        zone, d.role, now, d.text, ref=ref, category=d.category, bins=chosen
+    )
     body = render.official(probe, zone, zone.language, "/", buttons=True)
     held = render.when(probe.release_at, zone, who.lang) if probe.release_at > now else None
     return Preview(d, ref, who.sign(ref), body, len(groups), bins, held, limit, photo)

@@ -1,5 +1,6 @@
 """BINs on the desk: police and prevention of a zone create, edit, archive and un-archive its
-BINs and set the zone's quiet hours, reminder frequency and language; a BIN's page shows its
+BINs and set the zone's quiet hours, reminder frequency and language, which each BIN follows
+unless it has its own (left empty on its form: as the zone); a BIN's page shows its settings,
 groups, members and the bot's rights there.
 
 The rules are those of `binbot bin add` and `binbot apply` (bot/services/validation.py:
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from bot.services import alert_render as render
-from bot.services import directory, validation
+from bot.services import bin_settings, directory, validation
 from bot.services.audience import rights_text
 from bot.services.desk import Viewer, may_see_bin
 from bot.services.desk_views import rights_fix
@@ -55,7 +56,8 @@ class Problem:
 
 @dataclass(frozen=True)
 class BinForm:
-    """What a BIN form sent (untrusted): intake questions one per line."""
+    """What a BIN form sent (untrusted): intake questions one per line; quiet hours, reminder
+    days and language empty to follow the zone."""
 
     zone_id: int = 0
     name: str = ""
@@ -63,12 +65,28 @@ class BinForm:
     area: str = ""
     intake_mode: str = "default"
     intake: str = ""
+    quiet_start: str = ""
+    quiet_end: str = ""
+    reminder_days: str = ""
+    language: str = ""
 
     @classmethod
     def of(cls, b: Bin) -> BinForm:
         """The form filled with a BIN as it is."""
         mode = "default" if b.intake is None else "own" if b.intake else "none"
-        return cls(b.zone_id, b.name, b.code, b.area or "", mode, "\n".join(b.intake or []))
+        quiet = b.quiet_start is not None and b.quiet_end is not None
+        return cls(
+            b.zone_id,
+            b.name,
+            b.code,
+            b.area or "",
+            mode,
+            "\n".join(b.intake or []),
+            hhmm(b.quiet_start) if quiet and b.quiet_start is not None else "",
+            hhmm(b.quiet_end) if quiet and b.quiet_end is not None else "",
+            str(b.reminder_days) if b.reminder_days is not None else "",
+            b.language or "",
+        )
 
     def questions(self) -> list[str] | None:
         """The intake as BinSpec takes it: None the standard question, [] none."""
@@ -83,6 +101,9 @@ _FIELD_PROBLEMS = {
     "name": Problem("name", "bins.error_name", {"longest": validation.NAME_LENGTH}),
     "code": Problem("code", "bins.error_code"),
     "area": Problem("area", "bins.error_area", {"longest": validation.AREA_LENGTH}),
+    "quiet_hours": Problem("quiet", "bins.error_quiet_own"),
+    "reminder_days": Problem("reminder_days", "bins.error_reminder_days"),
+    "language": Problem("language", "bins.error_language"),
 }
 # What the form's hints say, from the same constants as the rules.
 LIMITS = {
@@ -104,6 +125,16 @@ def check(form: BinForm, *, new: bool) -> BinSpec | list[Problem]:
         values["area"] = form.area
     if form.code.strip() or not new:
         values["code"] = form.code
+    # The BIN's own settings, by the rules of `bin add` and `apply`; empty: as the zone.
+    if form.quiet_start.strip() or form.quiet_end.strip():
+        values["quiet_hours"] = f"{form.quiet_start.strip()}-{form.quiet_end.strip()}"
+    if form.reminder_days.strip():
+        try:
+            values["reminder_days"] = validation.reminder_days(form.reminder_days)
+        except InvalidInput:
+            problems.append(_FIELD_PROBLEMS["reminder_days"])
+    if form.language:
+        values["language"] = form.language
     try:
         spec = BinSpec.model_validate(values)
     except ValidationError as exc:
@@ -326,7 +357,8 @@ class GroupLine:
 
 @dataclass(frozen=True)
 class Details:
-    """What the BIN's page shows beyond the coordinators' view."""
+    """What the BIN's page shows beyond the coordinators' view; `own` names the settings
+    the BIN has of its own ("quiet", "reminder_days", "language"), the rest are the zone's."""
 
     manage: bool
     archived: str
@@ -337,6 +369,7 @@ class Details:
     member_total: int
     members: dict[str, int]
     groups: list[GroupLine]
+    own: tuple[str, ...] = ()
 
 
 async def details(core: Core, who: Viewer, bin_id: int) -> Details | None:
@@ -365,14 +398,21 @@ async def details(core: Core, who: Viewer, bin_id: int) -> Details | None:
         members = await uow.bins.members_per_platform(b.id)
         total = (await uow.desk.member_counts([b.id])).get(b.id, 0)
     archived = render.when(b.archived_at, zone, who.lang) if b.archived_at else ""
+    held = bin_settings.of(zone, b)
+    own = (
+        ("quiet",) * (b.quiet_start is not None and b.quiet_end is not None)
+        + ("reminder_days",) * (b.reminder_days is not None)
+        + ("language",) * (b.language is not None)
+    )
     return Details(
         may_manage(who, b.zone_id),
         archived,
         b.intake,
-        f"{hhmm(zone.quiet_start)}–{hhmm(zone.quiet_end)}",
-        zone.reminder_days,
-        zone.language,
+        f"{hhmm(held.quiet_start)}–{hhmm(held.quiet_end)}",
+        held.reminder_days,
+        held.language,
         total,
         members,
         lines,
+        own,
     )

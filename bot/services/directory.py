@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Container
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -81,21 +82,22 @@ async def add_bin(
     code = spec.code if spec.code is not None else slug(spec.name)
     await check_free(uow, zone, spec.name, code)
     b = await uow.directory.add_bin(
-        now, zone.id, spec.name, code, area=spec.area, intake=spec.intake
+        now, zone.id, spec.name, code, area=spec.area, intake=spec.intake, own=_own(spec)
     )
     await uow.audit.record(now, actor, "bin.add", zone_id=zone.id, bin_id=b.id)
     return b
 
 
 async def edit_bin(uow: UnitOfWork, now: datetime, b: Bin, spec: BinSpec, actor: str) -> bool:
-    """Set a BIN's name, area and intake (the desk's form gives them all); its code stays, as
-    for `update_bin`, and the name must stay free in the zone. Whether anything changed."""
+    """Set a BIN's name, area, intake and own settings (the desk's form gives them all; a
+    setting None follows the zone); its code stays, as for `update_bin`, and the name must
+    stay free in the zone. Whether anything changed."""
     if spec.code is not None and spec.code != b.code:
         raise Taken("fixed", f"its code is {shown(b.code)}, and codes stay what they are")
     zone = await uow.directory.zone(b.zone_id)
     assert zone is not None
     await check_free(uow, zone, spec.name, b.code, b.id)
-    wanted = {"name": spec.name, "area": spec.area, "intake": spec.intake}
+    wanted = {"name": spec.name, "area": spec.area, "intake": spec.intake, **_own(spec, OWN)}
     changed = _update(b, wanted)
     if changed:
         await uow.audit.record(now, actor, "bin.update", zone_id=b.zone_id, bin_id=b.id)
@@ -131,14 +133,32 @@ async def update_zone(
 
 
 async def update_bin(uow: UnitOfWork, now: datetime, b: Bin, spec: BinSpec) -> bool:
-    """Set a BIN's area and intake as its entry gives them; a different code is refused."""
+    """Set a BIN's area, intake and own settings as its entry gives them (keys left out keep
+    their value); a different code is refused."""
     if spec.code is not None and spec.code != b.code:
         raise DirectoryError(f"its code is {shown(b.code)}, and codes stay what they are")
     given = spec.model_fields_set
-    changed = _update(b, {key: getattr(spec, key) for key in ("area", "intake") if key in given})
+    wanted: dict[str, Any] = {k: getattr(spec, k) for k in ("area", "intake") if k in given}
+    changed = _update(b, {**wanted, **_own(spec, given)})
     if changed:
         await uow.audit.record(now, "admin", "bin.update", zone_id=b.zone_id, bin_id=b.id)
     return changed
+
+
+# A BIN's own settings: each None follows the zone.
+OWN = ("quiet_hours", "reminder_days", "language")
+
+
+def _own(spec: BinSpec, keys: Container[str] = ()) -> dict[str, Any]:
+    """The columns of a BIN's own settings that `spec` gives, and those among `keys` it
+    leaves None (which then follow the zone again)."""
+    found: dict[str, Any] = {}
+    if spec.quiet_hours is not None or "quiet_hours" in keys:
+        found["quiet_start"], found["quiet_end"] = spec.quiet_hours or (None, None)
+    for key in ("reminder_days", "language"):
+        if getattr(spec, key) is not None or key in keys:
+            found[key] = getattr(spec, key)
+    return found
 
 
 # A zone entry's keys and the columns they set.

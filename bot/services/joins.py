@@ -17,6 +17,7 @@ from bot.context import Ctx
 from bot.conversation import Answer, Conversation
 from bot.model import LANGUAGES, ChatRef, Outgoing, Platform, Rich, UserRef
 from bot.ports import PlatformError
+from bot.services import bin_settings
 from bot.services.audience import (
     bin_and_zone,
     group_language,
@@ -255,7 +256,7 @@ async def record_request(
         elif group is not None:
             person.language = await group_language(uow, group)
         else:
-            person.language = (await bin_and_zone(uow, b.id))[1].language
+            person.language = bin_settings.language((await bin_and_zone(uow, b.id))[1], b)
     questions = questions_of(b)
     req = await uow.groups.add_open_request(
         b.id,

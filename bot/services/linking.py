@@ -11,7 +11,7 @@ from bot import texts
 from bot.context import Ctx
 from bot.model import LANGUAGES, ChatRef, MessageRef, Outgoing, Platform, Rich, Role, UserRef
 from bot.ports import MissingRights, PlatformError
-from bot.services import group_rights
+from bot.services import bin_settings, group_rights
 from bot.services.audience import (
     MAX_SHOWN_WORD,
     bin_and_zone,
@@ -183,9 +183,10 @@ async def _record_link(ctx: Ctx, b: Bin) -> Linked | Elsewhere | Already:
             now,
         )
         _, zone = await bin_and_zone(uow, b.id)
+        # A new group reads its BIN's language (else the zone's) until it chooses its own.
         lang = await group_language(uow, group)
         await ctx.audit("group.link", zone_id=zone.id, bin_id=b.id, group=group.id)
-        await mark_reminded(uow, group.id, zone, now)
+        await mark_reminded(uow, group.id, bin_settings.of(zone, b), now)
         await uow.commit()
     return Linked(group, zone, lang, kept_rules)
 

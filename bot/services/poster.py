@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from bot import texts
 from bot.core_config import CoreConfig
 from bot.model import LANGUAGES
-from bot.services import links
+from bot.services import bin_settings, links
 from bot.services.desk import Viewer, may_see_bin
 
 if TYPE_CHECKING:
@@ -63,10 +63,11 @@ class Poster:
         return tuple(w.lang for w in self.wording)
 
 
-def languages_of(zone: Zone, config: CoreConfig) -> tuple[str, ...]:
-    """The languages a zone's poster speaks: the zone's language (a zone's entry names one;
-    `build` takes two for a bilingual poster)."""
-    return (zone.language if zone.language in LANGUAGES else config.default_language,)
+def languages_of(zone: Zone, config: CoreConfig, b: Bin | None = None) -> tuple[str, ...]:
+    """The languages a BIN's poster speaks: the BIN's language, else the zone's (an entry
+    names one; `build` takes two for a bilingual poster)."""
+    lang = bin_settings.language(zone, b)
+    return (lang if lang in LANGUAGES else config.default_language,)
 
 
 def wording(b: Bin, zone: Zone, found: links.Links, config: CoreConfig, lang: str) -> Wording:
@@ -105,9 +106,9 @@ def wording(b: Bin, zone: Zone, found: links.Links, config: CoreConfig, lang: st
 def build(
     config: CoreConfig, b: Bin, zone: Zone, languages: Sequence[str] | None = None
 ) -> Poster:
-    """The poster of BIN `b` (in the zone's languages unless `languages` is given)."""
+    """The poster of BIN `b` (in its languages, `languages_of`, unless `languages` is given)."""
     found = links.join(config, b.code)
-    langs = tuple(languages) if languages else languages_of(zone, config)
+    langs = tuple(languages) if languages else languages_of(zone, config, b)
     return Poster(
         b.name,
         b.code,

@@ -12,8 +12,9 @@ from bot import texts
 from bot.commands import Registry
 from bot.model import Rich
 from bot.ports import BotRemoved, MissingRights, PlatformError
-from bot.services import group_rights
+from bot.services import bin_settings, group_rights
 from bot.services.audience import bin_and_zone, group_language, post
+from bot.services.bin_settings import Settings
 
 if TYPE_CHECKING:
     from bot.dispatch import Core
@@ -77,7 +78,7 @@ def reminder_text(zone: Zone, lang: str, prefix: str) -> Rich:
     )
 
 
-def local_time(zone: Zone, now: datetime) -> datetime:
+def local_time(zone: Zone | Settings, now: datetime) -> datetime:
     """`now` on the zone's clock."""
     try:
         tz = ZoneInfo(zone.timezone)
@@ -86,8 +87,9 @@ def local_time(zone: Zone, now: datetime) -> datetime:
     return now.astimezone(tz)
 
 
-def in_quiet_hours(zone: Zone, now: datetime) -> bool:
-    """Whether the zone's quiet hours (which may span midnight) include `now`."""
+def in_quiet_hours(zone: Settings, now: datetime) -> bool:
+    """Whether the quiet hours of a BIN (`bin_settings.of`; they may span midnight) include
+    `now`."""
     local = local_time(zone, now)
     minute = local.hour * 60 + local.minute
     start, end = zone.quiet_start, zone.quiet_end
@@ -98,15 +100,16 @@ def in_quiet_hours(zone: Zone, now: datetime) -> bool:
     return minute >= start or minute < end
 
 
-def period_of(zone: Zone, now: datetime) -> str:
-    """The reminder period `now` falls in: blocks of `reminder_days` local days."""
+def period_of(zone: Settings, now: datetime) -> str:
+    """The reminder period `now` falls in for a BIN (`bin_settings.of`): blocks of its
+    `reminder_days` local days."""
     # Ordinal 1 (1 January of year 1) was a Monday, so weekly periods run Monday to Sunday.
     days = max(1, zone.reminder_days)
     day: date = local_time(zone, now).date()
     return f"{days}d-{(day.toordinal() - 1) // days}"
 
 
-async def mark_reminded(uow: UnitOfWork, group_id: int, zone: Zone, now: datetime) -> None:
+async def mark_reminded(uow: UnitOfWork, group_id: int, zone: Settings, now: datetime) -> None:
     """Count freshly posted rules as this period's reminder, so none follows right after."""
     await uow.groups.claim_reminder(group_id, period_of(zone, now), now)
 
@@ -117,20 +120,21 @@ async def post_reminders(core: Core) -> int:
     from bot.services.linking import bot_gone
 
     now = core.clock.now()
-    due: list[tuple[Group, Zone, str]] = []
+    due: list[tuple[Group, Zone, Settings, str]] = []
     async with core.uow() as uow:
         for group in await uow.groups.active_groups():
             if group.platform not in core.platforms:
                 continue
             b, zone = await bin_and_zone(uow, group.bin_id)
             # An archived BIN's groups stay linked but get nothing new, reminders included.
-            if b.archived_at is None and not in_quiet_hours(zone, now):
-                due.append((group, zone, await group_language(uow, group)))
+            settings = bin_settings.of(zone, b)
+            if b.archived_at is None and not in_quiet_hours(settings, now):
+                due.append((group, zone, settings, await group_language(uow, group)))
     posted = 0
-    for group, zone, lang in due:
+    for group, zone, settings, lang in due:
         # Claim the period before posting: a crash may cost one reminder, never post two.
         async with core.uow() as uow:
-            claimed = await uow.groups.claim_reminder(group.id, period_of(zone, now), now)
+            claimed = await uow.groups.claim_reminder(group.id, period_of(settings, now), now)
             await uow.commit()
         if not claimed:
             continue

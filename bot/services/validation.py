@@ -220,12 +220,16 @@ class _Spec(BaseModel):
 
 
 class BinSpec(_Spec):
-    """A BIN as the admin describes it; `intake` None asks the default question, [] none."""
+    """A BIN as the admin describes it; `intake` None asks the default question, [] none.
+    Quiet hours, reminder days and language None follow the zone's."""
 
     name: Name
     code: Code | None = None
     area: Area | None = None
     intake: Questions | None = None
+    quiet_hours: Quiet | None = None
+    reminder_days: Days | None = None
+    language: Language | None = None
 
 
 class ZoneSpec(_Spec):

@@ -225,9 +225,9 @@ async def test_the_zones_settings_are_set_with_the_clis_rules(
     async with dw.h.db.session() as s:
         zone = await s.get(Zone, 1)
         assert zone is not None and zone.reminder_days == 14 and zone.quiet_start == 23 * 60
-    # The BIN's page shows the zone's values, read-only, with where to change them.
+    # The BIN's page shows the zone's values as the ones it follows, with where to change them.
     page = text(await jan.get(f"/desk/bins/{dw.bins['noord']}"))
-    assert "23:00–06:30" in page and "change them on the BINs page" in page
+    assert "23:00–06:30 (as the zone)" in page and "change on the BINs page" in page
     assert len(await dw.audit("zone.update", "ok")) == 1
 
 
@@ -345,3 +345,54 @@ async def test_a_follow_up_of_an_earlier_message_still_reaches_an_archived_bins_
     assert jan.status == 200 and "Done: it is on its way" in jan.text
     [update] = dw.h.new("zuid-1")
     assert "Van left." in update and ref in update
+
+
+async def test_a_bin_gets_its_own_quiet_hours_reminder_and_language_or_follows_the_zone(
+    dw: DeskWorld, people: dict[str, Browser]
+) -> None:
+    jan, piet = people["jan"], people["piet"]
+    form = await jan.get("/desk/bins/new?zone=1")
+    assert jan.status == 200 and '<option value="" selected>as the zone</option>' in form
+    own = {"quiet_start": "23:30", "quiet_end": "06:00", "reminder_days": "14", "language": "fr"}
+    page = text(await jan.post("/desk/bins/new", {**NEW, **own}))
+    assert jan.status == 200 and "The BIN is created." in page
+    assert "23:30–06:00 (this BIN's own)" in page and "Français (this BIN's own)" in page
+    made = (await bins(dw))["koersel-centrum"]
+    assert (made.quiet_start, made.quiet_end, made.reminder_days, made.language) == (
+        23 * 60 + 30,
+        6 * 60,
+        14,
+        "fr",
+    )
+    # The edit form shows them; wrong values are refused at their fields, nothing saved.
+    form = await jan.get(f"/desk/bins/{made.id}/edit")
+    assert 'value="23:30"' in form and 'value="14"' in form
+    assert '<option value="fr" selected>' in form
+    fields = {**NEW, "code": made.code}
+    quiet = "Give the quiet hours as two times, such as 22:00 and 07:00, or leave both empty"
+    for bad, where, says in (
+        ({"quiet_start": "25:00", "quiet_end": "06:00"}, "quiet", quiet),
+        ({"quiet_start": "22:00", "quiet_end": ""}, "quiet", quiet),
+        ({"reminder_days": "0"}, "reminder_days", "Give a whole number of days from 1 to 365."),
+        ({"language": "xx"}, "language", "Choose Dutch, French, German or English."),
+    ):
+        page = text(await jan.post(f"/desk/bins/{made.id}/edit", {**fields, **own, **bad}))
+        assert jan.status == 400 and "Nothing was saved" in page
+        assert f'id="{where}-error">{says}' in page, (bad, page)
+    assert (await bins(dw))["koersel-centrum"].reminder_days == 14
+    # Another zone's officer cannot set them (the refusal audited).
+    await piet.post(f"/desk/bins/{made.id}/edit", {**fields, "reminder_days": "30"})
+    assert piet.status == 404
+    assert (await bins(dw))["koersel-centrum"].reminder_days == 14
+    assert [e.bin_id for e in await refused(dw, "bin.update")] == [made.id]
+    # "As the zone" (empty) clears each override: the page shows the zone's values.
+    page = text(await jan.post(f"/desk/bins/{made.id}/edit", fields))
+    assert jan.status == 200
+    again = (await bins(dw))["koersel-centrum"]
+    assert (again.quiet_start, again.quiet_end, again.reminder_days, again.language) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    assert "22:00–07:00 (as the zone)" in page and "(this BIN's own)" not in page

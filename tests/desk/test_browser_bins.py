@@ -37,9 +37,15 @@ async def test_an_officer_creates_a_bin_in_the_browser_and_sees_it_listed(
     assert await page.input_value("#name") == "Koersel Centrum"
     await shoot(page, "bin-form-error")
     await page.fill("#code", "koersel-centrum")
+    # Its own quiet hours; reminders and language as the zone.
+    await page.fill("#quiet_start", "23:30")
+    await page.fill("#quiet_end", "06:00")
+    await shoot(page, "bin-form-own")
     await page.click("text=Create BIN")
     assert "The BIN is created." in await page.locator(".flash").inner_text()
-    assert "Since when?" in await page.locator("#about").inner_text()
+    about = await page.locator("#about").inner_text()
+    assert "Since when?" in about and "23:30–06:00 (this BIN's own)" in about
+    assert "7 (as the zone)" in about
     await shoot(page, "bin-page")
     await page.click("nav >> text=BINs")
     row = page.locator("tr", has_text="Koersel Centrum")

@@ -152,6 +152,25 @@ async def test_the_poster_speaks_the_zones_language_whatever_the_desks(
     assert "Affiche à imprimer (PDF, A4)" in page and "en néerlandais" in page
 
 
+async def test_a_bin_with_its_own_language_has_its_poster_in_it(
+    dw: DeskWorld, jan: Browser
+) -> None:
+    accounts(dw, telegram=BOT)
+    await zone_language(dw, "Beringen", "nl")
+    async with dw.h.db.session() as s:
+        await s.execute(update(Bin).where(Bin.id == dw.bins["noord"]).values(language="fr"))
+        await s.commit()
+    _, _, body = await fetch(jan, f"/desk/bins/{dw.bins['noord']}/poster.pdf")
+    text = read(body).text
+    assert "Zone de police Beringen" in text and "Appelez d'abord le 101" in text
+    assert "Bel eerst" not in text
+    page = words(await jan.get(f"/desk/bins/{dw.bins['noord']}"))
+    assert "in French" in page
+    # Its neighbour without a language of its own keeps the zone's.
+    _, _, body = await fetch(jan, f"/desk/bins/{dw.bins['zuid']}/poster.pdf")
+    assert "Bel eerst 101" in read(body).text
+
+
 async def test_without_telegram_the_qr_code_opens_the_matrix_chat(
     dw: DeskWorld, jan: Browser
 ) -> None:
