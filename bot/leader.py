@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Hook = Callable[[], Awaitable[None] | None]
+STOP_WAIT = 10.0  # seconds stopping waits for a lock check under way
 
 
 class Lock(Protocol):
@@ -70,10 +71,14 @@ class Leadership:
     async def stop(self) -> None:
         """Stop trying; a leader steps down and releases the lock for another process."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+            task, self._task = self._task, None
+            task.cancel()
+            # Bounded: stopping must not hang on a lock check stuck on a dead connection.
+            done, _ = await asyncio.wait({task}, timeout=STOP_WAIT)
+            if not done:
+                log.warning("%s leadership: the last check did not end in time", self.name)
+            elif not task.cancelled() and task.exception() is not None:
+                log.warning("%s leadership: the last check failed", self.name)
         if self._leader:
             await self._set(False)
         with contextlib.suppress(Exception):

@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -20,6 +22,7 @@ from sqlalchemy.pool import NullPool
 from storage.db import Database
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CHECK_TIMEOUT = 5.0
 
@@ -58,7 +61,7 @@ class AdvisoryLock:
             )
         conn = await asyncio.wait_for(self._engine.connect(), self._timeout)
         try:
-            result = await asyncio.wait_for(
+            result = await _bounded(
                 conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}),
                 self._timeout,
             )
@@ -80,7 +83,7 @@ class AdvisoryLock:
         if conn is None:
             return False
         try:
-            await asyncio.wait_for(conn.execute(text("SELECT 1")), self._timeout)
+            await _bounded(conn.execute(text("SELECT 1")), self._timeout)
         except Exception as exc:
             log.warning("lock %s: its connection is gone (%s)", self.name, type(exc).__name__)
             self._conn = None
@@ -92,7 +95,7 @@ class AdvisoryLock:
         """The server process id of the lock's connection (operators and tests kill it)."""
         if self._conn is None:
             return None
-        result = await self._conn.execute(text("SELECT pg_backend_pid()"))
+        result = await _bounded(self._conn.execute(text("SELECT pg_backend_pid()")), self._timeout)
         return int(result.scalar_one())
 
     async def release(self) -> None:
@@ -100,7 +103,7 @@ class AdvisoryLock:
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(
+                await _bounded(
                     conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key}),
                     self._timeout,
                 )
@@ -109,12 +112,45 @@ class AdvisoryLock:
         if engine is not None:
             # Bounded too: disposing waits for the pool's connections, the lock's included.
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(engine.dispose(), CHECK_TIMEOUT)
+                await _bounded(engine.dispose(), CHECK_TIMEOUT)
 
 
 async def _close(conn: AsyncConnection) -> None:
     # Bounded: a server that stopped answering must not hold up a standby or a shutdown.
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(conn.invalidate(), CHECK_TIMEOUT)
+        await _bounded(conn.invalidate(), CHECK_TIMEOUT)
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(conn.close(), CHECK_TIMEOUT)
+        await _bounded(conn.close(), CHECK_TIMEOUT)
+
+
+# Work on a dead connection given up after its time: kept here until it ends on its own.
+_ABANDONED: set[asyncio.Task[Any]] = set()
+
+
+async def _bounded(work: Awaitable[T], within: float) -> T:
+    """`work`, or TimeoutError after `within` seconds. Unlike asyncio.wait_for, a timeout
+    does not wait for the cancelled work to finish: cancelling a query on a connection whose
+    server process was killed can itself wait without end, and the lock's holder, a standby
+    and a shutdown must not wait with it."""
+    task = asyncio.ensure_future(work)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=within)
+    except asyncio.CancelledError:
+        _abandon(task)
+        raise
+    if not done:
+        _abandon(task)
+        raise TimeoutError
+    return task.result()
+
+
+def _abandon(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    _ABANDONED.add(task)
+    task.add_done_callback(_ended)
+
+
+def _ended(task: asyncio.Task[Any]) -> None:
+    _ABANDONED.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: a dead connection's error is expected here
