@@ -239,6 +239,19 @@ class Desk:
             data = await asyncio.to_thread(chosen.file.read, media.MAX_BYTES + 1) or None
         return big, fields, data
 
+    def page(
+        self, request: web.Request, who: Viewer, template: str, status: int = 200, **values: object
+    ) -> web.Response:
+        """A page for the person logged in, in their desk language."""
+        return self.render(template, request, who.lang, values, who=who, status=status)
+
+    async def official_only(self, request: web.Request, who: Viewer, action: str) -> None:
+        """Pages of official messages and of a zone's BINs are for police and prevention:
+        anyone else is refused (audited) as if the page did not exist."""
+        if not who.official:
+            await desk.refused(self.core, who, action, "role")
+            raise self.refuse(request, who)
+
     def refuse(self, request: web.Request, who: Viewer) -> web.HTTPException:
         """The one answer to anything outside this person's zones or BINs (audited by the
         caller): as if it did not exist."""

@@ -66,16 +66,6 @@ class BinPages:
         router.add_post("/bins/{bin_id}/archive", self.archive)
         router.add_post("/zones/{zone_id}/settings", self.zone_settings)
 
-    def _page(
-        self, request: web.Request, who: Viewer, template: str, status: int = 200, **values: object
-    ) -> web.Response:
-        return self.site.render(template, request, who.lang, values, who=who, status=status)
-
-    async def _official(self, request: web.Request, who: Viewer, action: str) -> None:
-        if not who.official:
-            await desk.refused(self.core, who, action, "role")
-            raise self.site.refuse(request, who)
-
     # -- the list ----------------------------------------------------------------------------
 
     async def bins(self, request: web.Request) -> web.StreamResponse:
@@ -100,7 +90,7 @@ class BinPages:
         zone_id: int = 0,
         kept: ZoneForm | None = None,
     ) -> web.Response:
-        return self._page(
+        return self.site.page(
             request,
             who,
             "bins.html",
@@ -127,7 +117,7 @@ class BinPages:
         bin_id: int = 0,
         problems: list[Problem] | None = None,
     ) -> web.Response:
-        return self._page(
+        return self.site.page(
             request,
             who,
             "bin_form.html",
@@ -150,7 +140,7 @@ class BinPages:
     async def new(self, request: web.Request) -> web.StreamResponse:
         """An empty form for a new BIN."""
         who = await self.site.viewer(request)
-        await self._official(request, who, "bin.add")
+        await self.site.official_only(request, who, "bin.add")
         zone_id = _int(request.query.get("zone"))
         zone_id = zone_id if zone_id in who.zones else min(who.zones)
         return self._form_page(request, who, BinForm(zone_id), await self._zone_names(who))

@@ -62,24 +62,13 @@ class Pages:
         router.add_get("/bins/{bin_id}", self.bin)
         router.add_post("/requests/{request_id}/decide", self.decide)
 
-    def _page(
-        self, request: web.Request, who: Viewer, template: str, status: int = 200, **values: object
-    ) -> web.Response:
-        return self.site.render(template, request, who.lang, values, who=who, status=status)
-
-    async def _official(self, request: web.Request, who: Viewer, action: str) -> None:
-        """Pages of official messages are for police and prevention."""
-        if not who.official:
-            await desk.refused(self.core, who, action, "role")
-            raise self.site.refuse(request, who)
-
     # -- overview ----------------------------------------------------------------------------
 
     async def overview(self, request: web.Request) -> web.StreamResponse:
         """The landing page."""
         who = await self.site.viewer(request)
         found = await desk_views.overview(self.core, who)
-        return self._page(request, who, "overview.html", view=found)
+        return self.site.page(request, who, "overview.html", view=found)
 
     # -- official messages -------------------------------------------------------------------
 
@@ -101,11 +90,11 @@ class Pages:
     async def messages(self, request: web.Request) -> web.StreamResponse:
         """The zones' official messages, filtered and paged."""
         who = await self.site.viewer(request)
-        await self._official(request, who, "desk.messages")
+        await self.site.official_only(request, who, "desk.messages")
         page = max(1, _int(request.query.get("page"), 1) or 1)
         found = await desk_views.message_list(self.core, who, self._filter(request), page)
         query = {k: v for k, v in request.query.items() if k != "page" and len(v) < 40}
-        return self._page(
+        return self.site.page(
             request,
             who,
             "messages.html",
@@ -145,7 +134,7 @@ class Pages:
     ) -> web.Response:
         """The message's page; with a refused follow-up, why, and the text kept to correct."""
         rows = [(r, *desk_views.delivery_state(r, found.zone, who.lang)) for r in found.deliveries]
-        return self._page(
+        return self.site.page(
             request,
             who,
             "message.html",
@@ -230,7 +219,7 @@ class Pages:
             kept = preview.photo
         elif draft.photo:
             kept = await desk_photos.shown(self.core, who, draft.photo)
-        return self._page(
+        return self.site.page(
             request,
             who,
             "compose.html",
@@ -247,7 +236,7 @@ class Pages:
     async def compose(self, request: web.Request) -> web.StreamResponse:
         """The compose form (the same steps as /alert: targets, category, text)."""
         who = await self.site.viewer(request)
-        await self._official(request, who, "alert.compose")
+        await self.site.official_only(request, who, "alert.compose")
         return await self._compose_page(request, who)
 
     @staticmethod
@@ -325,7 +314,7 @@ class Pages:
         if found is None or more is None:
             await desk.refused(self.core, who, "desk.bin", "not_visible", bin_id=bin_id)
             raise self.site.refuse(request, who)
-        return self._page(
+        return self.site.page(
             request,
             who,
             "bin.html",

@@ -60,11 +60,6 @@ class PeoplePages:
         router.add_get("/people/roles/{grant_id}/revoke", self.confirm_role)
         router.add_post("/people/roles/{grant_id}/revoke", self.revoke_role)
 
-    def _page(
-        self, request: web.Request, who: Viewer, template: str, status: int = 200, **values: object
-    ) -> web.Response:
-        return self.site.render(template, request, who.lang, values, who=who, status=status)
-
     def _refusal(self, request: web.Request, who: Viewer, why: Refused) -> web.HTTPException:
         """The page a refusal gets (already audited by the service)."""
         if why.hidden or why.reason not in REFUSALS:
@@ -80,7 +75,7 @@ class PeoplePages:
         coordinator, their own BINs' coordinators)."""
         who = await self.site.viewer(request)
         found = await desk_people.people(self.core, who)
-        return self._page(request, who, "people.html", view=found)
+        return self.site.page(request, who, "people.html", view=found)
 
     # -- invites -----------------------------------------------------------------------------
 
@@ -97,7 +92,7 @@ class PeoplePages:
         if not choices:
             await desk.refused(self.core, who, "invite.issue", "not_allowed")
             raise self._refusal(request, who, Refused("not_allowed"))
-        return self._page(
+        return self.site.page(
             request,
             who,
             "invite_new.html",
@@ -135,7 +130,7 @@ class PeoplePages:
             qr.append(("matrix", qr_svg(links.matrix, "Matrix")))
         if not qr:
             qr.append(("code", qr_svg(issued.code, issued.code)))
-        return self._page(request, who, "invite_new.html", issued=issued, qr=qr)
+        return self.site.page(request, who, "invite_new.html", issued=issued, qr=qr)
 
     async def confirm_invite(self, request: web.Request) -> web.StreamResponse:
         """Revoking an open invite: what it is, and a button to confirm."""
@@ -144,7 +139,7 @@ class PeoplePages:
         found = await desk_people.invite_to_revoke(self.core, who, invite_id)
         if isinstance(found, Refused):
             raise self._refusal(request, who, found)
-        return self._page(request, who, "revoke.html", kind="invite", item=found, done=None)
+        return self.site.page(request, who, "revoke.html", kind="invite", item=found, done=None)
 
     async def revoke_invite(self, request: web.Request) -> web.StreamResponse:
         """Revoke the invite (confirmed)."""
@@ -154,7 +149,7 @@ class PeoplePages:
         done = await desk_people.revoke_invite(self.core, who, invite_id)
         if isinstance(done, Refused):
             raise self._refusal(request, who, done)
-        return self._page(request, who, "revoke.html", kind="invite", item=done, done=done)
+        return self.site.page(request, who, "revoke.html", kind="invite", item=done, done=done)
 
     # -- roles -------------------------------------------------------------------------------
 
@@ -165,7 +160,7 @@ class PeoplePages:
         found = await desk_people.role_to_revoke(self.core, who, grant_id)
         if isinstance(found, Refused):
             raise self._refusal(request, who, found)
-        return self._page(request, who, "revoke.html", kind="role", item=found, done=None)
+        return self.site.page(request, who, "revoke.html", kind="role", item=found, done=None)
 
     async def revoke_role(self, request: web.Request) -> web.StreamResponse:
         """Revoke the role (confirmed), and show what followed: sessions ended, who was told."""
@@ -175,7 +170,7 @@ class PeoplePages:
         done = await desk_people.revoke_role(self.core, who, grant_id)
         if isinstance(done, Refused):
             raise self._refusal(request, who, done)
-        return self._page(request, who, "revoke.html", kind="role", item=done, done=done)
+        return self.site.page(request, who, "revoke.html", kind="role", item=done, done=done)
 
 
 def _with(status: int, page: web.Response) -> web.HTTPException:

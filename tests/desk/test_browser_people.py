@@ -9,26 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from bot import texts
-from tests.desk.test_browser import CHROMIUM, SHOTS, _why_not, from_chat, person, shoot
+from tests.desk.test_browser import SHOTS, _why_not, browser, from_chat, person, shoot
 from tests.desk.world import DeskWorld
 
+__all__ = ["browser"]  # the fixture, shared with test_browser.py
+
 pytestmark = pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        found = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield found
-        await found.close()
 
 
 def decode_qr(png: bytes) -> list[str]:

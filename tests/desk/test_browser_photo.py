@@ -5,7 +5,6 @@ test_browser.py's)."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,27 +12,18 @@ from typing import Any
 import pytest
 
 from bot.model import Capabilities, Platform
+from tests.desk.test_browser import SHOTS, _why_not, browser
 from tests.desk.world import DeskWorld
 from tests.fakes import Harness, RecordingPlatform
 from tests.photos import has_metadata, phone_photo
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "desk"
 TEXT = "Missing since this morning: Maria, 82, grey coat, walks with a stick."
 PHOTOS = Capabilities(
     max_text_length=4096, photos=True, max_caption_length=1024, caption_utf16=True
 )
 
 
-def _why_not() -> str | None:
-    try:
-        import playwright.async_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (pip install -e '.[test]')"
-    if not Path(CHROMIUM).exists():
-        return f"chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-    return None
-
+__all__ = ["browser"]  # the fixture, shared with test_browser.py
 
 pytestmark = pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")
 
@@ -44,16 +34,6 @@ async def h(tmp_path: Path) -> AsyncIterator[Harness]:
     harness = await Harness.create(tmp_path, platform=RecordingPlatform(Platform.TELEGRAM, PHOTOS))
     yield harness
     await harness.close()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        found = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield found
-        await found.close()
 
 
 async def officer(browser: Any, dw: DeskWorld, viewport: dict[str, int], **more: Any) -> Any:
