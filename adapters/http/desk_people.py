@@ -14,7 +14,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from adapters.http.desk_pages import _int
-from bot.services import desk, desk_people
+from bot.services import desk, desk_people, desk_revoke
 from bot.services.desk import Viewer
 from bot.services.desk_people import Refused
 
@@ -136,7 +136,7 @@ class PeoplePages:
         """Revoking an open invite: what it is, and a button to confirm."""
         who = await self.site.viewer(request)
         invite_id = _id(request, "invite_id")
-        found = await desk_people.invite_to_revoke(self.core, who, invite_id)
+        found = await desk_revoke.invite_to_revoke(self.core, who, invite_id)
         if isinstance(found, Refused):
             raise self._refusal(request, who, found)
         return self.site.page(request, who, "revoke.html", kind="invite", item=found, done=None)
@@ -146,7 +146,7 @@ class PeoplePages:
         who = await self.site.viewer(request)
         await self.site.form(request, who)
         invite_id = _id(request, "invite_id")
-        done = await desk_people.revoke_invite(self.core, who, invite_id)
+        done = await desk_revoke.revoke_invite(self.core, who, invite_id)
         if isinstance(done, Refused):
             raise self._refusal(request, who, done)
         return self.site.page(request, who, "revoke.html", kind="invite", item=done, done=done)
@@ -157,7 +157,7 @@ class PeoplePages:
         """Revoking a role: whose, and what will follow, with a button to confirm."""
         who = await self.site.viewer(request)
         grant_id = _id(request, "grant_id")
-        found = await desk_people.role_to_revoke(self.core, who, grant_id)
+        found = await desk_revoke.role_to_revoke(self.core, who, grant_id)
         if isinstance(found, Refused):
             raise self._refusal(request, who, found)
         return self.site.page(request, who, "revoke.html", kind="role", item=found, done=None)
@@ -167,7 +167,7 @@ class PeoplePages:
         who = await self.site.viewer(request)
         await self.site.form(request, who)
         grant_id = _id(request, "grant_id")
-        done = await desk_people.revoke_role(self.core, who, grant_id)
+        done = await desk_revoke.revoke_role(self.core, who, grant_id)
         if isinstance(done, Refused):
             raise self._refusal(request, who, done)
         return self.site.page(request, who, "revoke.html", kind="role", item=done, done=done)
